@@ -1,0 +1,3 @@
+from incident_contacts.cli import main
+
+main()

@@ -1,0 +1,147 @@
+"""The ASGI application: the AWS endpoint at ``POST /``, health, and the inspection endpoints.
+
+``POST /`` is served by a small ASGI fast path in front of Starlette (it is the hot path and
+needs no routing); everything else goes through a Starlette router.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from incident_contacts.api.dispatch import Dispatcher
+from incident_contacts.errors import ValidationException
+from incident_contacts.protocol import awsjson
+from incident_contacts.runtime import Runtime
+from incident_contacts.service import outbox
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 2 * 1024 * 1024
+BASE = "/_aws/ssm-contacts"
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+class Application:
+    """ASGI callable. ``background`` are started with the server and stopped with it."""
+
+    def __init__(self, runtime: Runtime, dispatcher: Dispatcher,
+                 background: list[Any] | None = None) -> None:
+        self.runtime = runtime
+        self.dispatcher = dispatcher
+        self.background = background or []
+        self.ready = False
+        routes = [Route(f"{BASE}/health", self.health, methods=["GET"])]
+        if runtime.settings.inspection_enabled:
+            routes += [
+                Route(f"{BASE}/messages", self.messages, methods=["GET", "DELETE"]),
+                Route(f"{BASE}/clock", self.clock, methods=["GET", "POST"]),
+            ]
+        self.router = Starlette(routes=routes, lifespan=self._lifespan)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        for item in self.background:
+            item.start()
+        self.ready = True
+        try:
+            yield
+        finally:
+            self.ready = False
+            for item in reversed(self.background):
+                await anyio.to_thread.run_sync(item.stop)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST":
+            await self._aws(scope, receive, send)
+        else:
+            await self.router(scope, receive, send)
+
+    async def _aws(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        too_large = False
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                too_large = True
+            elif chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}
+        if too_large:
+            response = awsjson.error("-", ValidationException(
+                "The request body is larger than 2 MiB.", reason="CANNOT_PARSE"))
+        else:
+            query = scope.get("query_string", b"").decode("latin-1")
+            path = scope["path"] + ("?" + query if query else "")
+            response = await anyio.to_thread.run_sync(
+                self.dispatcher.handle, "POST", path, headers, b"".join(chunks)
+            )
+        await send({
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(k.encode("latin-1"), v.encode("latin-1"))
+                        for k, v in response.headers]
+            + [(b"content-length", str(len(response.body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def health(self, _request: Request) -> Response:
+        if not self.ready:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def messages(self, request: Request) -> Response:
+        store = self.runtime.store
+        if request.method == "DELETE":
+            def clear() -> None:
+                with store.transaction() as conn:
+                    outbox.clear(conn)
+            await anyio.to_thread.run_sync(clear)
+            return _json({})
+        arn = request.query_params.get("ContactChannelArn")
+
+        def read() -> list[dict[str, Any]]:
+            with store.transaction(write=False) as conn:
+                return outbox.list_messages(conn, self.runtime, channel_arn=arn)
+
+        return _json({"messages": await anyio.to_thread.run_sync(read)})
+
+    async def clock(self, request: Request) -> Response:
+        clock = self.runtime.clock
+        if request.method == "POST":
+            try:
+                data = orjson.loads(await request.body() or b"{}")
+                seconds = float(data.get("AdvanceSeconds", 0))
+                if seconds < 0:
+                    raise ValueError
+            except (ValueError, AttributeError, TypeError, orjson.JSONDecodeError):
+                return _json({"message": "AdvanceSeconds must be a number of seconds >= 0"},
+                             400)
+            advance: Callable[[float], float] | None = getattr(clock, "advance", None)
+            if advance is None:
+                return _json({"message": "this server's clock cannot be moved"}, 400)
+            advance(seconds)
+            self.runtime.wake_delivery()
+        return _json({"Now": clock.now()})
+
+
+__all__ = ["BASE", "Application"]

@@ -1,0 +1,169 @@
+"""The request pipeline, as one explicit list of steps, free of any HTTP server.
+
+1. name the operation (``X-Amz-Target``)       5. check the model's constraints
+2. identify the caller (account, region)       6. replay an idempotent retry, or
+3. throttle                                       run the operation in one transaction
+4. parse the JSON body                         7. shape the output by the model
+
+The server and the in-process mock both call :meth:`Dispatcher.handle`, so they cannot
+differ. Any error becomes its AWS JSON form here; anything unexpected becomes
+InternalServerException with the traceback in the log and never in the response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from incident_contacts import model
+from incident_contacts.api.operations import OPERATIONS, Operation
+from incident_contacts.errors import (
+    InternalServerException,
+    ServiceError,
+    ValidationException,
+)
+from incident_contacts.model.serialize import serialize
+from incident_contacts.model.validate import validate
+from incident_contacts.protocol import awsjson
+from incident_contacts.protocol.identity import development_caller
+from incident_contacts.runtime import Runtime
+from incident_contacts.service.context import Caller, RequestContext
+from incident_contacts.store.schema.core import idempotency
+
+log = logging.getLogger(__name__)
+
+# Identifies the caller of a request: (method, path, headers, body) -> Caller.
+Authenticator = Callable[[str, str, Mapping[str, str], bytes], Caller]
+# Runs before the operation, e.g. throttling and authorization: (caller, operation, params).
+Guard = Callable[[Caller, str, dict[str, Any]], None]
+
+IDEMPOTENCY_WINDOW = 24 * 3600.0
+
+
+class Dispatcher:
+    def __init__(self, runtime: Runtime, *, authenticator: Authenticator | None = None,
+                 guards: list[Guard] | None = None,
+                 operations: Mapping[str, Operation] = OPERATIONS) -> None:
+        self.runtime = runtime
+        self.operations = operations
+        settings = runtime.settings
+        self.authenticate: Authenticator = authenticator or (
+            lambda _m, _p, headers, _b: development_caller(
+                headers, settings.default_account, settings.default_region
+            )
+        )
+        self.guards = guards or []
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str],
+               body: bytes) -> awsjson.HttpResponse:
+        """Serve one request; ``headers`` has lower-case names."""
+        request_id = str(uuid.uuid4())
+        try:
+            name = awsjson.operation_of(headers, self.operations)
+            caller = self.authenticate(method, path, headers, body)
+            params = awsjson.parse_body(body)
+            for guard in self.guards:
+                guard(caller, name, params)
+            operation_model = model.operation_model(name)
+            input_shape = operation_model.input_shape
+            _check(input_shape, params)
+            idempotent = "IdempotencyToken" in params and input_shape is not None \
+                and "IdempotencyToken" in input_shape.members
+            result = self._run(name, caller, params, request_id, idempotent)
+            return awsjson.success(request_id, serialize(operation_model.output_shape, result))
+        except ServiceError as exc:
+            return awsjson.error(request_id, exc)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            return awsjson.error(request_id, InternalServerException())
+
+    def _run(self, name: str, caller: Caller, params: dict[str, Any],
+             request_id: str, idempotent: bool) -> dict[str, Any]:
+        operation = self.operations[name]
+        # A lost race (a unique key taken by a concurrent call) is retried once: the retry
+        # sees the winner's row and answers as if it had come second.
+        for attempt in range(3):
+            try:
+                with self.runtime.store.transaction(write=not operation.readonly) as conn:
+                    ctx = RequestContext(caller, conn, self.runtime, name, request_id)
+                    result = self._replay(ctx, params) if idempotent else None
+                    if result is None:
+                        result = operation.handler(ctx, params)
+                        if idempotent and ctx.deferred_error is None:
+                            self._remember(ctx, params, result)
+                break
+            except (IntegrityError, OperationalError):
+                if attempt == 2:
+                    raise
+                log.info("request %s: retrying after a lost race", request_id)
+        for hook in ctx.after_commit:
+            try:
+                hook()
+            except Exception:
+                log.exception("after-commit hook of request %s failed", request_id)
+        if ctx.deferred_error is not None:
+            raise ctx.deferred_error
+        return result
+
+    @staticmethod
+    def _fingerprint(params: dict[str, Any]) -> str:
+        rest = {k: v for k, v in params.items() if k != "IdempotencyToken"}
+        return hashlib.sha256(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def _replay(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first answer to a retried call with the same token and parameters."""
+        row = ctx.conn.execute(
+            sa.select(idempotency).where(
+                idempotency.c.account == ctx.account,
+                idempotency.c.region == ctx.region,
+                idempotency.c.operation == ctx.operation,
+                idempotency.c.token == params["IdempotencyToken"],
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.created_at < ctx.now() - IDEMPOTENCY_WINDOW:
+            ctx.conn.execute(idempotency.delete().where(idempotency.c.id == row.id))
+            return None
+        if row.fingerprint != self._fingerprint(params):
+            raise ValidationException.field(
+                "IdempotencyToken",
+                "The idempotency token was already used with different parameters.",
+            )
+        stored: dict[str, Any] = orjson.loads(row.result)
+        return stored
+
+    def _remember(self, ctx: RequestContext, params: dict[str, Any],
+                  result: dict[str, Any]) -> None:
+        ctx.conn.execute(
+            idempotency.insert().values(
+                account=ctx.account,
+                region=ctx.region,
+                operation=ctx.operation,
+                token=params["IdempotencyToken"],
+                fingerprint=self._fingerprint(params),
+                result=orjson.dumps(result).decode(),
+                created_at=ctx.now(),
+            )
+        )
+
+
+def _check(shape: Any, params: dict[str, Any]) -> None:
+    errors = validate(shape, params) if shape is not None else []
+    if errors:
+        count = len(errors)
+        noun = "error" if count == 1 else "errors"
+        raise ValidationException(
+            f"{count} validation {noun} detected: " + "; ".join(e.message for e in errors),
+            fields=[{"Name": e.name, "Message": e.message} for e in errors],
+        )
+
+
+__all__ = ["Authenticator", "Dispatcher", "Guard"]

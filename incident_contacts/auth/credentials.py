@@ -1,0 +1,148 @@
+"""Access keys and the IAM users they belong to, loaded from a TOML file.
+
+::
+
+    [[credentials]]
+    access_key_id = "AKIAEXAMPLEALICE0001"
+    secret_access_key = "..."
+    account_id = "111122223333"
+    user = "alice"              # principal arn:aws:iam::111122223333:user/alice
+    policy = '''{...}'''        # optional identity policy; absent: full access to own account
+
+Secrets are needed in plaintext to verify SigV4 (an HMAC), so the file itself is the secret;
+keep it readable by the server only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from incident_contacts.auth.policy import Policy
+
+_ENTRY_KEYS = frozenset({"access_key_id", "secret_access_key", "account_id", "user", "policy"})
+_ACCESS_KEY_ID = re.compile(r"\w{1,128}", re.ASCII)
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_USER = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An IAM user holding one access key."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    account_id: str
+    user: str
+    policy: Policy | None = None
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:user/{self.user}"
+
+
+class CredentialStore:
+    """Access key id → :class:`Principal`."""
+
+    def __init__(self, principals: Iterable[Principal] = ()) -> None:
+        self._by_key: dict[str, Principal] = {}
+        for p in principals:
+            if p.access_key_id in self._by_key:
+                raise ValueError(f"duplicate access_key_id {p.access_key_id!r}")
+            self._by_key[p.access_key_id] = p
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> CredentialStore:
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{os.fspath(path)}: not UTF-8: {exc}") from None
+        return cls.from_toml(text, source=os.fspath(path))
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "<credentials>") -> CredentialStore:
+        """Parse the credentials file; ``ValueError`` names the file and the entry at fault."""
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{source}: not valid TOML: {exc}") from None
+        entries = doc.get("credentials")
+        if not isinstance(entries, list) or not entries:
+            raise ValueError(f"{source}: expected one or more [[credentials]] tables")
+        unknown = set(doc) - {"credentials"}
+        if unknown:
+            raise ValueError(f"{source}: unknown top-level keys: {', '.join(sorted(unknown))}")
+        principals = [_principal(source, i, e) for i, e in enumerate(entries)]
+        seen: dict[str, int] = {}
+        for i, p in enumerate(principals):
+            if p.access_key_id in seen:
+                raise ValueError(
+                    f"{source}: credentials[{i}] (access_key_id {p.access_key_id!r}): duplicate "
+                    f"access_key_id, first defined in credentials[{seen[p.access_key_id]}]"
+                )
+            seen[p.access_key_id] = i
+        return cls(principals)
+
+    def get(self, access_key_id: str) -> Principal | None:
+        return self._by_key.get(access_key_id)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self) -> Iterator[Principal]:
+        return iter(self._by_key.values())
+
+
+def _principal(source: str, index: int, entry: Any) -> Principal:
+    where = f"{source}: credentials[{index}]"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: must be a table")
+    key_id = entry.get("access_key_id")
+    if isinstance(key_id, str):
+        where += f" (access_key_id {key_id!r})"
+
+    def fail(message: str) -> ValueError:
+        return ValueError(f"{where}: {message}")
+
+    unknown = set(entry) - _ENTRY_KEYS
+    if unknown:
+        raise fail(f"unknown keys: {', '.join(sorted(unknown))}")
+    missing = [k for k in sorted(_ENTRY_KEYS - {"policy"}) if k not in entry]
+    if missing:
+        raise fail(f"missing keys: {', '.join(missing)}")
+    for k in _ENTRY_KEYS & set(entry):
+        if not isinstance(entry[k], str):
+            hint = " (quote it, so leading zeros survive)" if k == "account_id" else ""
+            raise fail(f"{k} must be a string{hint}")
+    if not _ACCESS_KEY_ID.fullmatch(entry["access_key_id"]):
+        raise fail("access_key_id must be 1-128 letters, digits or underscores")
+    if not entry["secret_access_key"]:
+        raise fail("secret_access_key must not be empty")
+    if not _ACCOUNT_ID.fullmatch(entry["account_id"]):
+        raise fail(f"account_id must be 12 digits, not {entry['account_id']!r}")
+    if not _USER.fullmatch(entry["user"]):
+        raise fail(f"user is not a valid IAM user name: {entry['user']!r}")
+    policy = None
+    if "policy" in entry:
+        try:
+            policy = Policy.parse(entry["policy"])
+        except ValueError as exc:
+            raise fail(f"policy: {exc}") from None
+        if policy.names_principals:
+            raise fail("policy: an identity policy must not name a Principal")
+    return Principal(
+        access_key_id=entry["access_key_id"],
+        secret_access_key=entry["secret_access_key"],
+        account_id=entry["account_id"],
+        user=entry["user"],
+        policy=policy,
+    )
+
+
+__all__ = ["CredentialStore", "Principal"]

@@ -1,0 +1,279 @@
+"""IAM policy evaluation for ssm-contacts actions: identity policies and contact policies.
+
+The subset of IAM this implements (``spec/decisions.md`` §3 and §5):
+
+* ``Version`` (``2012-10-17`` or ``2008-10-17``, optional), ``Id``, and ``Statement`` as one
+  object or a list;
+* per statement ``Sid``, ``Effect`` (``Allow`` | ``Deny``), ``Action`` or ``NotAction``,
+  ``Resource`` or ``NotResource`` (each a string or a list of strings), and, in resource
+  policies, ``Principal``: ``"*"`` or ``{"AWS": ...}`` naming an account id, an account root
+  ARN (``arn:aws:iam::123456789012:root``) or a user ARN, one or a list;
+* wildcards ``*`` and ``?``: case-insensitive in actions, case-sensitive in resources.
+
+What it does not evaluate, it treats **fail-closed**: a statement with a ``Condition`` or a
+``NotPrincipal`` never grants (an ``Allow`` does not apply) and always refuses when the rest of
+it matches (a ``Deny`` applies as if the condition held). The same holds for a resource-policy
+statement that names no principal. Policy variables (``${aws:username}``) are not expanded;
+they match only themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from incident_contacts.auth.resources import resource_for
+from incident_contacts.errors import AccessDeniedException
+
+if TYPE_CHECKING:
+    from incident_contacts.auth.credentials import Principal
+
+ACTION_PREFIX = "ssm-contacts:"
+VERSIONS = ("2012-10-17", "2008-10-17")
+
+Effect = Literal["Allow", "Deny"]
+Reason = Literal[
+    "allowed",
+    "explicit_deny_identity",
+    "explicit_deny_resource",
+    "no_identity_allow",
+    "no_resource_allow",
+]
+
+_STATEMENT_KEYS = frozenset(
+    {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal",
+     "NotPrincipal", "Condition"}
+)
+_ACCOUNT = re.compile(r"\d{12}")
+_ROOT_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(\d{12}):root")
+_IAM_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:(?:iam|sts)::\d{12}:\S+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _any_glob(patterns: Iterable[str], value: str, *, ignore_case: bool) -> bool:
+    return any(_glob(p, ignore_case).fullmatch(value) for p in patterns)
+
+
+def qualified(action: str) -> str:
+    """``GetContact`` → ``ssm-contacts:GetContact``; a qualified action is returned as is."""
+    return action if ":" in action else ACTION_PREFIX + action
+
+
+@dataclass(frozen=True)
+class Statement:
+    effect: Effect
+    actions: tuple[str, ...]
+    not_action: bool
+    resources: tuple[str, ...]
+    not_resource: bool
+    principals: tuple[str, ...] | None
+    """``Principal`` entries (``"*"``, account ids, ARNs); None when the element is absent."""
+    unsupported: tuple[str, ...] = ()
+    """Elements present but not evaluated (``Condition``, ``NotPrincipal``): fail closed."""
+    sid: str | None = None
+
+    def applies(self, action: str, resource: str, principal: Principal | None) -> bool:
+        """Whether this statement speaks to the request, fail-closed as the module describes.
+
+        ``principal`` is None for an identity policy, whose statements are about their holder.
+        """
+        if _any_glob(self.actions, action, ignore_case=True) == self.not_action:
+            return False
+        if _any_glob(self.resources, resource, ignore_case=False) == self.not_resource:
+            return False
+        if self.unsupported:
+            return self.effect == "Deny"
+        if principal is None:
+            return True
+        if self.principals is None:
+            return self.effect == "Deny"
+        return any(_principal_matches(p, principal) for p in self.principals)
+
+
+def _principal_matches(entry: str, principal: Principal) -> bool:
+    if entry == "*":
+        return True
+    if _ACCOUNT.fullmatch(entry):
+        return entry == principal.account_id
+    root = _ROOT_ARN.fullmatch(entry)
+    if root:
+        return root.group(1) == principal.account_id
+    return entry == principal.arn
+
+
+@dataclass(frozen=True)
+class Policy:
+    statements: tuple[Statement, ...]
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Policy:
+        """Parse an IAM policy document; ``ValueError`` says what is wrong and where."""
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"policy is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ValueError("policy must be a JSON object")
+        unknown = set(doc) - {"Version", "Id", "Statement"}
+        if unknown:
+            raise ValueError(f"policy has unknown elements: {', '.join(sorted(unknown))}")
+        version = doc.get("Version")
+        if version is not None and version not in VERSIONS:
+            raise ValueError(f"policy Version must be one of {', '.join(VERSIONS)}")
+        raw = doc.get("Statement")
+        if isinstance(raw, dict):
+            raw = [raw]
+        if not isinstance(raw, list) or not raw:
+            raise ValueError("policy Statement must be an object or a non-empty list")
+        return cls(tuple(_statement(i, s) for i, s in enumerate(raw)), version)
+
+    @property
+    def names_principals(self) -> bool:
+        """True when a statement has ``Principal``/``NotPrincipal`` (not for identity policies)."""
+        return any(s.principals is not None or "NotPrincipal" in s.unsupported
+                   for s in self.statements)
+
+    def allows(self, action: str, resource: str, principal: Principal | None = None) -> bool:
+        return any(s.effect == "Allow" and s.applies(qualified(action), resource, principal)
+                   for s in self.statements)
+
+    def denies(self, action: str, resource: str, principal: Principal | None = None) -> bool:
+        return any(s.effect == "Deny" and s.applies(qualified(action), resource, principal)
+                   for s in self.statements)
+
+
+def _strings(where: str, name: str, value: Any) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(
+        isinstance(v, str) and v for v in values
+    ):
+        raise ValueError(f"{where}: {name} must be a non-empty string or list of strings")
+    return tuple(values)
+
+
+def _either(where: str, stmt: dict[str, Any], name: str) -> tuple[tuple[str, ...], bool]:
+    negated = "Not" + name
+    if (name in stmt) == (negated in stmt):
+        raise ValueError(f"{where}: exactly one of {name} and {negated} is required")
+    key = name if name in stmt else negated
+    return _strings(where, key, stmt[key]), key == negated
+
+
+def _principals(where: str, value: Any) -> tuple[str, ...]:
+    if value == "*":
+        return ("*",)
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f'{where}: Principal must be "*" or an object such as {{"AWS": ...}}')
+    entries: list[str] = []
+    for kind, names in value.items():
+        found = _strings(where, f"Principal.{kind}", names)
+        if kind != "AWS":
+            continue  # service or federated principals: never an IAM user of ours
+        for entry in found:
+            if entry != "*" and not _ACCOUNT.fullmatch(entry) and not _IAM_ARN.fullmatch(entry):
+                raise ValueError(f"{where}: invalid principal in policy: {entry!r}")
+        entries.extend(found)
+    return tuple(entries)
+
+
+def _statement(index: int, stmt: Any) -> Statement:
+    where = f"Statement[{index}]"
+    if not isinstance(stmt, dict):
+        raise ValueError(f"{where} must be an object")
+    unknown = set(stmt) - _STATEMENT_KEYS
+    if unknown:
+        raise ValueError(f"{where} has unknown elements: {', '.join(sorted(unknown))}")
+    effect = stmt.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        raise ValueError(f"{where}: Effect must be 'Allow' or 'Deny'")
+    sid = stmt.get("Sid")
+    if sid is not None and not isinstance(sid, str):
+        raise ValueError(f"{where}: Sid must be a string")
+    actions, not_action = _either(where, stmt, "Action")
+    resources, not_resource = _either(where, stmt, "Resource")
+    if "Principal" in stmt and "NotPrincipal" in stmt:
+        raise ValueError(f"{where}: Principal and NotPrincipal are exclusive")
+    principals = _principals(where, stmt["Principal"]) if "Principal" in stmt else None
+    unsupported = tuple(k for k in ("Condition", "NotPrincipal") if k in stmt)
+    return Statement(effect, actions, not_action, resources, not_resource, principals,
+                     unsupported, sid)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: Reason
+
+
+def evaluate(
+    identity_policy: Policy | None,
+    principal: Principal,
+    action: str,
+    resource: str,
+    *,
+    resource_account: str,
+    resource_policy: Policy | None = None,
+) -> Decision:
+    """Decide whether ``principal`` may perform ``action`` (``GetContact`` or
+    ``ssm-contacts:GetContact``) on ``resource`` (an ARN or ``*``), owned by ``resource_account``.
+
+    * An explicit deny in either policy wins.
+    * Same account: the identity policy decides (None means full access to the own account).
+      A resource policy does not widen a same-account caller's rights here.
+    * Cross-account: the resource policy must allow this principal (by account id, account root
+      ARN, user ARN or ``*``) *and* the identity policy must allow (None allows).
+    * Anything not allowed is denied.
+    """
+    action = qualified(action)
+    if identity_policy is not None and identity_policy.denies(action, resource):
+        return Decision(False, "explicit_deny_identity")
+    if resource_policy is not None and resource_policy.denies(action, resource, principal):
+        return Decision(False, "explicit_deny_resource")
+    identity_ok = identity_policy is None or identity_policy.allows(action, resource)
+    if principal.account_id != resource_account and not (
+        resource_policy is not None and resource_policy.allows(action, resource, principal)
+    ):
+        return Decision(False, "no_resource_allow")
+    if not identity_ok:
+        return Decision(False, "no_identity_allow")
+    return Decision(True, "allowed")
+
+
+def access_denied(
+    principal: Principal, action: str, resource: str, decision: Decision | None = None
+) -> AccessDeniedException:
+    """The AWS-worded refusal; ``decision`` adds AWS's "because ..." / "with ..." tail."""
+    action = qualified(action)
+    message = (
+        f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource}"
+    )
+    tails: dict[Reason, str] = {
+        "explicit_deny_identity": " with an explicit deny in an identity-based policy",
+        "explicit_deny_resource": " with an explicit deny in a resource-based policy",
+        "no_identity_allow": f" because no identity-based policy allows the {action} action",
+        "no_resource_allow": f" because no resource-based policy allows the {action} action",
+    }
+    if decision is not None and not decision.allowed:
+        message += tails[decision.reason]
+    return AccessDeniedException(message)
+
+
+__all__ = [
+    "Decision",
+    "Policy",
+    "Statement",
+    "access_denied",
+    "evaluate",
+    "qualified",
+    "resource_for",
+]

@@ -1,0 +1,92 @@
+"""Settings, built once (from the CLI and the environment) and passed in; never read at import."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_DATABASE = "sqlite:///incident-contacts.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4575
+    database: str = DEFAULT_DATABASE
+    inspection: bool | None = None          # None: on unless authentication is enforced
+    auth: str = "off"                       # "off" | "sigv4"
+    credentials_file: str | None = None
+    default_region: str = "us-east-1"
+    default_account: str = "000000000000"
+    # Activation codes (decisions §1).
+    activation_send_limit: int = 5          # codes per channel per rolling hour
+    activation_code_ttl: int = 15 * 60      # seconds
+    activation_max_attempts: int = 5
+    # Data keys (decisions §5).
+    data_key: str | None = None
+    data_key_file: str | None = None
+    old_data_keys: tuple[str, ...] = ()
+    # Throttling: requests per second per account and operation class; 0 turns it off.
+    throttle_rate: float = 50.0
+    throttle_burst: int = 200
+    # Delivery.
+    smtp_url: str | None = None
+    email_from: str = "incident-contacts@localhost"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    public_url: str | None = None           # how providers reach our webhooks
+    # Background work: the delivery worker and the engagement engine.
+    workers: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def inspection_enabled(self) -> bool:
+        return self.auth == "off" if self.inspection is None else self.inspection
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+_ENV_PREFIX = "INCIDENT_CONTACTS_"
+
+
+def _cast(name: str, raw: str) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    text = str(kind)
+    if "bool" in text:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if "tuple" in text:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if text.startswith("int"):
+        return int(raw)
+    if text.startswith("float"):
+        return float(raw)
+    return raw
+
+
+_ENV_NAMES = {
+    "credentials_file": "CREDENTIALS",
+}
+
+
+def from_environ(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from ``INCIDENT_CONTACTS_*`` variables, then explicit overrides on top."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        key = _ENV_PREFIX + _ENV_NAMES.get(f.name, f.name.upper())
+        if key in env and env[key] != "":
+            try:
+                values[f.name] = _cast(f.name, env[key])
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from exc
+    return Settings(**values).with_overrides(**overrides)
+
+
+__all__ = ["DEFAULT_DATABASE", "Settings", "from_environ"]

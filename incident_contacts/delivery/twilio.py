@@ -1,0 +1,210 @@
+"""SMS and voice calls through a Twilio-compatible REST API, plus Twilio's webhook signatures.
+
+``base_url`` makes any Twilio-compatible provider or a local fake usable
+(``INCIDENT_CONTACTS_TWILIO_BASE_URL``, decisions §4). Twilio documents no idempotency key for
+creating messages or calls, so a send retried after a lost response may be delivered twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+from xml.sax.saxutils import escape
+
+import httpx
+
+from .base import (
+    SMS,
+    VOICE,
+    DeliveryError,
+    DeliveryResult,
+    OutgoingMessage,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
+
+__all__ = [
+    "DEFAULT_TWILIO_BASE_URL",
+    "TwilioTransport",
+    "compute_twilio_signature",
+    "validate_twilio_signature",
+    "voice_twiml",
+]
+
+DEFAULT_TWILIO_BASE_URL = "https://api.twilio.com"
+TWIML_MAX_LENGTH = 4000
+"""Twilio's limit on the ``Twiml`` parameter of a call."""
+
+# Characters XML 1.0 does not allow at all; escape() leaves them in.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+class TwilioTransport:
+    """Sends SMS (``Messages.json``) and VOICE (``Calls.json`` with inline TwiML) messages.
+
+    HTTP 4xx answers other than 429 raise :class:`PermanentDeliveryError`; 429, 5xx and
+    connection failures raise :class:`RetryableDeliveryError`. The result carries Twilio's
+    ``sid``. A client passed in stays open; one created here is closed by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        base_url: str = DEFAULT_TWILIO_BASE_URL,
+        client: httpx.Client | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        if urlsplit(base_url).scheme not in ("http", "https"):
+            raise ValueError(f"Twilio base URL must be http:// or https://, not {base_url!r}")
+        self.account_sid = account_sid
+        self.from_number = from_number
+        self.base_url = base_url.rstrip("/")
+        self._auth = httpx.BasicAuth(account_sid, auth_token)
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client(timeout=timeout)
+        self._account_url = f"{self.base_url}/2010-04-01/Accounts/{quote(account_sid, safe='')}"
+
+    def send(self, message: OutgoingMessage) -> DeliveryResult:
+        if message.channel_type == SMS:
+            url = f"{self._account_url}/Messages.json"
+            form = {"To": message.address, "From": self.from_number, "Body": message.body}
+        elif message.channel_type == VOICE:
+            url = f"{self._account_url}/Calls.json"
+            speech = message.speech if message.speech is not None else message.body
+            form = {"To": message.address, "From": self.from_number, "Twiml": voice_twiml(speech)}
+        else:
+            raise PermanentDeliveryError(
+                f"TwilioTransport cannot send {message.channel_type} messages"
+            )
+        try:
+            response = self._client.post(
+                url, data=form, auth=self._auth, headers={"Accept": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            raise RetryableDeliveryError(f"Twilio request failed: {exc!r}") from exc
+        if response.is_success:
+            sid = _json(response).get("sid")
+            if not isinstance(sid, str) or not sid:
+                raise PermanentDeliveryError(
+                    f"Twilio answered {response.status_code} without a sid"
+                )
+            return DeliveryResult(provider_message_id=sid)
+        raise _http_error(response)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> TwilioTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def voice_twiml(speech: str, *, max_length: int = TWIML_MAX_LENGTH) -> str:
+    """TwiML that says ``speech``, pauses, and says it once more; cut to fit ``max_length``."""
+    text = _NOT_XML.sub("", speech)
+    template = "<Response><Say>{0}</Say><Pause/><Say>{0}</Say></Response>"
+    budget = max(0, (max_length - len(template.format(""))) // 2)
+    if len(escape(text)) > budget:
+        # The longest prefix that fits once escaped, so no escape sequence is cut in two.
+        low, high = 0, len(text)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if len(escape(text[:middle])) <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        text = text[:low]
+    return template.format(escape(text))
+
+
+def compute_twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """Twilio's ``X-Twilio-Signature``: base64 HMAC-SHA1, keyed with the auth token, of the full
+    URL followed by each POST parameter's name and value, sorted by name."""
+    payload = url + "".join(name + params[name] for name in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def validate_twilio_signature(
+    auth_token: str, url: str, params: Mapping[str, str], signature: str
+) -> bool:
+    """Check an ``X-Twilio-Signature`` header in constant time.
+
+    As Twilio's own helpers do, the URL also counts with its scheme's default port added or
+    removed, since proxies differ in whether they pass it on. JSON-body (``bodySHA256``)
+    webhooks are not covered.
+    """
+    given = signature.strip().encode()
+    valid = False
+    for candidate in _url_variants(url):
+        expected = compute_twilio_signature(auth_token, candidate, params).encode()
+        valid |= hmac.compare_digest(expected, given)
+    return valid
+
+
+def _url_variants(url: str) -> list[str]:
+    parts = urlsplit(url)
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if default is None:
+        return [url]
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host = hostport if port is None else hostport.rpartition(":")[0]
+    if port is None:
+        other = f"{host}:{default}"
+    elif port == default:
+        other = host
+    else:
+        return [url]
+    return [url, urlunsplit(parts._replace(netloc=f"{userinfo}{at}{other}"))]
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _http_error(response: httpx.Response) -> DeliveryError:
+    status = response.status_code
+    data = _json(response)
+    detail = data.get("message") or response.text[:200] or response.reason_phrase
+    code = data.get("code")
+    reason = f"Twilio {status}: {detail}" + (f" (code {code})" if code is not None else "")
+    if status == 429 or status >= 500:
+        return RetryableDeliveryError(reason, retry_after=_retry_after(response))
+    return PermanentDeliveryError(reason)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date; the worker's own backoff applies
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,1 @@
+"""On-call rotations: pure shift arithmetic, no I/O (see :mod:`.recurrence`)."""

@@ -1,0 +1,35 @@
+"""Who is calling, in the development mode (decisions §3).
+
+The region is the one in the SigV4 credential scope (``.../<region>/ssm-contacts/aws4_request``).
+The account is the access key id itself when it is 12 digits, the convention LocalStack users
+know, else ``000000000000``. Signatures are not checked in this mode.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from incident_contacts.service.context import Caller
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]*/([^/]+)/")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+
+
+def credential_scope(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """The access key id and region named by the Authorization header, if any."""
+    match = _CREDENTIAL.search(headers.get("authorization", ""))
+    return (match.group(1), match.group(2)) if match else None
+
+
+def development_caller(headers: Mapping[str, str], default_account: str,
+                       default_region: str) -> Caller:
+    scope = credential_scope(headers)
+    if scope is None:
+        return Caller(default_account, default_region)
+    access_key, region = scope
+    account = access_key if _ACCOUNT.match(access_key) else default_account
+    return Caller(account, region)
+
+
+__all__ = ["credential_scope", "development_caller"]

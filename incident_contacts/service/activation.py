@@ -1,0 +1,159 @@
+"""The activation lifecycle of a contact channel (decisions §1).
+
+A channel proves its address with a code: CreateContactChannel (unless ``DeferActivation``),
+SendActivationCode and an address change send one; ActivateContactChannel checks it.
+
+* A code is 6 digits from ``secrets``, stored only as HMAC-SHA256 under the server's secret
+  and compared in constant time; the plaintext exists only in the outgoing message.
+* Each new code voids every earlier one of the channel; DeactivateContactChannel voids all.
+* A code expires after ``activation_code_ttl`` seconds (15 minutes by default).
+* After ``activation_max_attempts`` wrong tries (5) the code is void.
+* At most ``activation_send_limit`` codes (5) per channel per rolling hour; the next
+  SendActivationCode is a ServiceQuotaExceededException.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+
+from incident_contacts.crypto import hashes_equal, keyed_hash
+from incident_contacts.delivery import text
+from incident_contacts.errors import ServiceQuotaExceededException, ValidationException
+from incident_contacts.service import outbox
+from incident_contacts.service.context import RequestContext
+from incident_contacts.service.lookup import find_channel
+from incident_contacts.store.schema.core import channels
+from incident_contacts.store.schema.delivery import activation_codes
+
+log = logging.getLogger(__name__)
+
+QUOTA_CODE = "activation-codes-per-channel-per-hour"
+_WINDOW = 3600.0
+
+
+def _hash(ctx: RequestContext, channel_id: str, code: str) -> str:
+    return keyed_hash(ctx.runtime.secret("activation-codes"), channel_id, code)
+
+
+def _sent_in_window(ctx: RequestContext, channel_pk: int) -> int:
+    count = ctx.conn.execute(
+        sa.select(sa.func.count()).select_from(activation_codes).where(
+            activation_codes.c.channel_pk == channel_pk,
+            activation_codes.c.created_at > ctx.now() - _WINDOW,
+        )
+    ).scalar_one()
+    return int(count)
+
+
+def void_codes(ctx: RequestContext, channel: Any) -> None:
+    ctx.conn.execute(
+        activation_codes.update()
+        .where(activation_codes.c.channel_pk == channel.id, activation_codes.c.voided_at.is_(None))
+        .values(voided_at=ctx.now())
+    )
+
+
+def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str, *,
+              enforce_quota: bool = True) -> bool:
+    """Issue a new code for the channel and hand its message to delivery.
+
+    Past the send quota, SendActivationCode (``enforce_quota``) is refused with a
+    ServiceQuotaExceededException. An address change, whose operation models no quota error,
+    still takes effect but sends no code; the owner asks for one later. Returns whether a
+    code was sent.
+    """
+    settings = ctx.runtime.settings
+    if _sent_in_window(ctx, channel.id) >= settings.activation_send_limit:
+        if not enforce_quota:
+            log.warning("activation send quota reached for %s: no code sent", channel_arn)
+            return False
+        raise ServiceQuotaExceededException(
+            f"At most {settings.activation_send_limit} activation codes can be sent to a "
+            "contact channel in an hour.",
+            quota_code=QUOTA_CODE, resource_id=channel_arn, resource_type="CONTACT_CHANNEL",
+        )
+    void_codes(ctx, channel)
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = ctx.now()
+    ctx.conn.execute(
+        activation_codes.insert().values(
+            channel_pk=channel.id,
+            code_hash=_hash(ctx, channel.channel_id, code),
+            created_at=now,
+            expires_at=now + settings.activation_code_ttl,
+            failed_attempts=0,
+        )
+    )
+    words = text.activation_text(channel.type, code, settings.activation_code_ttl // 60)
+    outbox.enqueue(ctx, outbox.NewMessage(
+        channel_arn=channel_arn,
+        channel_type=channel.type,
+        address=address,
+        purpose="ACTIVATION",
+        subject=words.subject,
+        body=words.body,
+        speech=words.speech,
+        code=code,
+    ))
+    return True
+
+
+def send_activation_code(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Sends a new code whatever the status; an ACTIVATED channel stays ACTIVATED."""
+    from incident_contacts.service.channels import channel_arn, open_address
+
+    row, contact = find_channel(ctx, params["ContactChannelId"])
+    send_code(ctx, row, channel_arn(row, contact.alias), open_address(ctx, row))
+    return {}
+
+
+def _wrong_code() -> ValidationException:
+    return ValidationException.field(
+        "ActivationCode", "The activation code is not valid for this contact channel."
+    )
+
+
+def activate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A wrong, superseded, voided or expired code is the same ValidationException and leaves
+    the status as it was; the wrong try is still counted (and committed)."""
+    row, _contact = find_channel(ctx, params["ContactChannelId"])
+    now = ctx.now()
+    current = ctx.conn.execute(
+        sa.select(activation_codes)
+        .where(activation_codes.c.channel_pk == row.id, activation_codes.c.voided_at.is_(None))
+        .order_by(activation_codes.c.id.desc())
+        .limit(1)
+    ).first()
+    offered = _hash(ctx, row.channel_id, params["ActivationCode"])
+    if current is None or current.expires_at <= now:
+        ctx.fail_after_commit(_wrong_code())
+        return {}
+    if not hashes_equal(offered, current.code_hash):
+        failed = current.failed_attempts + 1
+        values: dict[str, Any] = {"failed_attempts": failed}
+        if failed >= ctx.runtime.settings.activation_max_attempts:
+            values["voided_at"] = now
+        ctx.conn.execute(
+            activation_codes.update().where(activation_codes.c.id == current.id).values(**values)
+        )
+        ctx.fail_after_commit(_wrong_code())
+        return {}
+    ctx.conn.execute(
+        activation_codes.update().where(activation_codes.c.id == current.id).values(voided_at=now)
+    )
+    ctx.conn.execute(
+        channels.update().where(channels.c.id == row.id).values(activation_status="ACTIVATED")
+    )
+    return {}
+
+
+__all__ = [
+    "activate_contact_channel",
+    "send_activation_code",
+    "send_code",
+    "void_codes",
+]

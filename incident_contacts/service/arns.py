@@ -1,0 +1,63 @@
+"""ARNs as AWS builds them (spec §2.2): ``arn:<partition>:ssm-contacts:<region>:<account>:...``.
+
+====================  ==============================================
+contact               ``contact/<alias>``
+contact channel       ``contact-channel/<contact alias>/<uuid>``
+engagement            ``engagement/<alias of the engaged contact>/<uuid>``
+page                  ``page/<alias of the paged contact>/<uuid>``
+rotation              ``rotation/<uuid>``
+====================  ==============================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SERVICE = "ssm-contacts"
+
+
+def partition(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+@dataclass(frozen=True)
+class Arn:
+    partition: str
+    region: str
+    account: str
+    kind: str             # "contact", "contact-channel", "engagement", "page", "rotation"
+    parts: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (f"arn:{self.partition}:{SERVICE}:{self.region}:{self.account}:"
+                f"{self.kind}/{'/'.join(self.parts)}")
+
+
+def build(region: str, account: str, kind: str, *parts: str) -> str:
+    return str(Arn(partition(region), region, account, kind, parts))
+
+
+def contact_arn(region: str, account: str, alias: str) -> str:
+    return build(region, account, "contact", alias)
+
+
+def channel_arn(region: str, account: str, alias: str, channel_id: str) -> str:
+    return build(region, account, "contact-channel", alias, channel_id)
+
+
+def parse(text: str) -> Arn | None:
+    """The parts of an ssm-contacts ARN, or None when it is not one of ours."""
+    pieces = text.split(":", 5)
+    if len(pieces) != 6 or pieces[0] != "arn" or pieces[2] != SERVICE:
+        return None
+    kind, _, rest = pieces[5].partition("/")
+    if not rest:
+        return None
+    return Arn(pieces[1], pieces[3], pieces[4], kind, tuple(rest.split("/")))
+
+
+__all__ = ["Arn", "build", "channel_arn", "contact_arn", "parse", "partition"]

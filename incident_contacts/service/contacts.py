@@ -1,0 +1,150 @@
+"""CreateContact, GetContact, UpdateContact, DeleteContact, ListContacts (spec §6.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from incident_contacts.errors import ConflictException
+from incident_contacts.service import arns, pagination, plans, tags
+from incident_contacts.service.context import RequestContext
+from incident_contacts.service.lookup import find_contact
+from incident_contacts.store.schema.core import contacts
+
+# Checks run before a contact is deleted, registered by the features that reference
+# contacts (a rotation member cannot be deleted): f(ctx, contact row) raises ConflictException.
+DeleteGuard = Callable[[RequestContext, Any], None]
+delete_guards: list[DeleteGuard] = []
+
+
+def _arn(ctx: RequestContext, row: Any) -> str:
+    return arns.contact_arn(row.region, row.account, row.alias)
+
+
+def create_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A contact's alias is unique in its account and region: a second one is a
+    ConflictException (spec §6.1). The plan is checked against the rules of its type."""
+    alias = params["Alias"]
+    arn = arns.contact_arn(ctx.region, ctx.account, alias)
+    exists = ctx.conn.execute(
+        sa.select(contacts.c.id).where(
+            contacts.c.account == ctx.account,
+            contacts.c.region == ctx.region,
+            contacts.c.alias == alias,
+        )
+    ).first()
+    if exists is not None:
+        raise ConflictException(
+            f"A contact with the alias {alias} already exists.",
+            resource_id=arn, resource_type="CONTACT",
+        )
+    plan = params["Plan"]
+    plans.check_plan(ctx, params["Type"], plan, contact_pk=None, creating=True)
+    try:
+        with ctx.conn.begin_nested():
+            ctx.conn.execute(
+                contacts.insert().values(
+                    account=ctx.account,
+                    region=ctx.region,
+                    alias=alias,
+                    type=params["Type"],
+                    display_name=params.get("DisplayName"),
+                    plan=orjson.dumps(plan).decode(),
+                    created_at=ctx.now(),
+                )
+            )
+    except IntegrityError as exc:
+        raise ConflictException(
+            f"A contact with the alias {alias} already exists.",
+            resource_id=arn, resource_type="CONTACT",
+        ) from exc
+    if params.get("Tags"):
+        tags.put_tags(ctx, arn, params["Tags"])
+    return {"ContactArn": arn}
+
+
+def get_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    row = find_contact(ctx, params["ContactId"])
+    return {
+        "ContactArn": _arn(ctx, row),
+        "Alias": row.alias,
+        "DisplayName": row.display_name,
+        "Type": row.type,
+        "Plan": orjson.loads(row.plan),
+    }
+
+
+def update_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A given ``Plan`` replaces the whole plan; an absent one leaves it as it is (Terraform
+    updates ``DisplayName`` alone, spec §6.9)."""
+    row = find_contact(ctx, params["ContactId"])
+    values: dict[str, Any] = {}
+    if "DisplayName" in params:
+        values["display_name"] = params["DisplayName"]
+    if "Plan" in params:
+        plans.check_plan(ctx, row.type, params["Plan"], contact_pk=row.id, creating=False)
+        values["plan"] = orjson.dumps(params["Plan"]).decode()
+    if values:
+        ctx.conn.execute(contacts.update().where(contacts.c.id == row.id).values(**values))
+    return {}
+
+
+def delete_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Deletes the contact with its channels, policy and tags. Escalation plans that name it
+    keep the dangling reference, as AWS documents; a rotation member is a ConflictException."""
+    row = find_contact(ctx, params["ContactId"])
+    for guard in delete_guards:
+        guard(ctx, row)
+    ctx.conn.execute(contacts.delete().where(contacts.c.id == row.id))
+    tags.drop_tags(ctx, _arn(ctx, row))
+    return {}
+
+
+def list_contacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Sorted by alias, filtered by ``AliasPrefix`` and ``Type``; keyset-paged on the alias."""
+    limit = pagination.page_size(params)
+    scope = f"ListContacts:{ctx.account}:{ctx.region}"
+    after = pagination.decode(ctx.runtime.secret("pagination"), scope, params.get("NextToken"))
+    query = sa.select(
+        contacts.c.account, contacts.c.region, contacts.c.alias, contacts.c.display_name,
+        contacts.c.type,
+    ).where(contacts.c.account == ctx.account, contacts.c.region == ctx.region)
+    prefix = params.get("AliasPrefix")
+    if prefix:
+        # Aliases are [a-z0-9_-], all below U+007F, so this range is exactly the prefix.
+        query = query.where(contacts.c.alias >= prefix, contacts.c.alias < prefix + "\x7f")
+    if params.get("Type"):
+        query = query.where(contacts.c.type == params["Type"])
+    if after:
+        query = query.where(contacts.c.alias > after[0])
+    rows = ctx.conn.execute(query.order_by(contacts.c.alias).limit(limit + 1)).all()
+    result: dict[str, Any] = {
+        "Contacts": [
+            {
+                "ContactArn": _arn(ctx, r),
+                "Alias": r.alias,
+                "DisplayName": r.display_name,
+                "Type": r.type,
+            }
+            for r in rows[:limit]
+        ]
+    }
+    if len(rows) > limit:
+        result["NextToken"] = pagination.encode(
+            ctx.runtime.secret("pagination"), scope, [rows[limit - 1].alias]
+        )
+    return result
+
+
+__all__ = [
+    "create_contact",
+    "delete_contact",
+    "delete_guards",
+    "get_contact",
+    "list_contacts",
+    "update_contact",
+]

@@ -1,0 +1,123 @@
+"""The outbox: every message handed to delivery is a row, written in the caller's transaction.
+
+A message is durable once the API call that made it commits; the delivery worker
+(``engine.delivery``) sends it afterwards, with retries, and resumes whatever a crash left
+pending. Addresses, words and codes are sealed with the data key, bound to the message id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from incident_contacts.crypto import DecryptError
+from incident_contacts.service.context import RequestContext
+from incident_contacts.store.schema.delivery import outbox
+
+_SEALED = ("address", "subject", "body", "speech", "code")
+
+
+def aad(message_id: str, column: str) -> str:
+    return f"outbox:{message_id}:{column}"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    channel_arn: str
+    channel_type: str
+    address: str
+    purpose: str                  # ACTIVATION | PAGE
+    body: str
+    subject: str | None = None
+    speech: str | None = None
+    code: str | None = None       # the activation code or the page's accept code
+    page_arn: str | None = None
+
+
+def enqueue(ctx: RequestContext, message: NewMessage) -> str:
+    """Write the message in the current transaction; the worker is woken after commit."""
+    message_id = str(uuid.uuid4())
+    keyring = ctx.runtime.keyring
+    sealed: dict[str, Any] = {}
+    for column in _SEALED:
+        value = getattr(message, column)
+        sealed[column] = None if value is None else keyring.seal(value, aad=aad(message_id,
+                                                                                column))
+    now = ctx.now()
+    ctx.conn.execute(
+        outbox.insert().values(
+            message_id=message_id,
+            account=ctx.account,
+            region=ctx.region,
+            channel_arn=message.channel_arn,
+            channel_type=message.channel_type,
+            purpose=message.purpose,
+            page_arn=message.page_arn,
+            created_at=now,
+            status="PENDING",
+            attempts=0,
+            next_attempt_at=now,
+            **sealed,
+        )
+    )
+    ctx.after_commit.append(ctx.runtime.wake_delivery)
+    return message_id
+
+
+def open_column(runtime: Any, row: Any, column: str) -> str | None:
+    value = getattr(row, column)
+    if value is None:
+        return None
+    text: str = runtime.keyring.open(value, aad=aad(row.message_id, column))
+    return text
+
+
+def describe(runtime: Any, row: Any) -> dict[str, Any]:
+    """A message as the inspection endpoint and ``contacts.messages()`` show it."""
+    try:
+        opened = {c: open_column(runtime, row, c) for c in _SEALED}
+    except DecryptError:
+        opened = {c: None for c in _SEALED}
+        opened["body"] = "(sealed under a key this server does not hold)"
+    entry: dict[str, Any] = {
+        "MessageId": row.message_id,
+        "ContactChannelArn": row.channel_arn,
+        "ChannelType": row.channel_type,
+        "DeliveryAddress": opened["address"],
+        "Purpose": row.purpose,
+        "Subject": opened["subject"],
+        "Body": opened["body"],
+        "CreatedTime": row.created_at,
+        "DeliveryStatus": row.status,
+    }
+    if row.purpose == "ACTIVATION":
+        entry["ActivationCode"] = opened["code"]
+    else:
+        entry["PageArn"] = row.page_arn
+        entry["AcceptCode"] = opened["code"]
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def list_messages(conn: Connection, runtime: Any, *, channel_arn: str | None = None,
+                  account: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(outbox).order_by(outbox.c.id)
+    if channel_arn is not None:
+        query = query.where(outbox.c.channel_arn == channel_arn)
+    if account is not None:
+        query = query.where(outbox.c.account == account)
+    return [describe(runtime, row) for row in conn.execute(query)]
+
+
+def clear(conn: Connection, accounts: Iterable[str] | None = None) -> None:
+    query = outbox.delete()
+    if accounts is not None:
+        query = query.where(outbox.c.account.in_(list(accounts)))
+    conn.execute(query)
+
+
+__all__ = ["NewMessage", "clear", "describe", "enqueue", "list_messages", "open_column"]

@@ -1,0 +1,127 @@
+"""The database: one engine, migrations, and one transaction per API call.
+
+SQLite is the embedded default (WAL journal, foreign keys on, ``synchronous=NORMAL``: a
+committed transaction is in the WAL file before the call returns, so it survives the process
+being killed). Writers take the database lock when their transaction begins
+(``BEGIN IMMEDIATE``), so two writers never deadlock on a lock upgrade. PostgreSQL is used by
+URL; there several processes may share one database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from incident_contacts.store.schema import metadata
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for an in-memory database."""
+    parsed = sa.engine.make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return Path(database)
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` and use psycopg 3 for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _create_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if not is_sqlite(url):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if sqlite_path(url) is None:
+        engine = sa.create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
+        )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN, not the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if sqlite_path(url) is not None:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get("write", True)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """The engine plus what every caller needs of it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = _create_engine(self.url)
+        self.sqlite = is_sqlite(self.url)
+        # An in-memory database has one connection; calls from several threads take turns.
+        self._memory_lock = threading.RLock() if self.sqlite and sqlite_path(url) is None \
+            else None
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (in-memory databases: create it)."""
+        if self._memory_lock is not None:
+            metadata.create_all(self.engine)
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.begin() as connection:
+            if not self.sqlite:
+                # Several processes may start at once: one migrates, the others wait.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4575001)")
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """One transaction; committed when the block ends, rolled back on an exception."""
+        lock = self._memory_lock or contextlib.nullcontext()
+        with lock, self.engine.connect() as connection:
+            if self.sqlite:
+                connection = connection.execution_options(write=write)
+            with connection.begin():
+                yield connection
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+__all__ = ["Store", "is_sqlite", "normalise_url", "sqlite_path"]

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+
+from incident_contacts.delivery import (
+    DeliverySettings,
+    RecordingTransport,
+    SmtpTransport,
+    TwilioTransport,
+    build_transports,
+)
+
+TWILIO = {
+    "INCIDENT_CONTACTS_TWILIO_ACCOUNT_SID": "AC123",
+    "INCIDENT_CONTACTS_TWILIO_AUTH_TOKEN": "secret",
+    "INCIDENT_CONTACTS_TWILIO_FROM": "+15005550006",
+}
+SMTP = {
+    "INCIDENT_CONTACTS_SMTP_URL": "smtp://u:p@mail.example.com:587?starttls=true",
+    "INCIDENT_CONTACTS_EMAIL_FROM": "contacts@example.com",
+}
+
+
+def test_nothing_configured_records_everything() -> None:
+    transports = build_transports(DeliverySettings.from_environ({}))
+    assert set(transports) == {"SMS", "VOICE", "EMAIL"}
+    assert all(isinstance(t, RecordingTransport) for t in transports.values())
+
+
+def test_everything_configured() -> None:
+    settings = DeliverySettings.from_environ(
+        {**SMTP, **TWILIO, "INCIDENT_CONTACTS_TWILIO_BASE_URL": "http://127.0.0.1:9/"}
+    )
+    transports = build_transports(settings)
+    email, sms, voice = transports["EMAIL"], transports["SMS"], transports["VOICE"]
+    assert isinstance(email, SmtpTransport)
+    assert email.settings.starttls and email.settings.port == 587
+    assert isinstance(sms, TwilioTransport) and sms is voice
+    assert sms.base_url == "http://127.0.0.1:9"
+    sms.close()
+
+
+def test_only_email_configured() -> None:
+    transports = build_transports(DeliverySettings.from_environ(SMTP))
+    assert isinstance(transports["EMAIL"], SmtpTransport)
+    assert isinstance(transports["SMS"], RecordingTransport)
+
+
+def test_twilio_defaults_to_twilio() -> None:
+    transports = build_transports(DeliverySettings.from_environ(TWILIO))
+    sms = transports["SMS"]
+    assert isinstance(sms, TwilioTransport)
+    assert sms.base_url == "https://api.twilio.com"
+    assert isinstance(transports["EMAIL"], RecordingTransport)
+    sms.close()
+
+
+def test_empty_values_count_as_unset() -> None:
+    settings = DeliverySettings.from_environ({"INCIDENT_CONTACTS_SMTP_URL": ""})
+    assert settings.smtp_url is None
+
+
+def test_smtp_without_sender_is_refused() -> None:
+    with pytest.raises(ValueError, match="INCIDENT_CONTACTS_EMAIL_FROM"):
+        build_transports(DeliverySettings(smtp_url="smtp://h"))
+
+
+def test_partial_twilio_is_refused() -> None:
+    with pytest.raises(ValueError, match="INCIDENT_CONTACTS_TWILIO_AUTH_TOKEN"):
+        build_transports(DeliverySettings(twilio_account_sid="AC1", twilio_from="+1"))
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    settings = DeliverySettings(smtp_url="smtp://u:hunter2@h", twilio_auth_token="tok3n")
+    assert "hunter2" not in repr(settings) and "tok3n" not in repr(settings)
