@@ -90,10 +90,10 @@ class Statement:
             return False
         if _any_glob(self.resources, resource, ignore_case=False) == self.not_resource:
             return False
-        if self.unsupported:
-            return self.effect == "Deny"
-        if principal is None:
-            return True
+        if self.unsupported and self.effect == "Allow":
+            return False
+        if principal is None or "NotPrincipal" in self.unsupported:
+            return True  # an identity policy's own statement, or a Deny we cannot narrow
         if self.principals is None:
             return self.effect == "Deny"
         return any(_principal_matches(p, principal) for p in self.principals)
@@ -144,10 +144,13 @@ class Policy:
                    for s in self.statements)
 
     def allows(self, action: str, resource: str, principal: Principal | None = None) -> bool:
+        """An Allow statement applies. Pass ``principal`` for a resource policy; None means the
+        policy is an identity policy, whose statements name no principal."""
         return any(s.effect == "Allow" and s.applies(qualified(action), resource, principal)
                    for s in self.statements)
 
     def denies(self, action: str, resource: str, principal: Principal | None = None) -> bool:
+        """A Deny statement applies; ``principal`` as for :meth:`allows`."""
         return any(s.effect == "Deny" and s.applies(qualified(action), resource, principal)
                    for s in self.statements)
 

@@ -257,6 +257,18 @@ def test_resource_statements_without_principal_fail_closed() -> None:
     assert cross("GetContact", shared=shared).reason == "explicit_deny_resource"
 
 
+def test_conditional_deny_in_a_resource_policy_still_names_its_principal() -> None:
+    cond = {"StringEquals": {"aws:PrincipalTag/team": "ops"}}
+    shared = policy(
+        allow("*", Principal="*"),
+        deny("*", Principal={"AWS": "555555555555"}, Condition=cond),
+    )
+    assert cross("GetContact", shared=shared).allowed
+    assert cross("GetContact", caller=user("555555555555"), shared=shared).reason == (
+        "explicit_deny_resource"
+    )
+
+
 def test_not_principal_fails_closed() -> None:
     shared = policy(
         allow("*", Principal="*"),

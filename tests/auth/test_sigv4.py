@@ -85,7 +85,7 @@ def test_content_sha256_must_match_the_body() -> None:
 
 
 def test_date_twenty_minutes_old_is_expired() -> None:
-    with pytest.raises(InvalidSignatureException, match="^Signature expired: 20240101T000000Z"):
+    with pytest.raises(InvalidSignatureException, match=r"^Signature expired: 20240101T000000Z "):
         check(sign(BODY), now=T0_EPOCH + 20 * 60)
 
 
@@ -278,5 +278,5 @@ def test_scope_of_is_none_without_a_well_formed_scope(headers: dict[str, str]) -
 
 
 def test_helper_signs_at_the_fixed_time() -> None:
-    assert sign(BODY)["X-Amz-Date"] == T0.strftime("%Y%m%dT%H%M%SZ")
-    assert T0 == datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    assert sign(BODY)["X-Amz-Date"] == "20240101T000000Z"
+    assert datetime.datetime.fromtimestamp(T0_EPOCH, datetime.UTC) == T0

@@ -1,0 +1,114 @@
+"""Running real servers for tests: a subprocess on loopback, stopped by the test that started it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown code runs."""
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def messages(self, channel_arn: str | None = None) -> list[dict[str, Any]]:
+        params = {"ContactChannelArn": channel_arn} if channel_arn else None
+        response = httpx.get(f"{self.url}/_aws/ssm-contacts/messages", params=params, timeout=10)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()["messages"]
+        return result
+
+    def advance(self, seconds: float) -> float:
+        response = httpx.post(f"{self.url}/_aws/ssm-contacts/clock",
+                              json={"AdvanceSeconds": seconds}, timeout=10)
+        response.raise_for_status()
+        now: float = response.json()["Now"]
+        return now
+
+
+def start_server(workdir: Path, *, database: str | None = None, args: list[str] | None = None,
+                 env: Mapping[str, str] | None = None, port: int | None = None,
+                 timeout: float = 30.0) -> ServerProcess:
+    """Start ``incident-contacts serve`` and wait until its health endpoint answers."""
+    port = port or free_port()
+    database = database or f"sqlite:///{workdir / 'server.db'}"
+    command = [sys.executable, "-m", "incident_contacts", "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--database", database, *(args or [])]
+    full_env = {**os.environ, **(env or {})}
+    log_path = workdir / f"server-{port}.log"
+    handle = log_path.open("wb")
+    process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=full_env,
+                               cwd=workdir)
+    handle.close()
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, command, full_env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/_aws/ssm-contacts/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    server.kill()
+    raise RuntimeError(f"the server did not become healthy in {timeout}s:\n{server.log()}")
+
+
+def restart(server: ServerProcess, timeout: float = 30.0) -> ServerProcess:
+    """Start the same command again (same port, database and environment)."""
+    workdir = server.log_path.parent
+    handle = server.log_path.open("ab")
+    process = subprocess.Popen(server.args, stdout=handle, stderr=subprocess.STDOUT,
+                               env=server.env, cwd=workdir)
+    handle.close()
+    again = ServerProcess(server.url, process, server.log_path, server.args, server.env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{again.log()}")
+        try:
+            if httpx.get(f"{again.url}/_aws/ssm-contacts/health", timeout=1).status_code == 200:
+                return again
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    again.kill()
+    raise RuntimeError(f"the server did not come back in {timeout}s:\n{again.log()}")
