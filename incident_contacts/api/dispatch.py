@@ -103,6 +103,7 @@ class Dispatcher:
                 if attempt == 2:
                     raise
                 log.info("request %s: retrying after a lost race", request_id)
+        assert result is not None
         for hook in ctx.after_commit:
             try:
                 hook()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel
@@ -30,7 +30,7 @@ _EXTRAS_DIR = Path(__file__).parent / "extras"
 
 
 class _Loader(Loader):  # type: ignore[misc]
-    BUILTIN_EXTRAS_TYPES = ["sdk", "ssmcontacts"]
+    BUILTIN_EXTRAS_TYPES: ClassVar[list[str]] = ["sdk", "ssmcontacts"]
 
 
 @functools.cache
@@ -65,4 +65,5 @@ def target_prefix() -> str:
 def paginators() -> dict[str, Any]:
     loader = _Loader(extra_search_paths=[str(_EXTRAS_DIR)])
     data: dict[str, Any] = loader.load_service_model(SERVICE_NAME, "paginators-1", API_VERSION)
-    return data["pagination"]
+    pagination: dict[str, Any] = data["pagination"]
+    return pagination

@@ -79,8 +79,7 @@ def _check(shape: Shape, value: Any, path: str, errors: list[FieldError]) -> Non
             errors.append(FieldError(path, "Member must be a timestamp in epoch seconds"))
         elif not -62135596800 <= value <= 253402300799:
             errors.append(FieldError(path, "Member must be a timestamp between years 1 and 9999"))
-    elif kind == "blob":
-        if not isinstance(value, str):
+    elif kind == "blob" and not isinstance(value, str):
             errors.append(FieldError(path, "Member must be a base64-encoded string"))
 
 

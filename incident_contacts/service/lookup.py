@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
@@ -32,7 +34,7 @@ def parse_arn(given: str, kind: str, member: str) -> arns.Arn:
 
 
 def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
-                 missing: str = "not_found") -> Row[tuple]:
+                 missing: str = "not_found") -> Row[Any]:
     """The contact an ARN names; ``missing`` says what its absence is: ``not_found`` or
     ``invalid`` (for operations that model no ResourceNotFoundException)."""
     arn = parse_arn(given, "contact", member)
@@ -51,7 +53,7 @@ def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
 
 
 def find_channel(ctx: RequestContext, given: str, *,
-                 member: str = "ContactChannelId") -> tuple[Row[tuple], Row[tuple]]:
+                 member: str = "ContactChannelId") -> tuple[Row[Any], Row[Any]]:
     """The channel an ARN names and its contact."""
     arn = parse_arn(given, "contact-channel", member)
     if len(arn.parts) != 2:

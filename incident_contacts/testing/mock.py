@@ -24,6 +24,9 @@ from incident_contacts import model
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.clock import ManualClock
 from incident_contacts.config import Settings
+from incident_contacts.delivery import RecordingTransport, Transport
+from incident_contacts.delivery.base import CHANNEL_TYPES
+from incident_contacts.engine.delivery import deliver_all_due
 from incident_contacts.runtime import Runtime
 from incident_contacts.server import build_dispatcher, build_runtime
 from incident_contacts.service import outbox
@@ -143,7 +146,7 @@ class SsmContactsMock:
 
     # -- inspection --------------------------------------------------------------------------
 
-    def messages(self, ContactChannelArn: str | None = None) -> list[dict[str, Any]]:  # noqa: N803
+    def messages(self, ContactChannelArn: str | None = None) -> list[dict[str, Any]]:
         """The messages sent so far, oldest first: the entries of the HTTP endpoint."""
         assert self.runtime is not None, "the mock is not started"
         with self.runtime.store.transaction(write=False) as conn:
@@ -172,8 +175,17 @@ class _MockClock:
         return now
 
 
+def _deliver_messages(runtime: Runtime) -> None:
+    """The delivery worker's step, run to the end: every due message is SENT (the
+    development outbox accepts all) before the API call that queued it returns."""
+    deliver_all_due(runtime, _MOCK_TRANSPORTS, "in-process-mock")
+
+
+_recording = RecordingTransport()
+_MOCK_TRANSPORTS: dict[str, Transport] = {t: _recording for t in CHANNEL_TYPES}
+
 # Synchronous "run what is due" steps of the background engines: f(runtime).
-_due_work: list[Callable[[Runtime], None]] = []
+_due_work: list[Callable[[Runtime], None]] = [_deliver_messages]
 
 
 def _decorate(func: F, make: Callable[[], SsmContactsMock]) -> F:
@@ -194,7 +206,8 @@ def _decorate(func: F, make: Callable[[], SsmContactsMock]) -> F:
 @overload
 def mock_ssm_contacts(func: F) -> F: ...
 @overload
-def mock_ssm_contacts(func: None = None, *, settings: Settings | None = None) -> SsmContactsMock: ...
+def mock_ssm_contacts(func: None = None, *,
+                      settings: Settings | None = None) -> SsmContactsMock: ...
 def mock_ssm_contacts(func: F | None = None, *,
                       settings: Settings | None = None) -> F | SsmContactsMock:
     """A mock of ssm-contacts for boto3, as a context manager or a decorator.

@@ -1,0 +1,216 @@
+"""Who is calling and what they may do: the authenticator and guards of the pipeline.
+
+The dispatcher asks an *authenticator* who sent a request, then runs its *guards* before the
+operation (``api.dispatch``). This module builds both from the settings (decisions §3, §5):
+
+* ``--auth off`` (the development default): the caller is the account named by the access key
+  id, unverified, acting as that account's root (``arn:aws:iam::<account>:root``) with no
+  identity policy. ``--auth sigv4``: the request's SigV4 signature is verified against the
+  credentials file; the caller is the IAM user holding the key, with its identity policy.
+* throttling, in both modes: a token bucket per account and operation class;
+* authorization, in both modes: the resource each operation acts on (``auth.resource_for``)
+  is judged by the caller's identity policy when it is in the caller's account. A resource of
+  another account is reachable only through the policy of the contact it belongs to
+  (PutContactPolicy), only for the operations sharing permits (:data:`SHARED_OPERATIONS`), and
+  only for that contact, its engagements and its pages (spec §6.5). Everything else of another
+  account is refused with AccessDeniedException, in both modes, so one account never sees
+  another's contacts, channels or messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from incident_contacts.api.dispatch import Authenticator, Guard
+from incident_contacts.auth.credentials import CredentialStore, Principal
+from incident_contacts.auth.policy import Decision, Policy, access_denied, evaluate
+from incident_contacts.auth.resources import resource_for
+from incident_contacts.auth.sigv4 import verify
+from incident_contacts.auth.throttle import Throttle
+from incident_contacts.clock import Clock
+from incident_contacts.config import Settings
+from incident_contacts.runtime import Runtime
+from incident_contacts.service import arns
+from incident_contacts.service.context import Caller
+from incident_contacts.store.db import Store
+from incident_contacts.store.schema.core import contacts
+
+log = logging.getLogger(__name__)
+
+AUTH_MODES: Final = ("off", "sigv4")
+
+SHARED_OPERATIONS: Final = frozenset({
+    "GetContact",
+    "StartEngagement",
+    "StopEngagement",
+    "DescribeEngagement",
+    "ListPagesByEngagement",
+    "ListPagesByContact",
+    "DescribePage",
+    "ListPageReceipts",
+    "ListPageResolutions",
+    "AcceptPage",
+})
+"""What a contact policy can grant another account: viewing the contact, engaging it, and
+following its engagements and pages. Its channels (personal data), its policy, its tags, and
+changes to it stay with the owner whatever the policy says."""
+
+SHARED_KINDS: Final = {"contact": 1, "engagement": 2, "page": 2}
+"""ARN kinds a contact policy covers, with the number of path parts (the first is the alias)."""
+
+
+@dataclass
+class PrincipalCaller(Caller):
+    """A caller together with the IAM principal it acts as."""
+
+    principal: Principal | None = None
+
+
+def principal_of(caller: Caller) -> Principal:
+    if isinstance(caller, PrincipalCaller) and caller.principal is not None:
+        return caller.principal
+    return _root(caller.account)
+
+
+@functools.lru_cache(maxsize=4096)
+def _root(account: str) -> Principal:
+    return Principal.account_root(account)
+
+
+class SigV4Authenticator:
+    """Verifies the request's signature; the caller is the key's user, in the signed region."""
+
+    def __init__(self, credentials: CredentialStore, clock: Clock) -> None:
+        self.credentials = credentials
+        self.clock = clock
+
+    def __call__(self, method: str, path: str, headers: Mapping[str, str],
+                 body: bytes) -> Caller:
+        verified = verify(method, path, headers, body, self.clock.now(), self.credentials)
+        principal = verified.principal
+        return PrincipalCaller(principal.account_id, verified.region, principal.arn,
+                               principal=principal)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_policy(text: str) -> Policy | None:
+    try:
+        return Policy.parse(text)
+    except ValueError as exc:
+        # Stored policies are JSON objects with a Statement; one we cannot evaluate grants
+        # nothing (fail closed).
+        log.warning("a contact policy cannot be evaluated and grants nothing: %s", exc)
+        return None
+
+
+class Authorizer:
+    """The authorization guard: IAM-style decisions before any operation runs."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, caller: Caller, operation: str, params: dict[str, Any]) -> None:
+        principal = principal_of(caller)
+        resource = resource_for(operation, params, caller.account, caller.region)
+        arn = arns.parse(resource) if resource != "*" else None
+        owner = arn.account if arn is not None else caller.account
+        if owner == caller.account:
+            if principal.policy is None:
+                return                      # full access to one's own account
+            decision = evaluate(principal.policy, principal, operation, resource,
+                                resource_account=owner)
+        elif operation in SHARED_OPERATIONS and arn is not None:
+            decision = evaluate(principal.policy, principal, operation, resource,
+                                resource_account=owner,
+                                resource_policy=self.contact_policy(arn))
+        else:
+            decision = Decision(False, "no_resource_allow")
+        if not decision.allowed:
+            raise access_denied(principal, operation, resource, decision)
+
+    def contact_policy(self, arn: arns.Arn) -> Policy | None:
+        """The policy of the contact a contact, engagement or page ARN belongs to."""
+        if SHARED_KINDS.get(arn.kind) != len(arn.parts):
+            return None
+        with self.store.transaction(write=False) as conn:
+            text = conn.execute(
+                sa.select(contacts.c.policy).where(
+                    contacts.c.account == arn.account,
+                    contacts.c.region == arn.region,
+                    contacts.c.alias == arn.parts[0],
+                )
+            ).scalar()
+        return _parse_policy(text) if text else None
+
+
+def throttle_guard(throttle: Throttle) -> Guard:
+    def guard(caller: Caller, operation: str, _params: dict[str, Any]) -> None:
+        throttle.acquire(caller.account, operation)
+
+    return guard
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse settings that cannot work, before anything starts (``ValueError``)."""
+    if settings.auth not in AUTH_MODES:
+        raise ValueError(f"--auth must be one of {', '.join(AUTH_MODES)}, not {settings.auth!r}")
+    if settings.auth == "sigv4" and not settings.credentials_file:
+        raise ValueError(
+            "--auth sigv4 needs a credentials file: --credentials FILE "
+            "(INCIDENT_CONTACTS_CREDENTIALS)"
+        )
+
+
+def load_credentials(settings: Settings) -> CredentialStore:
+    assert settings.credentials_file is not None
+    try:
+        return CredentialStore.from_file(settings.credentials_file)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot read the credentials file {settings.credentials_file}: {exc.strerror}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    authenticator: Authenticator | None
+    guards: list[Guard]
+
+
+def pipeline(runtime: Runtime) -> Pipeline:
+    """The authenticator and guards the settings ask for."""
+    settings = runtime.settings
+    check_settings(settings)
+    authenticator: Authenticator | None = None
+    if settings.auth == "sigv4":
+        credentials = load_credentials(settings)
+        authenticator = SigV4Authenticator(credentials, runtime.clock)
+        log.info("authentication: SigV4, %d access keys", len(credentials))
+    guards: list[Guard] = []
+    throttle = Throttle(settings.throttle_rate, settings.throttle_burst, runtime.clock)
+    if throttle.enabled:
+        guards.append(throttle_guard(throttle))
+    guards.append(Authorizer(runtime.store))
+    return Pipeline(authenticator, guards)
+
+
+__all__ = [
+    "AUTH_MODES",
+    "SHARED_KINDS",
+    "SHARED_OPERATIONS",
+    "Authorizer",
+    "Pipeline",
+    "PrincipalCaller",
+    "SigV4Authenticator",
+    "check_settings",
+    "load_credentials",
+    "pipeline",
+    "principal_of",
+    "throttle_guard",
+]

@@ -1,0 +1,53 @@
+"""The Alembic migrations build exactly the schema the code declares, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from incident_contacts.store.db import Store
+from incident_contacts.store.schema import metadata
+
+
+def _diff(url: str) -> list[object]:
+    store = Store(url)
+    try:
+        store.migrate()
+        store.migrate()  # a second run finds nothing to do
+        with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+    finally:
+        store.dispose()
+
+
+def test_sqlite_migrations_match_the_schema(tmp_path):
+    assert _diff(f"sqlite:///{tmp_path / 'm.db'}") == []
+
+
+def test_postgresql_migrations_match_the_schema(pg_database):
+    assert _diff(pg_database) == []
+
+
+def test_sqlite_settings(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+    with store.transaction(write=False) as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.dispose()
+
+
+@pytest.mark.parametrize("write", [True, False])
+def test_a_failed_call_changes_nothing(tmp_path, write):
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    store.migrate()
+    table = metadata.tables["tags"]
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        conn.execute(table.insert().values(resource_arn="a", key="k", value="v"))
+        raise RuntimeError("the operation failed")
+    with store.transaction(write=write) as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+    store.dispose()
