@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
@@ -28,10 +29,19 @@ def main() -> None:
 @click.option("--inspection/--no-inspection", default=None,
               help="The development endpoints (sent messages, clock). Default: on with "
                    "--auth off, off with --auth sigv4.")
+@click.option("--auth", type=click.Choice(["off", "sigv4"]), default=None,
+              help="off: requests are not verified, the account is the 12-digit access key id "
+                   "(development); sigv4: every request must be signed with a key of the "
+                   "credentials file [env INCIDENT_CONTACTS_AUTH; default off].")
+@click.option("--credentials", "credentials_file", default=None, metavar="FILE",
+              help="TOML file of [[credentials]] (access_key_id, secret_access_key, "
+                   "account_id, user, optional policy), for --auth sigv4 "
+                   "[env INCIDENT_CONTACTS_CREDENTIALS].")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(host: str | None, port: int | None, database: str | None,
-          inspection: bool | None, log_level: str) -> None:
+          inspection: bool | None, auth: str | None, credentials_file: str | None,
+          log_level: str) -> None:
     """Run the server."""
     import uvicorn
 
@@ -42,15 +52,87 @@ def serve(host: str | None, port: int | None, database: str | None,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = from_environ(host=host, port=port, database=database,
-                                inspection=inspection)
+                                inspection=inspection, auth=auth,
+                                credentials_file=credentials_file)
         app = build_application(settings)
     except (KeyConfigurationError, ValueError) as exc:
         click.echo(f"incident-contacts: {exc}", err=True)
         sys.exit(2)
     click.echo(f"incident-contacts {__version__} on http://{settings.host}:{settings.port} "
-               f"(database {settings.database})", err=True)
+               f"(database {settings.database}, auth {settings.auth})", err=True)
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler it
+    # found; this one turns that into a normal exit, which is what service managers expect.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
                 access_log=False, lifespan="on")
+
+
+def _keys(values: tuple[str, ...]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@main.command("rotate-key")
+@click.option("--database", default=None, metavar="URL",
+              help="The database to re-encrypt [env INCIDENT_CONTACTS_DATABASE].")
+@click.option("--old-key", "old_keys", multiple=True, metavar="KEY",
+              help="A key records may be sealed under now (base64); repeat it, or separate "
+                   "keys with commas [env INCIDENT_CONTACTS_OLD_DATA_KEYS].")
+@click.option("--new-key", default=None, metavar="KEY",
+              help="The key to seal every record under (32 random bytes, base64) "
+                   "[env INCIDENT_CONTACTS_DATA_KEY].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Rows per transaction.")
+def rotate_key(database: str | None, old_keys: tuple[str, ...], new_key: str | None,
+               batch_size: int) -> None:
+    """Re-encrypt every sealed record under a new data key, online.
+
+    Run it after every server has been restarted with the new key as its data key and the
+    old one in INCIDENT_CONTACTS_OLD_DATA_KEYS; once it reports no unreadable record, the
+    old key can be dropped. Exit status 1 when some record opened under none of the keys.
+    """
+    import os
+
+    from incident_contacts import crypto
+    from incident_contacts.store.db import Store, normalise_url, sqlite_path
+    from incident_contacts.store.rotate import rotate
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = from_environ(database=database)
+        new_text = new_key or settings.data_key
+        if not new_text:
+            raise ValueError("--new-key is required (or INCIDENT_CONTACTS_DATA_KEY)")
+        old_texts = _keys(old_keys) or list(settings.old_data_keys)
+        if not old_texts:
+            raise ValueError("--old-key is required (or INCIDENT_CONTACTS_OLD_DATA_KEYS)")
+        try:
+            primary = crypto.parse_key(new_text)
+        except ValueError as exc:
+            raise ValueError(f"--new-key: {exc}") from None
+        try:
+            older = [crypto.parse_key(k) for k in old_texts]
+        except ValueError as exc:
+            raise ValueError(f"--old-key: {exc}") from None
+        path = sqlite_path(normalise_url(settings.database))
+        if path is not None and not path.exists():
+            raise ValueError(f"no database at {path}")
+    except ValueError as exc:
+        click.echo(f"incident-contacts: {exc}", err=True)
+        sys.exit(2)
+    keyring = crypto.KeyRing(primary, older)
+    store = Store(settings.database)
+    try:
+        report = rotate(store, keyring, batch_size=batch_size,
+                        progress=lambda table, n: click.echo(f"{table}: {n} rows", err=True))
+    finally:
+        store.dispose()
+    click.echo(f"re-sealed {report.resealed} values under key {keyring.primary_id}; "
+               f"{report.current} were already under it", err=True)
+    if not report.ok:
+        shown = os.linesep.join(f"  {aad}" for aad in report.unreadable[:20])
+        click.echo(f"{len(report.unreadable)} values open under none of the keys given, left "
+                   f"as they were:{os.linesep}{shown}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

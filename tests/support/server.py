@@ -67,11 +67,16 @@ def start_server(workdir: Path, *, database: str | None = None, args: list[str] 
                  env: Mapping[str, str] | None = None, port: int | None = None,
                  timeout: float = 30.0) -> ServerProcess:
     """Start ``incident-contacts serve`` and wait until its health endpoint answers."""
-    port = port or free_port()
-    database = database or f"sqlite:///{workdir / 'server.db'}"
-    command = [sys.executable, "-m", "incident_contacts", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--database", database, *(args or [])]
-    full_env = {**os.environ, **(env or {})}
+    env = dict(env or {})
+    port = port or int(env.get("INCIDENT_CONTACTS_PORT") or free_port())
+    command = [sys.executable, "-m", "incident_contacts", "serve", "--host", "127.0.0.1"]
+    # Options the environment gives are left to the environment, so that it is what is tested.
+    if "INCIDENT_CONTACTS_PORT" not in env:
+        command += ["--port", str(port)]
+    if "INCIDENT_CONTACTS_DATABASE" not in env:
+        command += ["--database", database or f"sqlite:///{workdir / 'server.db'}"]
+    command += args or []
+    full_env = {**os.environ, **env}
     log_path = workdir / f"server-{port}.log"
     handle = log_path.open("wb")
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=full_env,
