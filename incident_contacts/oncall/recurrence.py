@@ -77,7 +77,8 @@ def shifts(
       consecutive members from index ``(i * NumberOfOnCalls) mod len(members)``, wrapping; when
       NumberOfOnCalls exceeds the member count, each member is on call once.
     * With ShiftCoverages a shift is cut to the covered time: one shift per maximal covered
-      stretch of it (windows that touch at midnight join); uncovered time has no shift.
+      stretch of it (windows that touch at midnight join); uncovered time has no shift, but
+      its hand-offs still move the rotation on (coverage never changes who is next).
     * An override applies to covered time only: the part of a shift it overlaps becomes an
       ``OVERRIDDEN`` shift with the override's contacts, ``overridden_contact_ids`` holding
       the regular ones; the rest stays ``REGULAR``. Where overrides overlap, the one later in
@@ -85,7 +86,8 @@ def shifts(
       starts is ignored.
     * Shifts keep their true start and end, as the AWS console shows whole shifts: the first
       may start before ``window_start`` and the last end after ``window_end``. Only shifts
-      meeting the window are returned.
+      meeting the window are returned; an empty window gives none (refusing EndTime <=
+      StartTime is the caller's job).
 
     Raises ValidationException for an unsupported zone (field ``TimeZoneId``) or a rotation
     start before 1900 or after 9000. ``members`` must not be empty.
@@ -124,6 +126,29 @@ def on_call_at(
         if override.start <= instant < override.end:
             return override.contact_ids
     return _staff(members, recurrence, schedule.index_at(instant))
+
+
+def override_span(
+    recurrence: Recurrence,
+    time_zone: str,
+    rotation_start: float,
+    window_start: float,
+    window_end: float,
+) -> tuple[float, float] | None:
+    """A stretch holding every uncut shift that meets [window_start, window_end), or None
+    when no shift can meet it.
+
+    :func:`shifts` cuts a shift wherever an override overlapping it begins or ends, even
+    outside the window, so a caller that loads overrides from storage must pass every one
+    that overlaps this stretch (and may pass more) to get the same shifts for any window.
+    """
+    schedule = _schedule(("",), recurrence, time_zone, rotation_start)
+    low, high = max(window_start, rotation_start), min(window_end, MAX_INSTANT)
+    if low >= high:
+        return None
+    before = schedule.last_hand_off(low)
+    start = rotation_start if before is None else max(before, rotation_start)
+    return start, next(schedule.hand_offs_after(high))
 
 
 def _schedule(
@@ -215,6 +240,7 @@ __all__ = [
     "Shift",
     "ShiftType",
     "on_call_at",
+    "override_span",
     "shifts",
     "validate_time_zone",
 ]

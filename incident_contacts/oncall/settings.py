@@ -56,7 +56,8 @@ class Recurrence:
         is 00:00, an absent ``End`` or an ``End`` of 00:00 is midnight at the end of the day
         (so ``{}`` or 00:00-00:00 covers the whole day), overlapping windows of a day are
         joined, a day that is missing or has an empty list is not covered, and an empty map
-        (or seven whole days) means full coverage, as if ShiftCoverages were absent.
+        (or seven whole days) means full coverage, as if ShiftCoverages were absent. A
+        non-empty map that covers no time at all (only empty lists) is a ValidationException.
         """
         given = [(name, period) for name, period in _SETTINGS if data.get(name) is not None]
         if len(given) != 1:
@@ -147,6 +148,9 @@ def _coverage(data: Any, path: str) -> tuple[tuple[Window, ...], ...] | None:
     merged = tuple(_merge(windows) for windows in days)
     if all(day == ((0, MINUTES_PER_DAY),) for day in merged):
         return None
+    if not any(merged):
+        # A rotation that is never on call has no shifts to list however far one looks.
+        raise ValidationException.field(path, "ShiftCoverages must cover some time of the week.")
     return merged
 
 

@@ -43,10 +43,11 @@ def minutes_on(recurrence: Recurrence, anchor: date, day: date) -> list[int]:
 
 
 def hand_offs(recurrence: Recurrence, tz: ZoneInfo, start: float, until: float) -> list[float]:
-    """Every scheduled hand-off instant from period 0 to a day past ``until`` (with repeats)."""
+    """Every scheduled hand-off instant from period 0 to past ``until`` (with repeats)."""
     anchor = local(start, tz).date()
     day = anchor - timedelta(days=anchor.weekday()) - timedelta(days=anchor.day)
-    end = local(until, tz).date() + 2 * DAY
+    # far enough past ``until`` to hold the first hand-off after it
+    end = local(until, tz).date() + (recurrence.multiplier * 31 + 2) * DAY
     out: list[float] = []
     while day <= end:
         out.extend(wall_instant(day, minute, tz) for minute in minutes_on(recurrence, anchor, day))

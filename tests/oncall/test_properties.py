@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,17 +22,23 @@ from incident_contacts.oncall.recurrence import (
 from incident_contacts.oncall.settings import DAYS_OF_WEEK
 from incident_contacts.oncall.zones import wall_instant
 
-from .reference import Reference, intersect, local, measure, union
+from .reference import Reference, intersect, local, measure, minutes_on, union
 
 ZONES = ["UTC", "America/Los_Angeles", "Europe/Berlin", "Australia/Lord_Howe"]
 DAY = 86400.0
-EARLIEST = datetime(2019, 1, 1, tzinfo=UTC).timestamp()
+EARLIEST = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
 LATEST = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
 
-# Early-morning hours and round minutes make DST gaps, folds and coinciding hand-offs likely.
-hours = st.one_of(st.integers(0, 3), st.integers(0, 23))
+# Round minutes make coinciding hand-offs likely; hand-offs near a DST change are drawn below.
 minutes = st.one_of(st.sampled_from([0, 15, 30, 45]), st.integers(0, 59))
-hand_off_times = st.fixed_dictionaries({"HourOfDay": hours, "MinuteOfHour": minutes})
+seconds = st.one_of(st.just(0), st.integers(0, 3599))
+
+
+def hand_off_times(near: datetime | None) -> st.SearchStrategy[dict[str, int]]:
+    hours = st.integers(0, 23)
+    if near is not None:  # the wall hour just before a DST change, and the two after it
+        hours = st.one_of(st.sampled_from([(near.hour + k) % 24 for k in range(3)]), hours)
+    return st.fixed_dictionaries({"HourOfDay": hours, "MinuteOfHour": minutes})
 
 
 @st.composite
@@ -48,22 +56,27 @@ def coverage_windows(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def recurrences(draw: st.DrawFn) -> dict[str, Any]:
+def recurrences(draw: st.DrawFn, near: datetime | None = None) -> dict[str, Any]:
+    """RecurrenceSettings; with ``near``, hand-offs tend to fall on that local day and hour."""
     kind = draw(st.sampled_from(["DailySettings", "WeeklySettings", "MonthlySettings"]))
+    weekdays, month_days = st.sampled_from(DAYS_OF_WEEK), st.integers(1, 31)
+    if near is not None:
+        weekdays = st.one_of(st.just(DAYS_OF_WEEK[near.weekday()]), weekdays)
+        month_days = st.one_of(st.just(near.day), month_days)
+    entry: st.SearchStrategy[dict[str, Any]]
     if kind == "DailySettings":
-        entry = hand_off_times
+        entry = hand_off_times(near)
     elif kind == "WeeklySettings":
-        entry = st.fixed_dictionaries(
-            {"DayOfWeek": st.sampled_from(DAYS_OF_WEEK), "HandOffTime": hand_off_times}
-        )
+        entry = st.fixed_dictionaries({"DayOfWeek": weekdays, "HandOffTime": hand_off_times(near)})
     else:
         entry = st.fixed_dictionaries({
-            "DayOfMonth": st.one_of(st.integers(27, 31), st.integers(1, 31)),
-            "HandOffTime": hand_off_times,
+            "DayOfMonth": st.one_of(st.integers(28, 31), month_days),
+            "HandOffTime": hand_off_times(near),
         })
+    multipliers = st.integers(1, 5)
     wire: dict[str, Any] = {
         "NumberOfOnCalls": draw(st.integers(1, 3)),
-        "RecurrenceMultiplier": draw(st.integers(1, 5)),
+        "RecurrenceMultiplier": draw(st.one_of(st.just(1), multipliers) if near else multipliers),
         kind: draw(st.lists(entry, min_size=1, max_size=3)),
     }
     if draw(st.booleans()):
@@ -94,12 +107,39 @@ class Case:
                       self.overrides)
 
 
+def _transitions(zone: str) -> list[float]:
+    """Instants (to the hour) when the zone's UTC offset changes, 2020-2026."""
+    tz = validate_time_zone(zone, "tz")
+    found: list[float] = []
+    instant = EARLIEST
+    before = local(instant, tz).utcoffset()
+    while instant < LATEST:
+        instant += 3600
+        offset = local(instant, tz).utcoffset()
+        if offset != before:
+            found.append(instant)
+            before = offset
+    return found
+
+
+TRANSITIONS = {zone: _transitions(zone) for zone in ZONES}
+
+
 @st.composite
 def cases(draw: st.DrawFn, with_overrides: bool = True) -> Case:
     members = tuple(f"m{k}" for k in range(draw(st.integers(1, 6))))
-    start = float(draw(st.integers(int(EARLIEST), int(LATEST))))
-    low = start + draw(st.integers(-20 * 86400, 400 * 86400))
-    high = low + draw(st.integers(1, 60 * 86400))
+    zone = draw(st.sampled_from(ZONES))
+    near: datetime | None = None
+    if len(TRANSITIONS[zone]) > 0 and draw(st.booleans()):  # a window around a DST change
+        change = draw(st.sampled_from(TRANSITIONS[zone]))
+        near = local(change - 1, validate_time_zone(zone, "tz"))
+        low = change - draw(st.integers(0, 48)) * 3600
+    else:
+        low = float(draw(st.integers(int(EARLIEST), int(LATEST))))
+    low -= draw(seconds)
+    start = low - draw(st.integers(-20, 400)) * 86400 - draw(seconds)
+    high = low + draw(st.one_of(st.integers(0, 72), st.integers(0, 60 * 24))) * 3600
+    high += draw(seconds) + 1
     overrides: list[Override] = []
     if with_overrides:
         for _ in range(draw(st.integers(0, 3))):
@@ -107,8 +147,8 @@ def cases(draw: st.DrawFn, with_overrides: bool = True) -> Case:
             o_end = o_start + draw(st.integers(-3600, 10 * 86400))
             chosen = draw(st.lists(st.sampled_from(["x", "y", *members]), max_size=3))
             overrides.append(Override(float(o_start), float(o_end), tuple(chosen)))
-    return Case(members, Recurrence.from_wire(draw(recurrences())), draw(st.sampled_from(ZONES)),
-                start, float(low), float(high), tuple(overrides))
+    return Case(members, Recurrence.from_wire(draw(recurrences(near))), zone, start, low, high,
+                tuple(overrides))
 
 
 def sample_instants(case: Case, result: list[Shift], count: int = 60) -> list[float]:
@@ -125,7 +165,7 @@ def containing(result: list[Shift], instant: float) -> list[Shift]:
     return [shift for shift in result if shift.start <= instant < shift.end]
 
 
-SETTINGS = settings(max_examples=120, deadline=None,
+SETTINGS = settings(max_examples=120, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -135,7 +175,7 @@ def test_shifts_agree_with_the_reference_at_every_sampled_instant(case: Case) ->
     result = case.compute(case.low, case.high)
     ref = case.reference()
     low = max(case.low, case.start)
-    for before, after in zip(result, result[1:], strict=False):
+    for before, after in pairwise(result):
         assert before.start < before.end <= after.start
     for shift in result:
         assert shift.start < case.high and shift.end > low
@@ -171,7 +211,7 @@ def test_shifts_cover_exactly_the_covered_time_and_overrides_exactly_their_part(
     assert measure(overridden) == measure(intersect(overrides, covered))
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=400)
 @given(cases(with_overrides=False))
 def test_uncut_shifts_run_between_hand_offs_in_member_order(case: Case) -> None:
     case = Case(case.members, Recurrence(case.recurrence.number_of_on_calls,
@@ -181,26 +221,26 @@ def test_uncut_shifts_run_between_hand_offs_in_member_order(case: Case) -> None:
     result = case.compute(case.low, case.high)
     ref = case.reference()
     bounds = ref.boundaries()
-    expected = [(a, b) for a, b in zip(bounds, bounds[1:], strict=False)
+    expected = [(a, b) for a, b in pairwise(bounds)
                 if a < case.high and b > max(case.low, case.start)]
     assert [(s.start, s.end) for s in result] == expected
     for shift in result:
         assert shift.contact_ids == ref.regular(shift.start)
     tz = validate_time_zone(case.zone, "tz")
+    anchor = local(case.start, tz).date()
     for shift in result:
         if shift.start != case.start:
-            assert _is_scheduled(case.recurrence, shift.start, tz)
+            assert _is_scheduled(case.recurrence, anchor, shift.start, tz)
 
 
-def _is_scheduled(recurrence: Recurrence, instant: float, tz: Any) -> bool:
-    """The hand-off has a requested local time, or is the end of the DST gap it fell in."""
+def _is_scheduled(recurrence: Recurrence, anchor: date, instant: float, tz: ZoneInfo) -> bool:
+    """The hand-off has a requested local day and time, or is the end of the DST gap it fell in."""
     when = local(instant, tz)
-    day = when.date()
-    wanted = {minute for _, minute in recurrence.hand_offs}
+    wanted = minutes_on(recurrence, anchor, when.date())
     if when.hour * 60 + when.minute in wanted and when.second == 0:
         return True
-    return any(wall_instant(day, minute, tz) == instant
-               and local(instant - 1, tz).utcoffset() != when.utcoffset() for minute in wanted)
+    in_gap = local(instant - 1, tz).utcoffset() != when.utcoffset()
+    return in_gap and any(wall_instant(when.date(), m, tz) == instant for m in wanted)
 
 
 @SETTINGS
