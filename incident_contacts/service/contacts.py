@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from incident_contacts.errors import ConflictException
-from incident_contacts.service import arns, pagination, plans, tags
+from incident_contacts.service import arns, pagination, plans, rotations, tags
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import find_contact
 from incident_contacts.store.schema.core import contacts
@@ -18,7 +18,7 @@ from incident_contacts.store.schema.core import contacts
 # Checks run before a contact is deleted, registered by the features that reference
 # contacts (a rotation member cannot be deleted): f(ctx, contact row) raises ConflictException.
 DeleteGuard = Callable[[RequestContext, Any], None]
-delete_guards: list[DeleteGuard] = []
+delete_guards: list[DeleteGuard] = [rotations.check_contact_unused]
 
 
 def _arn(ctx: RequestContext, row: Any) -> str:

@@ -5,7 +5,8 @@
 * An ESCALATION plan's targets are ``ContactTargetInfo`` naming PERSONAL or ONCALL_SCHEDULE
   contacts of the same account and region.
 * An ONCALL_SCHEDULE contact has no stages, only ``RotationIds`` (at most 8), each an existing
-  rotation of the same account and region.
+  rotation of the same account and region. A schedule may have no rotation yet (DeleteRotation
+  can leave it so); it then engages nobody.
 * Each target is exactly one of the two kinds; a stage of zero minutes needs a target.
 
 A reference to something that does not exist is a ValidationException on CreateContact (which
@@ -14,13 +15,12 @@ models no ResourceNotFoundException) and a ResourceNotFoundException on UpdateCo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
 from incident_contacts.errors import ResourceNotFoundException, ValidationException
-from incident_contacts.service import arns
+from incident_contacts.service import arns, rotations
 from incident_contacts.service.context import RequestContext
 from incident_contacts.store.schema.core import channels, contacts
 
@@ -28,16 +28,6 @@ MAX_ROTATIONS_PER_SCHEDULE = 8
 ONCALL_STAGES_MESSAGE = (
     "Invalid value provided - ONCALL SCHEDULE contact cannot have stages in plan"
 )
-
-# Checks that rotation ids exist, registered by the rotations service:
-# f(ctx, rotation_arns) -> the ones that do not exist.
-RotationResolver = Callable[[RequestContext, list[str]], list[str]]
-_rotation_resolvers: list[RotationResolver] = []
-
-
-def register_rotation_resolver(resolver: RotationResolver) -> None:
-    _rotation_resolvers.append(resolver)
-
 
 def _missing(ctx: RequestContext, path: str, given: str, kind: str, resource_type: str,
              creating: bool) -> Exception:
@@ -59,10 +49,6 @@ def check_plan(ctx: RequestContext, contact_type: str, plan: dict[str, Any], *,
             raise ValidationException.field(
                 "Plan.RotationIds",
                 f"An on-call schedule can have at most {MAX_ROTATIONS_PER_SCHEDULE} rotations.",
-            )
-        if not rotation_ids:
-            raise ValidationException.field(
-                "Plan.RotationIds", "An on-call schedule needs at least one rotation."
             )
         _check_rotations(ctx, rotation_ids, creating)
         return
@@ -146,13 +132,10 @@ def _check_contact_target(ctx: RequestContext, path: str, given: str, creating: 
 
 
 def _check_rotations(ctx: RequestContext, rotation_ids: list[str], creating: bool) -> None:
-    missing: list[str] = list(rotation_ids)
-    for resolver in _rotation_resolvers:
-        missing = resolver(ctx, missing)
-    if missing:
-        index = rotation_ids.index(missing[0])
-        raise _missing(ctx, f"Plan.RotationIds[{index}]", missing[0], "Rotation", "ROTATION",
-                       creating)
+    for index, given in enumerate(rotation_ids):
+        if not rotations.resolves(ctx, given):
+            raise _missing(ctx, f"Plan.RotationIds[{index}]", given, "Rotation", "ROTATION",
+                           creating)
 
 
-__all__ = ["ONCALL_STAGES_MESSAGE", "check_plan", "register_rotation_resolver"]
+__all__ = ["ONCALL_STAGES_MESSAGE", "check_plan"]

@@ -261,3 +261,9 @@ def test_accounts_are_isolated(client, backend):
         intruder.get_contact(ContactId=arn)
     assert error_of(excinfo)["Error"]["Code"] in ("AccessDeniedException",
                                                    "ResourceNotFoundException")
+
+
+def test_oncall_schedule_without_rotations_yet(client):
+    arn = client.create_contact(Alias="empty-sched", Type="ONCALL_SCHEDULE",
+                                Plan={"RotationIds": []})["ContactArn"]
+    assert client.get_contact(ContactId=arn)["Plan"].get("RotationIds", []) == []

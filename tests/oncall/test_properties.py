@@ -16,6 +16,7 @@ from incident_contacts.oncall.recurrence import (
     Recurrence,
     Shift,
     on_call_at,
+    override_span,
     shifts,
     validate_time_zone,
 )
@@ -254,3 +255,18 @@ def test_a_split_window_gives_the_same_shifts(case: Case, split: float) -> None:
         if not joined or joined[-1] != shift:
             joined.append(shift)
     assert joined == whole
+
+
+@SETTINGS
+@given(cases())
+def test_overrides_outside_the_override_span_change_nothing(case: Case) -> None:
+    whole = case.compute(case.low, case.high)
+    span = override_span(case.recurrence, case.zone, case.start, case.low, case.high)
+    if span is None:
+        assert whole == []
+        return
+    for shift in whole:
+        assert span[0] <= shift.start and shift.end <= span[1]
+    near = [o for o in case.overrides if o.start < span[1] and o.end > span[0]]
+    assert shifts(case.members, case.recurrence, case.zone, case.start, case.low, case.high,
+                  near) == whole

@@ -1,0 +1,365 @@
+"""CreateRotation, GetRotation, UpdateRotation, DeleteRotation, ListRotations (spec §6.4).
+
+A rotation is ``arn:<partition>:ssm-contacts:<region>:<account>:rotation/<uuid4>`` (spec §2.3:
+the name may hold spaces, which an ARN cannot, so the id is a UUID). Its members are PERSONAL
+contacts of the same account and region, in shift order, each at most once. The
+``Recurrence`` is kept exactly as sent, so GetRotation gives Daily/Weekly/MonthlySettings back
+in the caller's order (Terraform compares them positionally, spec §6.9).
+
+The helpers at the bottom serve the rest of the service: :func:`resolves` for on-call
+schedule plans (service/plans.py), :func:`check_contact_unused` for DeleteContact
+(service/contacts.py), and the loaders that :mod:`incident_contacts.service.oncall`, overrides
+and shifts build on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from incident_contacts.errors import (
+    ConflictException,
+    ResourceNotFoundException,
+    ValidationException,
+)
+from incident_contacts.oncall.recurrence import MAX_INSTANT, MIN_INSTANT, Recurrence
+from incident_contacts.oncall.zones import validate_time_zone
+from incident_contacts.service import arns, pagination, tags
+from incident_contacts.service.context import RequestContext
+from incident_contacts.service.lookup import parse_arn
+from incident_contacts.store.schema.core import contacts
+from incident_contacts.store.schema.rotations import rotation_members, rotations
+
+ROTATION = "ROTATION"
+MEMBER_RELATION = "ROTATION_MEMBER"
+"""``RelationType`` of the rotations a contact is a member of, in DeleteContact's conflict."""
+MAX_DEPENDENTS = 25  # DependentEntity.DependentResourceIds holds at most 25 ARNs (model)
+
+
+def rotation_arn(region: str, account: str, rotation_id: str) -> str:
+    return arns.build(region, account, "rotation", rotation_id)
+
+
+# -- operations --------------------------------------------------------------------------
+
+
+def create_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Members must be PERSONAL contacts of the caller's account and region (AWS documents
+    that escalation plans and schedules are rejected): another type, or a contact of another
+    account or region, is a ValidationException; one that does not exist is a
+    ResourceNotFoundException with ResourceType CONTACT. ``StartTime`` defaults to now."""
+    time_zone, recurrence = _check_settings(params)
+    start = _start_time(ctx, params.get("StartTime"))
+    member_pks = _member_pks(ctx, params["ContactIds"])
+    rotation_id = str(uuid.uuid4())
+    arn = rotation_arn(ctx.region, ctx.account, rotation_id)
+    pk = ctx.conn.execute(
+        rotations.insert().values(
+            rotation_id=rotation_id,
+            account=ctx.account,
+            region=ctx.region,
+            name=params["Name"],
+            start_time=start,
+            time_zone=time_zone,
+            recurrence=recurrence,
+            created_at=ctx.now(),
+        ).returning(rotations.c.id)
+    ).scalar_one()
+    _put_members(ctx.conn, pk, member_pks)
+    if params.get("Tags"):
+        tags.put_tags(ctx, arn, params["Tags"])
+    return {"RotationArn": arn}
+
+
+def get_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    row = find_rotation(ctx, params["RotationId"])
+    return _describe(row, member_arns(ctx.conn, [row.id])[row.id])
+
+
+def update_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """``Recurrence`` is required and replaces the old one; ``ContactIds``, ``StartTime`` and
+    ``TimeZoneId`` change only when given. The name cannot change (the model has no member
+    for it). Overrides stay as they are, even when they name a contact no longer a member."""
+    row = find_rotation(ctx, params["RotationId"])
+    time_zone, recurrence = _check_settings({"TimeZoneId": row.time_zone, **params})
+    values: dict[str, Any] = {"recurrence": recurrence, "time_zone": time_zone}
+    if params.get("StartTime") is not None:
+        values["start_time"] = _start_time(ctx, params["StartTime"])
+    if params.get("ContactIds") is not None:
+        member_pks = _member_pks(ctx, params["ContactIds"])
+        ctx.conn.execute(rotation_members.delete().where(rotation_members.c.rotation_pk == row.id))
+        _put_members(ctx.conn, row.id, member_pks)
+    ctx.conn.execute(rotations.update().where(rotations.c.id == row.id).values(**values))
+    return {}
+
+
+def delete_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Deletes the rotation with its overrides and tags, and takes it out of every on-call
+    schedule of the account and region that lists it (the model's documentation). A schedule
+    left with no rotation keeps an empty ``RotationIds``."""
+    row = find_rotation(ctx, params["RotationId"], lock="update")
+    arn = rotation_arn(row.region, row.account, row.rotation_id)
+    _remove_from_schedules(ctx.conn, row.account, row.region, arn, row.rotation_id)
+    ctx.conn.execute(rotations.delete().where(rotations.c.id == row.id))
+    tags.drop_tags(ctx, arn)
+    return {}
+
+
+def list_rotations(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Rotations in creation order (AWS states no order; creation order is stable on every
+    database, unlike name order under PostgreSQL collations), filtered by a case-sensitive
+    ``RotationNamePrefix``; keyset-paged."""
+    limit = pagination.page_size(params)
+    secret = ctx.runtime.secret("pagination")
+    scope = f"ListRotations:{ctx.account}:{ctx.region}:{params.get('RotationNamePrefix', '')}"
+    after = pagination.decode(secret, scope, params.get("NextToken"))
+    query = sa.select(rotations).where(
+        rotations.c.account == ctx.account, rotations.c.region == ctx.region
+    )
+    prefix = params.get("RotationNamePrefix")
+    if prefix:
+        # substr equality, not LIKE: LIKE is case-insensitive on SQLite and has wildcards.
+        query = query.where(sa.func.substr(rotations.c.name, 1, len(prefix)) == prefix)
+    if after:
+        query = query.where(rotations.c.id > int(after[0]))
+    rows = ctx.conn.execute(query.order_by(rotations.c.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    members = member_arns(ctx.conn, [r.id for r in page])
+    result: dict[str, Any] = {"Rotations": [_describe(r, members[r.id]) for r in page]}
+    if len(rows) > limit:
+        result["NextToken"] = pagination.encode(secret, scope, [page[-1].id])
+    return result
+
+
+# -- for the rest of the service -----------------------------------------------------------
+
+
+def lookup(conn: Connection, given: str, account: str | None = None,
+           region: str | None = None, *, lock: str | None = None) -> Row[Any] | None:
+    """The rotation row a rotation ARN names, or None. With ``account``/``region`` the ARN
+    must also be theirs: rotations are never shared across accounts (decisions §3).
+
+    ``lock`` ("share" or "update") locks the row on PostgreSQL until the transaction ends, so
+    that a schedule naming the rotation and the rotation's deletion cannot interleave and
+    leave a schedule naming a deleted rotation (SQLite runs one writer at a time)."""
+    arn = arns.parse(given)
+    if arn is None or arn.kind != "rotation" or len(arn.parts) != 1:
+        return None
+    if (account is not None and arn.account != account) or (
+        region is not None and arn.region != region
+    ):
+        return None
+    if given != rotation_arn(arn.region, arn.account, arn.parts[0]):
+        return None
+    query = sa.select(rotations).where(
+        rotations.c.rotation_id == arn.parts[0],
+        rotations.c.account == arn.account,
+        rotations.c.region == arn.region,
+    )
+    if lock is not None:
+        query = query.with_for_update(read=lock == "share")
+    return conn.execute(query).first()
+
+
+def find_rotation(ctx: RequestContext, given: str, *, member: str = "RotationId",
+                  lock: str | None = None) -> Row[Any]:
+    """The caller's rotation an ARN names; ResourceNotFoundException (ROTATION) if none."""
+    parse_arn(given, "rotation", member)
+    row = lookup(ctx.conn, given, ctx.account, ctx.region, lock=lock)
+    if row is None:
+        raise ResourceNotFoundException(
+            f"Rotation {given} was not found.", resource_id=given, resource_type=ROTATION
+        )
+    return row
+
+
+def resolves(ctx: RequestContext, given: str) -> bool:
+    """Whether ``given`` is the ARN of one of the caller's rotations (on-call schedule plans);
+    the row stays share-locked until the plan is written."""
+    return lookup(ctx.conn, given, ctx.account, ctx.region, lock="share") is not None
+
+
+def member_arns(conn: Connection, rotation_pks: Iterable[int]) -> dict[int, list[str]]:
+    """The members of each rotation, as contact ARNs in shift order."""
+    wanted = list(rotation_pks)
+    out: dict[int, list[str]] = {pk: [] for pk in wanted}
+    if not wanted:
+        return out
+    rows = conn.execute(
+        sa.select(rotation_members.c.rotation_pk, contacts.c.account, contacts.c.region,
+                  contacts.c.alias)
+        .join(contacts, contacts.c.id == rotation_members.c.contact_pk)
+        .where(rotation_members.c.rotation_pk.in_(wanted))
+        .order_by(rotation_members.c.rotation_pk, rotation_members.c.position)
+    )
+    for r in rows:
+        out[r.rotation_pk].append(arns.contact_arn(r.region, r.account, r.alias))
+    return out
+
+
+def recurrence_of(row: Row[Any]) -> Recurrence:
+    """The parsed recurrence of a stored rotation (it was checked when stored)."""
+    return Recurrence.from_wire(orjson.loads(row.recurrence))
+
+
+def check_contact_unused(ctx: RequestContext, contact: Row[Any]) -> None:
+    """DeleteContact's guard: a rotation member cannot be deleted. ConflictException with
+    ``DependentEntities`` ``[{"RelationType": "ROTATION_MEMBER", "DependentResourceIds":
+    [rotation ARNs]}]`` (the model's documented case; the token is ours, spec §4)."""
+    rows = ctx.conn.execute(
+        sa.select(rotations.c.region, rotations.c.account, rotations.c.rotation_id)
+        .join(rotation_members, rotation_members.c.rotation_pk == rotations.c.id)
+        .where(rotation_members.c.contact_pk == contact.id)
+        .group_by(rotations.c.id, rotations.c.region, rotations.c.account,
+                  rotations.c.rotation_id)
+        .order_by(rotations.c.id)
+    ).all()
+    if not rows:
+        return
+    dependents = [rotation_arn(r.region, r.account, r.rotation_id) for r in rows]
+    arn = arns.contact_arn(contact.region, contact.account, contact.alias)
+    which = "a rotation" if len(dependents) == 1 else f"{len(dependents)} rotations"
+    raise ConflictException(
+        f"Contact {arn} cannot be deleted: it is a member of {which}.",
+        resource_id=arn,
+        resource_type="CONTACT",
+        dependent_entities=[
+            {"RelationType": MEMBER_RELATION, "DependentResourceIds": dependents[:MAX_DEPENDENTS]}
+        ],
+    )
+
+
+def check_instant(value: float, member: str) -> float:
+    """A time the shift arithmetic can place: from 1900 to 9000 (MIN/MAX_INSTANT)."""
+    if not MIN_INSTANT <= value < MAX_INSTANT:
+        raise ValidationException.field(
+            member, f"Value at '{member}' must be a time between the years 1900 and 9000."
+        )
+    return float(value)
+
+
+# -- internals ---------------------------------------------------------------------------
+
+
+def _check_settings(params: dict[str, Any]) -> tuple[str, str]:
+    """The zone and the recurrence (JSON, as sent) after checking both."""
+    time_zone: str = params["TimeZoneId"]
+    validate_time_zone(time_zone, "TimeZoneId")
+    Recurrence.from_wire(params["Recurrence"])
+    return time_zone, orjson.dumps(params["Recurrence"]).decode()
+
+
+def _start_time(ctx: RequestContext, given: float | None) -> float:
+    return ctx.now() if given is None else check_instant(given, "StartTime")
+
+
+def _member_pks(ctx: RequestContext, given: Sequence[str]) -> list[int]:
+    aliases: list[str] = []
+    for index, text in enumerate(given):
+        path = f"ContactIds[{index}]"
+        arn = parse_arn(text, "contact", path)
+        if arn.account != ctx.account or arn.region != ctx.region or len(arn.parts) != 1:
+            raise ValidationException.field(
+                path, f"Contact {text} is not in the rotation's account and region."
+            )
+        if arn.parts[0] in aliases:
+            raise ValidationException.field(path, f"Contact {text} is listed more than once.")
+        aliases.append(arn.parts[0])
+    found = {
+        r.alias: r
+        for r in ctx.conn.execute(
+            sa.select(contacts.c.id, contacts.c.alias, contacts.c.type).where(
+                contacts.c.account == ctx.account,
+                contacts.c.region == ctx.region,
+                contacts.c.alias.in_(aliases),
+            )
+        )
+    }
+    for index, alias in enumerate(aliases):
+        row = found.get(alias)
+        if row is None:
+            raise ResourceNotFoundException(
+                f"Contact {given[index]} was not found.",
+                resource_id=given[index], resource_type="CONTACT",
+            )
+        if row.type != "PERSONAL":
+            raise ValidationException.field(
+                f"ContactIds[{index}]",
+                f"Contact {given[index]} is of type {row.type}: only PERSONAL contacts can be "
+                "members of a rotation.",
+            )
+    return [found[alias].id for alias in aliases]
+
+
+def _put_members(conn: Connection, rotation_pk: int, member_pks: list[int]) -> None:
+    conn.execute(
+        rotation_members.insert(),
+        [
+            {"rotation_pk": rotation_pk, "position": position, "contact_pk": pk}
+            for position, pk in enumerate(member_pks)
+        ],
+    )
+
+
+def _describe(row: Row[Any], members: list[str]) -> dict[str, Any]:
+    return {
+        "RotationArn": rotation_arn(row.region, row.account, row.rotation_id),
+        "Name": row.name,
+        "ContactIds": members,
+        "StartTime": row.start_time,
+        "TimeZoneId": row.time_zone,
+        "Recurrence": orjson.loads(row.recurrence),
+    }
+
+
+def _remove_from_schedules(conn: Connection, account: str, region: str, arn: str,
+                           rotation_id: str) -> None:
+    # A UUID has no LIKE wildcards; the JSON is then read to drop exactly this ARN.
+    rows = conn.execute(
+        sa.select(contacts.c.id, contacts.c.plan).where(
+            contacts.c.account == account,
+            contacts.c.region == region,
+            contacts.c.type == "ONCALL_SCHEDULE",
+            contacts.c.plan.like(f"%{rotation_id}%"),
+        )
+    ).all()
+    for r in rows:
+        plan = orjson.loads(r.plan)
+        kept = [given for given in plan.get("RotationIds") or [] if given != arn]
+        if len(kept) != len(plan.get("RotationIds") or []):
+            plan["RotationIds"] = kept
+            conn.execute(
+                contacts.update().where(contacts.c.id == r.id)
+                .values(plan=orjson.dumps(plan).decode())
+            )
+
+
+def _tag_target(ctx: RequestContext, given: str) -> None:
+    find_rotation(ctx, given, member="ResourceARN")
+
+
+tags.resolvers["rotation"] = _tag_target
+
+
+__all__ = [
+    "MEMBER_RELATION",
+    "ROTATION",
+    "check_contact_unused",
+    "check_instant",
+    "create_rotation",
+    "delete_rotation",
+    "find_rotation",
+    "get_rotation",
+    "list_rotations",
+    "lookup",
+    "member_arns",
+    "recurrence_of",
+    "resolves",
+    "rotation_arn",
+    "update_rotation",
+]

@@ -1,0 +1,123 @@
+"""ListRotationShifts and ListPreviewRotationShifts (spec §6.4).
+
+Both run the same pure computation (:func:`incident_contacts.oncall.recurrence.shifts`), so a
+preview with a stored rotation's settings gives that rotation's shifts. Shifts keep their true
+start and end (the first may begin before ``StartTime``); ``StartTime`` defaults to now, and
+``EndTime`` must be after it. A page ends at ``MaxResults`` shifts; its ``NextToken`` carries
+the start of the next shift, which no earlier shift overlaps, so the next page computes from
+there. Shifts are computed in growing stretches until the page is full, so the cost of a page
+depends on its length, not on the window's or on how long ago the rotation started. Each
+stretch loads the stored overrides that overlap the whole shifts reaching into it
+(:func:`~incident_contacts.oncall.recurrence.override_span`): an override just outside a
+stretch still cuts a shift that crosses its edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from incident_contacts.errors import ValidationException
+from incident_contacts.oncall.recurrence import (
+    Override,
+    Recurrence,
+    Shift,
+    override_span,
+    shifts,
+)
+from incident_contacts.oncall.zones import validate_time_zone
+from incident_contacts.service import overrides, pagination, rotations
+from incident_contacts.service.context import RequestContext
+
+_FIRST_STRETCH = 8 * 86400.0
+Compute = Callable[[float, float], list[Shift]]
+
+
+def list_rotation_shifts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    rotation = rotations.find_rotation(ctx, params["RotationId"])
+    low, high = _window(ctx, params)
+    members = rotations.member_arns(ctx.conn, [rotation.id])[rotation.id]
+    recurrence = rotations.recurrence_of(rotation)
+    scope = f"ListRotationShifts:{rotation.rotation_id}"
+
+    def compute(start: float, end: float) -> list[Shift]:
+        span = override_span(recurrence, rotation.time_zone, rotation.start_time, start, end)
+        if span is None:
+            return []
+        active = overrides.overrides_between(ctx.conn, rotation.id, *span)
+        return shifts(members, recurrence, rotation.time_zone, rotation.start_time, start, end,
+                      active)
+
+    return _page(ctx, params, scope, max(low, rotation.start_time), high, compute)
+
+
+def list_preview_rotation_shifts(ctx: RequestContext,
+                                 params: dict[str, Any]) -> dict[str, Any]:
+    """Needs no stored resources: ``Members`` are free strings (the model's
+    ``RotationPreviewMemberList``), ``RotationStartTime`` defaults to now, and each
+    ``Overrides`` entry needs both its StartTime and EndTime, with its NewMembers (absent:
+    nobody) drawn from ``Members``. Later overrides win where they overlap."""
+    validate_time_zone(params["TimeZoneId"], "TimeZoneId")
+    recurrence = Recurrence.from_wire(params["Recurrence"])
+    rotation_start = rotations.check_instant(params.get("RotationStartTime", ctx.now()),
+                                             "RotationStartTime")
+    low, high = _window(ctx, params)
+    members: list[str] = params["Members"]
+    active = [_preview_override(i, o, members) for i, o in enumerate(params.get("Overrides", []))]
+
+    def compute(start: float, end: float) -> list[Shift]:
+        return shifts(members, recurrence, params["TimeZoneId"], rotation_start, start, end,
+                      active)
+
+    return _page(ctx, params, "ListPreviewRotationShifts", max(low, rotation_start), high,
+                 compute)
+
+
+def _window(ctx: RequestContext, params: dict[str, Any]) -> tuple[float, float]:
+    low = float(params.get("StartTime", ctx.now()))
+    high = float(params["EndTime"])
+    if high <= low:
+        raise ValidationException.field("EndTime", "EndTime must be after StartTime.")
+    return low, high
+
+
+def _preview_override(index: int, given: dict[str, Any], members: list[str]) -> Override:
+    path = f"Overrides[{index}]"
+    for name in ("StartTime", "EndTime"):
+        if given.get(name) is None:
+            raise ValidationException.field(f"{path}.{name}", "An override needs a time here.")
+    start, end = float(given["StartTime"]), float(given["EndTime"])
+    if end <= start:
+        raise ValidationException.field(f"{path}.EndTime", "An override must end after it starts.")
+    new_members: list[str] = given.get("NewMembers") or []
+    for position, member in enumerate(new_members):
+        if member not in members:
+            raise ValidationException.field(
+                f"{path}.NewMembers[{position}]", f"{member} is not one of the Members."
+            )
+    return Override(start, end, tuple(new_members))
+
+
+def _page(ctx: RequestContext, params: dict[str, Any], scope: str, low: float, high: float,
+          compute: Compute) -> dict[str, Any]:
+    limit = pagination.page_size(params)
+    secret = ctx.runtime.secret("pagination")
+    after = pagination.decode(secret, scope, params.get("NextToken"))
+    if after:
+        low = float(after[0])
+    found: list[Shift] = []
+    stretch = _FIRST_STRETCH
+    while low < high and len(found) <= limit:
+        upper = min(high, low + stretch)
+        for shift in compute(low, upper):
+            # The shift running across the stretch boundary comes back in the next stretch.
+            if not found or shift.start >= found[-1].end:
+                found.append(shift)
+        low, stretch = upper, stretch * 2
+    result: dict[str, Any] = {"RotationShifts": [s.to_wire() for s in found[:limit]]}
+    if len(found) > limit:
+        result["NextToken"] = pagination.encode(secret, scope, [found[limit].start])
+    return result
+
+
+__all__ = ["list_preview_rotation_shifts", "list_rotation_shifts"]
