@@ -67,6 +67,47 @@ def serve(host: str | None, port: int | None, database: str | None,
                 access_log=False, lifespan="on")
 
 
+@main.command()
+@click.option("--database", default=None, metavar="URL",
+              help="The database the API servers use [env INCIDENT_CONTACTS_DATABASE].")
+@click.option("--log-level", default="info",
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def worker(database: str | None, log_level: str) -> None:
+    """Run the delivery worker and the engagement engine without the API.
+
+    For deployments that separate API servers (``serve`` with INCIDENT_CONTACTS_WORKERS=false)
+    from workers. Any number of workers may share one PostgreSQL database; timers and
+    messages are claimed with row locks, so each step and each message is taken by one.
+    """
+    import threading
+
+    from incident_contacts.delivery import build_transports
+    from incident_contacts.keys import KeyConfigurationError
+    from incident_contacts.server import build_runtime, build_workers, delivery_settings
+
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = from_environ(database=database)
+        transports = build_transports(delivery_settings(settings))
+        runtime = build_runtime(settings)
+    except (KeyConfigurationError, ValueError) as exc:
+        click.echo(f"incident-contacts: {exc}", err=True)
+        sys.exit(2)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stopping.set())
+    workers = build_workers(runtime, transports)
+    for item in workers:
+        item.start()
+    click.echo(f"incident-contacts {__version__} worker (database {settings.database})",
+               err=True)
+    stopping.wait()
+    for item in reversed(workers):
+        item.stop()
+    runtime.close()
+
+
 def _keys(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 

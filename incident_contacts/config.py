@@ -39,6 +39,7 @@ class Settings:
     twilio_from: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
     public_url: str | None = None           # how providers reach our webhooks
+    delivery_max_attempts: int = 8          # a message is FAILED after this many attempts
     # Background work: the delivery worker and the engagement engine.
     workers: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)

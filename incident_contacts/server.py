@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
+from incident_contacts.api import security
 from incident_contacts.api.app import Application
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.clock import Clock, SystemClock
 from incident_contacts.config import Settings
+from incident_contacts.delivery import DeliverySettings, Transport, build_transports
+from incident_contacts.engine.delivery import DeliveryWorker, RetryPolicy
+from incident_contacts.engine.worker import EngineWorker
 from incident_contacts.keys import load_keyring
 from incident_contacts.runtime import Runtime
 from incident_contacts.store.db import Store
@@ -24,14 +29,52 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
 
 def build_dispatcher(runtime: Runtime) -> Dispatcher:
-    return Dispatcher(runtime)
+    """The pipeline with the authenticator and guards (throttling, authorization) that the
+    settings ask for (``api.security``)."""
+    parts = security.pipeline(runtime)
+    return Dispatcher(runtime, authenticator=parts.authenticator, guards=parts.guards)
 
 
-def build_application(settings: Settings, clock: Clock | None = None) -> Application:
-    """The whole service as an ASGI app; background workers run with its lifespan."""
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    return DeliverySettings(
+        smtp_url=settings.smtp_url,
+        email_from=settings.email_from,
+        twilio_account_sid=settings.twilio_account_sid,
+        twilio_auth_token=settings.twilio_auth_token,
+        twilio_from=settings.twilio_from,
+        twilio_base_url=settings.twilio_base_url,
+        public_url=settings.public_url,
+    )
+
+
+def build_application(settings: Settings, clock: Clock | None = None, *,
+                      transports: Mapping[str, Transport] | None = None) -> Application:
+    """The whole service as an ASGI app; background workers run with its lifespan.
+
+    ``transports`` (channel type -> transport) replaces the ones the settings describe, e.g.
+    a MemoryTransport in tests. The delivery worker and the engagement engine run when
+    ``settings.workers`` is true (``INCIDENT_CONTACTS_WORKERS``; ``incident-contacts worker``
+    runs them in a process of their own).
+    """
+    if transports is None:
+        # Built before the runtime, so a half-done configuration fails before any migration.
+        transports = build_transports(delivery_settings(settings))
     runtime = build_runtime(settings, clock)
-    background: list[Any] = []
+    background = build_workers(runtime, transports) if settings.workers else []
     return Application(runtime, build_dispatcher(runtime), background)
 
 
-__all__ = ["build_application", "build_dispatcher", "build_runtime"]
+def build_workers(runtime: Runtime, transports: Mapping[str, Transport]) -> list[Any]:
+    """The background workers, each with ``start()``/``stop()``: the delivery worker and the
+    engagement engine. The server runs them beside the API; ``incident-contacts worker``
+    runs them alone."""
+    settings = runtime.settings
+    return [
+        DeliveryWorker(runtime, transports,
+                       policy=RetryPolicy(max_attempts=settings.delivery_max_attempts)),
+        EngineWorker(runtime),
+    ]
+
+
+__all__ = ["build_application", "build_dispatcher", "build_runtime", "build_workers",
+           "delivery_settings"]

@@ -19,11 +19,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from incident_contacts.api import webhooks
 from incident_contacts.api.dispatch import Dispatcher
-from incident_contacts.errors import ValidationException
+from incident_contacts.errors import ServiceError, ValidationException
 from incident_contacts.protocol import awsjson
 from incident_contacts.runtime import Runtime
-from incident_contacts.service import outbox
+from incident_contacts.service import engagements, outbox
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,13 @@ BASE = "/_aws/ssm-contacts"
 
 def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(exc: ServiceError) -> Response:
+    """An error of the inspection endpoints, in the AWS JSON form the API uses."""
+    response = awsjson.error("-", exc)
+    return Response(response.body, status_code=response.status,
+                    headers=dict(response.headers))
 
 
 class Application:
@@ -49,7 +57,9 @@ class Application:
             routes += [
                 Route(f"{BASE}/messages", self.messages, methods=["GET", "DELETE"]),
                 Route(f"{BASE}/clock", self.clock, methods=["GET", "POST"]),
+                Route(f"{BASE}/engagements/events", self.engagement_events, methods=["GET"]),
             ]
+        routes += webhooks.routes(runtime)
         self.router = Starlette(routes=routes, lifespan=self._lifespan)
 
     @contextlib.asynccontextmanager
@@ -109,24 +119,72 @@ class Application:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    async def _inspector(self, request: Request) -> str | None:
+        """Whose data an inspection request may see: None for everyone's.
+
+        With ``--auth off`` the endpoints are a development tool: an unsigned request sees
+        every account, a request with an ``Authorization`` header only the account it names.
+        With ``--auth sigv4`` the request must be signed like an API call (a GET signs its path
+        and query string), and it sees only the signer's account. Refusals raise the same
+        errors as the API does.
+        """
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in request.scope["headers"]}
+        if self.runtime.settings.auth == "off" and "authorization" not in headers:
+            return None
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        path = request.scope["path"] + ("?" + query if query else "")
+        body = await request.body()
+        caller = await anyio.to_thread.run_sync(
+            self.dispatcher.authenticate, request.method, path, headers, body
+        )
+        return caller.account
+
     async def messages(self, request: Request) -> Response:
         store = self.runtime.store
+        try:
+            account = await self._inspector(request)
+        except ServiceError as exc:
+            return _error(exc)
         if request.method == "DELETE":
             def clear() -> None:
                 with store.transaction() as conn:
-                    outbox.clear(conn)
+                    outbox.clear(conn, None if account is None else [account])
             await anyio.to_thread.run_sync(clear)
             return _json({})
         arn = request.query_params.get("ContactChannelArn")
 
         def read() -> list[dict[str, Any]]:
             with store.transaction(write=False) as conn:
-                return outbox.list_messages(conn, self.runtime, channel_arn=arn)
+                return outbox.list_messages(conn, self.runtime, channel_arn=arn,
+                                            account=account)
 
         return _json({"messages": await anyio.to_thread.run_sync(read)})
 
+    async def engagement_events(self, request: Request) -> Response:
+        """What the engine did besides paging (skipped channels, nobody on call, stops):
+        ``?EngagementArn=<arn>`` answers ``{"events": [...]}``, oldest first."""
+        try:
+            account = await self._inspector(request)
+        except ServiceError as exc:
+            return _error(exc)
+        arn = request.query_params.get("EngagementArn", "")
+
+        def read() -> list[dict[str, Any]] | None:
+            with self.runtime.store.transaction(write=False) as conn:
+                return engagements.list_events(conn, arn, account=account)
+
+        events = await anyio.to_thread.run_sync(read)
+        if events is None:
+            return _json({"message": f"no engagement {arn}"}, 404)
+        return _json({"events": events})
+
     async def clock(self, request: Request) -> Response:
         clock = self.runtime.clock
+        try:
+            await self._inspector(request)  # with --auth sigv4, only a signed request
+        except ServiceError as exc:
+            return _error(exc)
         if request.method == "POST":
             try:
                 data = orjson.loads(await request.body() or b"{}")

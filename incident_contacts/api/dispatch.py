@@ -12,7 +12,6 @@ InternalServerException with the traceback in the log and never in the response.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -22,7 +21,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from incident_contacts import model
+from incident_contacts import crypto, model
 from incident_contacts.api.operations import OPERATIONS, Operation
 from incident_contacts.errors import (
     InternalServerException,
@@ -113,10 +112,12 @@ class Dispatcher:
             raise ctx.deferred_error
         return result
 
-    @staticmethod
-    def _fingerprint(params: dict[str, Any]) -> str:
+    def _fingerprint(self, params: dict[str, Any]) -> str:
+        """A keyed hash of the parameters: they may hold personal data (a delivery address),
+        which a plain hash would let anyone holding the database guess back."""
         rest = {k: v for k, v in params.items() if k != "IdempotencyToken"}
-        return hashlib.sha256(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return crypto.keyed_hash(self.runtime.secret("blind-index"), "idempotency",
+                                 orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode())
 
     def _replay(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any] | None:
         """The first answer to a retried call with the same token and parameters."""

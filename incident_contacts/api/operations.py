@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from incident_contacts.errors import ValidationException
-from incident_contacts.service import activation, channels, contacts, policies, tags
+from incident_contacts.service import (
+    activation,
+    channels,
+    contacts,
+    engagements,
+    overrides,
+    pages,
+    policies,
+    rotations,
+    shifts,
+    tags,
+)
 from incident_contacts.service.context import RequestContext
 
 Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
@@ -53,28 +64,28 @@ OPERATIONS: dict[str, Operation] = {
     "PutContactPolicy": Operation(policies.put_contact_policy),
     "GetContactPolicy": Operation(policies.get_contact_policy, readonly=True),
     # Engagements and pages
-    "StartEngagement": _unavailable("StartEngagement"),
-    "StopEngagement": _unavailable("StopEngagement"),
-    "DescribeEngagement": _unavailable("DescribeEngagement"),
-    "ListEngagements": _unavailable("ListEngagements"),
-    "ListPagesByContact": _unavailable("ListPagesByContact"),
-    "ListPagesByEngagement": _unavailable("ListPagesByEngagement"),
-    "DescribePage": _unavailable("DescribePage"),
-    "ListPageReceipts": _unavailable("ListPageReceipts"),
-    "ListPageResolutions": _unavailable("ListPageResolutions"),
-    "AcceptPage": _unavailable("AcceptPage"),
+    "StartEngagement": Operation(engagements.start_engagement),
+    "StopEngagement": Operation(engagements.stop_engagement),
+    "DescribeEngagement": Operation(engagements.describe_engagement, readonly=True),
+    "ListEngagements": Operation(engagements.list_engagements, readonly=True),
+    "ListPagesByContact": Operation(pages.list_pages_by_contact, readonly=True),
+    "ListPagesByEngagement": Operation(pages.list_pages_by_engagement, readonly=True),
+    "DescribePage": Operation(pages.describe_page, readonly=True),
+    "ListPageReceipts": Operation(pages.list_page_receipts, readonly=True),
+    "ListPageResolutions": Operation(pages.list_page_resolutions, readonly=True),
+    "AcceptPage": Operation(pages.accept_page),
     # Rotations and on-call schedules
-    "CreateRotation": _unavailable("CreateRotation"),
-    "GetRotation": _unavailable("GetRotation"),
-    "UpdateRotation": _unavailable("UpdateRotation"),
-    "DeleteRotation": _unavailable("DeleteRotation"),
-    "ListRotations": _unavailable("ListRotations"),
-    "CreateRotationOverride": _unavailable("CreateRotationOverride"),
-    "GetRotationOverride": _unavailable("GetRotationOverride"),
-    "DeleteRotationOverride": _unavailable("DeleteRotationOverride"),
-    "ListRotationOverrides": _unavailable("ListRotationOverrides"),
-    "ListRotationShifts": _unavailable("ListRotationShifts"),
-    "ListPreviewRotationShifts": _unavailable("ListPreviewRotationShifts"),
+    "CreateRotation": Operation(rotations.create_rotation),
+    "GetRotation": Operation(rotations.get_rotation, readonly=True),
+    "UpdateRotation": Operation(rotations.update_rotation),
+    "DeleteRotation": Operation(rotations.delete_rotation),
+    "ListRotations": Operation(rotations.list_rotations, readonly=True),
+    "CreateRotationOverride": Operation(overrides.create_rotation_override),
+    "GetRotationOverride": Operation(overrides.get_rotation_override, readonly=True),
+    "DeleteRotationOverride": Operation(overrides.delete_rotation_override),
+    "ListRotationOverrides": Operation(overrides.list_rotation_overrides, readonly=True),
+    "ListRotationShifts": Operation(shifts.list_rotation_shifts, readonly=True),
+    "ListPreviewRotationShifts": Operation(shifts.list_preview_rotation_shifts, readonly=True),
 }
 
 __all__ = ["OPERATIONS", "Handler", "Operation"]

@@ -32,17 +32,27 @@ _USER = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 
 @dataclass(frozen=True)
 class Principal:
-    """An IAM user holding one access key."""
+    """An IAM user holding one access key, or (``root``) an account acting as itself."""
 
     access_key_id: str
     secret_access_key: str = field(repr=False)
     account_id: str
     user: str
     policy: Policy | None = None
+    root: bool = False
 
     @property
     def arn(self) -> str:
+        if self.root:
+            return f"arn:aws:iam::{self.account_id}:root"
         return f"arn:aws:iam::{self.account_id}:user/{self.user}"
+
+    @classmethod
+    def account_root(cls, account_id: str) -> Principal:
+        """The account itself, with no identity policy: the caller of the development mode,
+        where requests are not signed (decisions §3). It has full access to its own account,
+        and to another account's contact only as far as that contact's policy allows."""
+        return cls("", "", account_id, "root", None, root=True)
 
 
 class CredentialStore:

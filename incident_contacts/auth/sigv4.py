@@ -25,6 +25,8 @@ signed them anyway; no AWS SDK does.
 from __future__ import annotations
 
 import calendar
+import datetime
+import functools
 import hashlib
 import hmac
 import re
@@ -60,6 +62,16 @@ _SIGNATURE_MISMATCH = (
     "Check your AWS Secret Access Key and signing method. "
     "Consult the service documentation for details."
 )
+
+
+class _ReceivedRequest(AWSRequest):  # type: ignore[misc]
+    """A request as received, for botocore's signer to canonicalise. Its body is the bytes
+    received: botocore's ``body`` would prepare (copy and re-encode) the whole request first."""
+
+    @property
+    def body(self) -> bytes:
+        data: bytes = self.data
+        return data
 
 
 @dataclass(frozen=True)
@@ -164,10 +176,17 @@ def scope_of(headers: Headers) -> tuple[str, str] | None:
     return parts[0], parts[2]
 
 
+@functools.lru_cache(maxsize=256)
 def _amz_time(value: str) -> float:
+    """Epoch seconds of ``YYYYMMDDTHHMMSSZ`` (cached: a busy client sends the same second many
+    times, and ``strptime`` is slow)."""
     if _AMZ_DATE.fullmatch(value):
         try:
-            return float(calendar.timegm(time.strptime(value, AMZ_DATE_FORMAT)))
+            moment = datetime.datetime(
+                int(value[0:4]), int(value[4:6]), int(value[6:8]),
+                int(value[9:11]), int(value[11:13]), int(value[13:15]),
+            )
+            return float(calendar.timegm(moment.timetuple()))
         except ValueError:
             pass
     raise IncompleteSignatureException(
@@ -228,7 +247,7 @@ def verify(
         raise InvalidSignatureException(
             "The provided 'x-amz-content-sha256' header does not match what was computed."
         )
-    request = AWSRequest(
+    request = _ReceivedRequest(
         method=method.upper(),
         url="http://localhost" + (path_qs if path_qs.startswith("/") else "/" + path_qs),
         data=body,

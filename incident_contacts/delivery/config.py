@@ -26,7 +26,11 @@ _ENV = {
     "twilio_auth_token": "INCIDENT_CONTACTS_TWILIO_AUTH_TOKEN",
     "twilio_from": "INCIDENT_CONTACTS_TWILIO_FROM",
     "twilio_base_url": "INCIDENT_CONTACTS_TWILIO_BASE_URL",
+    "public_url": "INCIDENT_CONTACTS_PUBLIC_URL",
 }
+
+# Where Twilio posts the key a callee presses (served by ``api.webhooks``).
+VOICE_WEBHOOK_PATH = "/_aws/ssm-contacts/webhooks/twilio/voice"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class DeliverySettings:
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_from: str | None = None
     twilio_base_url: str | None = None
+    # How providers reach this server; with it, calls offer "press 1" to acknowledge.
+    public_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> DeliverySettings:
@@ -78,6 +84,8 @@ def build_transports(
             sender,
             base_url=settings.twilio_base_url or DEFAULT_TWILIO_BASE_URL,
             client=http_client,
+            voice_action_url=(settings.public_url.rstrip("/") + VOICE_WEBHOOK_PATH
+                              if settings.public_url else None),
         )
         transports[SMS] = twilio
         transports[VOICE] = twilio

@@ -63,11 +63,13 @@ class TwilioTransport:
         client: httpx.Client | None = None,
         *,
         timeout: float = 10.0,
+        voice_action_url: str | None = None,
     ) -> None:
         if urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError(f"Twilio base URL must be http:// or https://, not {base_url!r}")
         self.account_sid = account_sid
         self.from_number = from_number
+        self.voice_action_url = voice_action_url
         self.base_url = base_url.rstrip("/")
         self._auth = httpx.BasicAuth(account_sid, auth_token)
         self._owns_client = client is None
@@ -81,7 +83,8 @@ class TwilioTransport:
         elif message.channel_type == VOICE:
             url = f"{self._account_url}/Calls.json"
             speech = message.speech if message.speech is not None else message.body
-            form = {"To": message.address, "From": self.from_number, "Twiml": voice_twiml(speech)}
+            form = {"To": message.address, "From": self.from_number, "Twiml": voice_twiml(
+                speech, action_url=self.voice_action_url)}
         else:
             raise PermanentDeliveryError(
                 f"TwilioTransport cannot send {message.channel_type} messages"
@@ -117,10 +120,23 @@ class TwilioTransport:
         self.close()
 
 
-def voice_twiml(speech: str, *, max_length: int = TWIML_MAX_LENGTH) -> str:
-    """TwiML that says ``speech``, pauses, and says it once more; cut to fit ``max_length``."""
+_QUOTE = {'"': "&quot;"}
+
+
+def voice_twiml(speech: str, *, max_length: int = TWIML_MAX_LENGTH,
+                action_url: str | None = None) -> str:
+    """TwiML that says ``speech``, pauses, and says it once more; cut to fit ``max_length``.
+
+    With ``action_url`` the words are said inside a one-digit ``<Gather>``, so a key pressed
+    during the call is posted there (our voice webhook acknowledges a page on "1").
+    """
     text = _NOT_XML.sub("", speech)
-    template = "<Response><Say>{0}</Say><Pause/><Say>{0}</Say></Response>"
+    said = "<Say>{0}</Say><Pause/><Say>{0}</Say>"
+    if action_url is not None:
+        gather = (f'<Gather numDigits="1" method="POST" action="{escape(action_url, _QUOTE)}">'
+                  .replace("{", "{{").replace("}", "}}"))
+        said = f"{gather}{said}</Gather>"
+    template = f"<Response>{said}</Response>"
     budget = max(0, (max_length - len(template.format(""))) // 2)
     if len(escape(text)) > budget:
         # The longest prefix that fits once escaped, so no escape sequence is cut in two.

@@ -9,7 +9,12 @@ SendActivationCode and an address change send one; ActivateContactChannel checks
 * A code expires after ``activation_code_ttl`` seconds (15 minutes by default).
 * After ``activation_max_attempts`` wrong tries (5) the code is void.
 * At most ``activation_send_limit`` codes (5) per channel per rolling hour; the next
-  SendActivationCode is a ServiceQuotaExceededException.
+  SendActivationCode is a ServiceQuotaExceededException. Every code sent counts: on create, on
+  resend, on an address change (decisions §5).
+
+Concurrent calls on one channel are serialised by locking its row (``FOR UPDATE`` on
+PostgreSQL; SQLite has one writer at a time anyway), so neither the quota nor the count of
+wrong tries can be overrun by calls in parallel.
 """
 
 from __future__ import annotations
@@ -39,22 +44,46 @@ def _hash(ctx: RequestContext, channel_id: str, code: str) -> str:
     return keyed_hash(ctx.runtime.secret("activation-codes"), channel_id, code)
 
 
+# The statements of the hot path, built once: building a Core statement costs several times
+# more than running it on SQLite.
+_ac = activation_codes.c
+_LOCK_CHANNEL = sa.select(channels.c.id).where(channels.c.id == sa.bindparam("pk")) \
+    .with_for_update()
+_FORGET = activation_codes.delete().where(_ac.channel_pk == sa.bindparam("pk"),
+                                          _ac.created_at <= sa.bindparam("horizon"))
+_COUNT_SENT = sa.select(sa.func.count()).select_from(activation_codes).where(
+    _ac.channel_pk == sa.bindparam("pk"), _ac.created_at > sa.bindparam("since"))
+_VOID = activation_codes.update().where(
+    _ac.channel_pk == sa.bindparam("pk"), _ac.voided_at.is_(None)
+).values(voided_at=sa.bindparam("now"))
+_INSERT_CODE = activation_codes.insert()
+_CURRENT = sa.select(activation_codes).where(
+    _ac.channel_pk == sa.bindparam("pk"), _ac.voided_at.is_(None)
+).order_by(_ac.id.desc()).limit(1)
+
+
+def _lock_channel(ctx: RequestContext, channel_pk: int) -> None:
+    # SQLite has one writer at a time already (BEGIN IMMEDIATE) and no FOR UPDATE.
+    if ctx.conn.dialect.name != "sqlite":
+        ctx.conn.execute(_LOCK_CHANNEL, {"pk": channel_pk})
+
+
+def _forget_old_codes(ctx: RequestContext, channel_pk: int) -> None:
+    """Codes past both their lifetime and the quota window mean nothing any more: drop them,
+    so a channel's rows stay few however long it lives."""
+    horizon = ctx.now() - max(_WINDOW, float(ctx.runtime.settings.activation_code_ttl))
+    ctx.conn.execute(_FORGET, {"pk": channel_pk, "horizon": horizon})
+
+
 def _sent_in_window(ctx: RequestContext, channel_pk: int) -> int:
     count = ctx.conn.execute(
-        sa.select(sa.func.count()).select_from(activation_codes).where(
-            activation_codes.c.channel_pk == channel_pk,
-            activation_codes.c.created_at > ctx.now() - _WINDOW,
-        )
+        _COUNT_SENT, {"pk": channel_pk, "since": ctx.now() - _WINDOW}
     ).scalar_one()
     return int(count)
 
 
 def void_codes(ctx: RequestContext, channel: Any) -> None:
-    ctx.conn.execute(
-        activation_codes.update()
-        .where(activation_codes.c.channel_pk == channel.id, activation_codes.c.voided_at.is_(None))
-        .values(voided_at=ctx.now())
-    )
+    ctx.conn.execute(_VOID, {"pk": channel.id, "now": ctx.now()})
 
 
 def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str, *,
@@ -63,12 +92,16 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
 
     Past the send quota, SendActivationCode (``enforce_quota``) is refused with a
     ServiceQuotaExceededException. An address change, whose operation models no quota error,
-    still takes effect but sends no code; the owner asks for one later. Returns whether a
-    code was sent.
+    still takes effect but sends no code; the owner asks for one later. Even then the
+    codes sent to the old address stop working, since they would prove nothing about the new
+    one. Returns whether a code was sent.
     """
     settings = ctx.runtime.settings
+    _lock_channel(ctx, channel.id)
+    _forget_old_codes(ctx, channel.id)
     if _sent_in_window(ctx, channel.id) >= settings.activation_send_limit:
         if not enforce_quota:
+            void_codes(ctx, channel)
             log.warning("activation send quota reached for %s: no code sent", channel_arn)
             return False
         raise ServiceQuotaExceededException(
@@ -79,16 +112,16 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
     void_codes(ctx, channel)
     code = f"{secrets.randbelow(10**6):06d}"
     now = ctx.now()
-    ctx.conn.execute(
-        activation_codes.insert().values(
-            channel_pk=channel.id,
-            code_hash=_hash(ctx, channel.channel_id, code),
-            created_at=now,
-            expires_at=now + settings.activation_code_ttl,
-            failed_attempts=0,
-        )
-    )
-    words = text.activation_text(channel.type, code, settings.activation_code_ttl // 60)
+    ctx.conn.execute(_INSERT_CODE, {
+        "channel_pk": channel.id,
+        "code_hash": _hash(ctx, channel.channel_id, code),
+        "created_at": now,
+        "expires_at": now + settings.activation_code_ttl,
+        "failed_attempts": 0,
+    })
+    # Whole minutes, rounded up, and at least one: a short test lifetime still reads sensibly.
+    minutes = max(1, -(-settings.activation_code_ttl // 60))
+    words = text.activation_text(channel.type, code, minutes)
     outbox.enqueue(ctx, outbox.NewMessage(
         channel_arn=channel_arn,
         channel_type=channel.type,
@@ -121,13 +154,9 @@ def activate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dic
     """A wrong, superseded, voided or expired code is the same ValidationException and leaves
     the status as it was; the wrong try is still counted (and committed)."""
     row, _contact = find_channel(ctx, params["ContactChannelId"])
+    _lock_channel(ctx, row.id)
     now = ctx.now()
-    current = ctx.conn.execute(
-        sa.select(activation_codes)
-        .where(activation_codes.c.channel_pk == row.id, activation_codes.c.voided_at.is_(None))
-        .order_by(activation_codes.c.id.desc())
-        .limit(1)
-    ).first()
+    current = ctx.conn.execute(_CURRENT, {"pk": row.id}).first()
     offered = _hash(ctx, row.channel_id, params["ActivationCode"])
     if current is None or current.expires_at <= now:
         ctx.fail_after_commit(_wrong_code())

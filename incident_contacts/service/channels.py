@@ -27,6 +27,17 @@ _PHONE = regex.compile(r"^\+[1-9][0-9]{7,14}$")
 _EMAIL = regex.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+def address_of(params: dict[str, Any]) -> str:
+    """``DeliveryAddress.SimpleAddress``, which the model leaves optional but a channel needs."""
+    address = params["DeliveryAddress"].get("SimpleAddress")
+    if address is None:
+        raise ValidationException.field(
+            "DeliveryAddress.SimpleAddress", "A delivery address needs a SimpleAddress."
+        )
+    text: str = address
+    return text
+
+
 def check_address(channel_type: str, address: str, path: str) -> None:
     if channel_type in ("SMS", "VOICE"):
         if not _PHONE.match(address):
@@ -99,7 +110,7 @@ def create_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dict[
             "ContactId", "Contact channels can only be added to a PERSONAL contact."
         )
     channel_type = params["Type"]
-    address = params["DeliveryAddress"]["SimpleAddress"]
+    address = address_of(params)
     check_address(channel_type, address, "DeliveryAddress.SimpleAddress")
     channel_id = str(uuid.uuid4())
     sealed, index = seal_address(ctx, channel_id, address)
@@ -145,7 +156,7 @@ def update_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dict[
         values["name"] = params["Name"]
     new_address: str | None = None
     if "DeliveryAddress" in params:
-        address = params["DeliveryAddress"]["SimpleAddress"]
+        address = address_of(params)
         check_address(row.type, address, "DeliveryAddress.SimpleAddress")
         if address != open_address(ctx, row):
             sealed, index = seal_address(ctx, row.channel_id, address)

@@ -26,10 +26,11 @@ from incident_contacts.clock import ManualClock
 from incident_contacts.config import Settings
 from incident_contacts.delivery import RecordingTransport, Transport
 from incident_contacts.delivery.base import CHANNEL_TYPES
+from incident_contacts.engine import runner as engine_runner
 from incident_contacts.engine.delivery import deliver_all_due
 from incident_contacts.runtime import Runtime
 from incident_contacts.server import build_dispatcher, build_runtime
-from incident_contacts.service import outbox
+from incident_contacts.service import engagements, outbox
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,7 +79,9 @@ class SsmContactsMock:
     """An active mock: read what was sent with :meth:`messages`, move time with ``clock``."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self._settings = (settings or Settings()).with_overrides(
+        # No throttling unless asked for: the mock's clock stands still, so an emptied
+        # bucket would never refill.
+        self._settings = (settings or Settings(throttle_rate=0.0)).with_overrides(
             database="sqlite://", inspection=True
         )
         self.clock = _MockClock(self)
@@ -152,6 +155,14 @@ class SsmContactsMock:
         with self.runtime.store.transaction(write=False) as conn:
             return outbox.list_messages(conn, self.runtime, channel_arn=ContactChannelArn)
 
+    def engagement_events(self, EngagementArn: str) -> list[dict[str, Any]]:
+        """What the engine did for an engagement besides paging (skipped channels, nobody on
+        call, acknowledgements, stops): the entries of ``/_aws/ssm-contacts/engagements/
+        events``. ``[]`` for an engagement that does not exist."""
+        assert self.runtime is not None, "the mock is not started"
+        with self.runtime.store.transaction(write=False) as conn:
+            return engagements.list_events(conn, EngagementArn) or []
+
     def clear_messages(self) -> None:
         assert self.runtime is not None, "the mock is not started"
         with self.runtime.store.transaction() as conn:
@@ -181,11 +192,18 @@ def _deliver_messages(runtime: Runtime) -> None:
     deliver_all_due(runtime, _MOCK_TRANSPORTS, "in-process-mock")
 
 
+def _run_engine(runtime: Runtime) -> None:
+    """The engagement engine's due steps, run to the end, before delivery: the pages a step
+    writes go out (and get their SENT receipts) in the same pass."""
+    engine_runner.install()
+    engine_runner.run_all_due(runtime, "in-process-mock")
+
+
 _recording = RecordingTransport()
 _MOCK_TRANSPORTS: dict[str, Transport] = {t: _recording for t in CHANNEL_TYPES}
 
-# Synchronous "run what is due" steps of the background engines: f(runtime).
-_due_work: list[Callable[[Runtime], None]] = [_deliver_messages]
+# Synchronous "run what is due" steps of the background engines, in order: f(runtime).
+_due_work: list[Callable[[Runtime], None]] = [_run_engine, _deliver_messages]
 
 
 def _decorate(func: F, make: Callable[[], SsmContactsMock]) -> F:

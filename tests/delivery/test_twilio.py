@@ -100,6 +100,21 @@ def test_call_without_speech_says_the_body(
     assert says(fake_twilio.requests[0]["form"]["Twiml"]) == ["Database down. Press 1."] * 2
 
 
+def test_call_gathers_a_key_press_when_the_server_is_reachable(
+    fake_twilio: FakeTwilio, client: httpx.Client
+) -> None:
+    action = "https://pager.example.com/_aws/ssm-contacts/webhooks/twilio/voice"
+    transport = TwilioTransport(fake_twilio.account_sid, fake_twilio.auth_token, FROM,
+                                fake_twilio.base_url, client, voice_action_url=action)
+    transport.send(OutgoingMessage("m", "VOICE", TO, None, "Database down.", "Press 1."))
+    twiml = fake_twilio.requests[0]["form"]["Twiml"]
+    root = ET.fromstring(twiml)
+    gather = root.find("Gather")
+    assert gather is not None
+    assert gather.attrib == {"numDigits": "1", "method": "POST", "action": action}
+    assert [say.text for say in gather.iter("Say")] == ["Press 1."] * 2
+
+
 def test_wrong_credentials_are_permanent(fake_twilio: FakeTwilio, client: httpx.Client) -> None:
     transport = TwilioTransport(
         fake_twilio.account_sid, "wrong", FROM, fake_twilio.base_url, client

@@ -1,0 +1,452 @@
+"""The delivery worker: sends what the outbox holds, retries what failed, records every attempt.
+
+A message row is written in the transaction of the API call that made it
+(``service.outbox.enqueue``), so it is durable once the call is acknowledged. This module
+hands it to a transport afterwards:
+
+1. **claim** the due rows (``PENDING``, ``next_attempt_at`` reached, no live claim) with a
+   conditional ``UPDATE ... WHERE id IN (...) AND (claimed_until IS NULL OR claimed_until <
+   now)``, committed before anything is sent. On PostgreSQL the candidates are picked with
+   ``FOR UPDATE SKIP LOCKED``, so several server processes on one database share the outbox
+   without waiting on each other, and the conditional update makes a row go to one of them
+   only;
+2. **send** each claimed message outside any transaction, with the transport for its channel
+   type;
+3. **record** the attempt in ``delivery_attempts`` and the outcome on the row (the outcomes of
+   a batch together, in one transaction at most :data:`RECORD_EVERY` apart): ``SENT`` with the
+   provider's id, a retry after an exponential backoff with jitter (2 s, 4 s, 8 s ... at most
+   5 minutes), or ``FAILED`` after the last attempt, on a permanent error, or when the row
+   cannot be opened with this server's data keys.
+
+Delivery is at least once and never lost: a claim is a lease (:data:`CLAIM_SECONDS`), and a row
+whose worker died before recording the outcome is taken again once the lease has run out. In
+the normal case nothing is sent twice: only the holder of a live claim sends, and it records
+the outcome within :data:`RECORD_EVERY` of the transport's answer. (A crash inside that
+window is the one case in which a message is sent again, after restart.)
+
+Due-ness is judged by the runtime's clock, so moving the inspection clock forward makes
+retries due at once.
+
+**Hooks for other engines.** :data:`on_delivered` is an explicit registry of callbacks run
+inside the transaction that records a final outcome (``SENT`` or ``FAILED``, not the retries
+in between)::
+
+    from incident_contacts.engine import delivery
+
+    def record_receipt(conn: Connection, row: Row[Any], outcome: delivery.Outcome) -> None:
+        if row.purpose == "PAGE":
+            ...  # write a SENT or ERROR receipt for row.page_arn with conn
+
+    delivery.on_delivered.append(record_receipt)
+
+Each hook gets the open connection, the outbox row as it was claimed, and the
+:class:`Outcome`. A hook that raises is logged and its writes are undone (it runs in a
+savepoint); the outcome itself is kept, so a faulty hook never makes a message go out twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from incident_contacts.crypto import DecryptError
+from incident_contacts.delivery.base import (
+    DeliveryError,
+    DeliveryResult,
+    OutgoingMessage,
+    Transport,
+)
+from incident_contacts.service import outbox as outbox_messages
+from incident_contacts.store.schema.delivery import delivery_attempts, outbox
+
+if TYPE_CHECKING:
+    from incident_contacts.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 60.0
+"""How long a claim holds a row. A worker stops sending a batch at half of it and gives the
+rest back, so a live worker never loses a row it is still working on."""
+
+DEFAULT_BATCH = 20
+
+RECORD_EVERY = 0.05
+"""Outcomes are recorded together, in one transaction, at most this many seconds apart (and
+at the end of each batch): a commit costs more than handing a message to most transports."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: ``base * 2**(n-1)`` seconds before attempt ``n + 1``,
+    scattered by ``±jitter`` of itself and never more than ``cap``; ``FAILED`` after
+    ``max_attempts`` attempts. A provider's ``Retry-After`` is honoured when it is longer
+    (up to ``cap``)."""
+
+    base: float = 2.0
+    cap: float = 300.0
+    max_attempts: int = 8
+    jitter: float = 0.2
+
+    def delay(self, attempts_made: int, rng: random.Random,
+              retry_after: float | None = None) -> float:
+        nominal = min(self.cap, self.base * 2.0 ** min(64, max(0, attempts_made - 1)))
+        spread = nominal * self.jitter
+        delay = min(self.cap, nominal + rng.uniform(-spread, spread))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.cap))
+        return max(delay, 0.001)
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt.
+
+    ``status`` is ``SENT``, ``RETRY`` or ``FAILED``; ``result`` the provider's answer when sent;
+    ``error`` the reason it was not; ``attempt`` counts from 1; ``at`` is when it was recorded.
+    """
+
+    status: str
+    attempt: int
+    at: float
+    result: DeliveryResult | None = None
+    error: str | None = None
+    next_attempt_at: float | None = None
+
+
+DeliveredHook = Callable[[Connection, Row[Any], Outcome], None]
+
+on_delivered: list[DeliveredHook] = []
+"""Run, in order, inside the transaction that records a ``SENT`` or ``FAILED`` outcome."""
+
+
+def new_worker_id() -> str:
+    """Names a worker in claims and attempt records: host, process and a random suffix."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+# -- one round ----------------------------------------------------------------------------------
+
+
+def deliver_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id: str, *,
+                limit: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
+                rng: random.Random | None = None,
+                hooks: list[DeliveredHook] | None = None,
+                stopping: threading.Event | None = None) -> int:
+    """Claim up to ``limit`` due messages, send each, record the outcomes.
+
+    Returns how many messages were claimed; 0 when nothing was due. Never raises for a
+    message that cannot be sent: that is an outcome to record. ``hooks`` replaces
+    :data:`on_delivered` for this call; when ``stopping`` is set, or the batch runs past half
+    of its claim, the messages not yet sent are given back for the next round or worker.
+    """
+    rng = rng or random.Random()
+    run_hooks = on_delivered if hooks is None else hooks
+    claimed_at = time.monotonic()
+    rows = _claim(runtime, worker_id, limit)
+    done: list[_Attempted] = []
+    recorded_at = time.monotonic()
+    try:
+        for index, row in enumerate(rows):
+            late = time.monotonic() - claimed_at > CLAIM_SECONDS / 2
+            if late or (stopping is not None and stopping.is_set()):
+                _release(runtime, worker_id, [r.id for r in rows[index:]])
+                log.info("gave %d claimed messages back (%s)", len(rows) - index,
+                         "the batch ran long" if late else "stopping")
+                break
+            done.append(_deliver_one(runtime, transports, row, policy, rng))
+            if time.monotonic() - recorded_at >= RECORD_EVERY:
+                _record(runtime, worker_id, done, run_hooks)
+                done = []
+                recorded_at = time.monotonic()
+    finally:
+        if done:
+            _record(runtime, worker_id, done, run_hooks)
+    return len(rows)
+
+
+def deliver_all_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id: str,
+                    *, policy: RetryPolicy = DEFAULT_POLICY,
+                    rng: random.Random | None = None) -> int:
+    """Run :func:`deliver_due` until nothing due is left; the in-process mock's step.
+
+    It ends: every attempt either settles a message or moves it to a later time.
+    """
+    total = 0
+    while True:
+        count = deliver_due(runtime, transports, worker_id, policy=policy, rng=rng)
+        total += count
+        if count < DEFAULT_BATCH:
+            return total
+
+
+# Built once, run with parameters: the worker runs these for every message.
+_DUE = sa.and_(
+    outbox.c.status == "PENDING",
+    outbox.c.next_attempt_at <= sa.bindparam("now"),
+    sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < sa.bindparam("now")),
+)
+_PICK = sa.select(outbox.c.id).where(_DUE).order_by(outbox.c.next_attempt_at, outbox.c.id) \
+    .limit(sa.bindparam("limit"))
+_PICK_SKIP_LOCKED = _PICK.with_for_update(skip_locked=True)
+_CLAIM = outbox.update().where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)), _DUE) \
+    .values(claimed_by=sa.bindparam("worker"), claimed_until=sa.bindparam("until")) \
+    .returning(*outbox.c)
+_RELEASE = outbox.update().where(
+    outbox.c.id.in_(sa.bindparam("ids", expanding=True)),
+    outbox.c.claimed_by == sa.bindparam("worker"),
+    outbox.c.status == "PENDING",
+).values(claimed_by=None, claimed_until=None)
+_RECORD_ATTEMPT = delivery_attempts.insert()
+# The columns to set come with the parameters (those named like columns).
+_SETTLE = outbox.update().where(outbox.c.id == sa.bindparam("mid"),
+                                outbox.c.claimed_by == sa.bindparam("holder"),
+                                outbox.c.status == "PENDING")
+
+
+def _claim(runtime: Runtime, worker_id: str, limit: int) -> list[Row[Any]]:
+    store = runtime.store
+    now = runtime.clock.now()
+    pick = {"now": now, "limit": limit}
+    if store.sqlite:
+        # Look before taking the write lock: an idle poll costs a read, not a write.
+        with store.transaction(write=False) as conn:
+            if not conn.execute(_PICK, pick).first():
+                return []
+    with store.transaction() as conn:
+        ids = list(conn.execute(_PICK if store.sqlite else _PICK_SKIP_LOCKED, pick).scalars())
+        if not ids:
+            return []
+        claimed = conn.execute(_CLAIM, {"ids": ids, "now": now, "worker": worker_id,
+                                        "until": now + CLAIM_SECONDS}).all()
+    return sorted(claimed, key=lambda r: (r.next_attempt_at, r.id))
+
+
+def _release(runtime: Runtime, worker_id: str, ids: list[int]) -> None:
+    with runtime.store.transaction() as conn:
+        conn.execute(_RELEASE, {"ids": ids, "worker": worker_id})
+
+
+def outgoing_message(runtime: Runtime, row: Row[Any]) -> OutgoingMessage:
+    """The message a transport gets; raises DecryptError when the row does not open."""
+
+    def opened(column: str) -> str | None:
+        return outbox_messages.open_column(runtime, row, column)
+
+    return OutgoingMessage(
+        message_id=row.message_id,
+        channel_type=row.channel_type,
+        address=opened("address") or "",
+        subject=opened("subject"),
+        body=opened("body") or "",
+        speech=opened("speech"),
+    )
+
+
+def _attempt(transports: Mapping[str, Transport], message: OutgoingMessage
+             ) -> tuple[DeliveryResult | None, str | None, bool, float | None]:
+    """(result, error, retryable, retry_after) of one send."""
+    transport = transports.get(message.channel_type)
+    if transport is None:
+        return None, f"no transport is configured for {message.channel_type}", False, None
+    try:
+        return transport.send(message), None, False, None
+    except DeliveryError as exc:
+        return None, exc.reason, exc.retryable, exc.retry_after
+    except Exception as exc:
+        # A transport's own bug: retry (the attempts are counted, so it ends), and say so.
+        log.exception("transport for %s raised unexpectedly", message.channel_type)
+        return None, f"unexpected {type(exc).__name__}: {exc}", True, None
+
+
+@dataclass(frozen=True)
+class _Attempted:
+    row: Row[Any]
+    started: float
+    outcome: Outcome
+
+
+def _deliver_one(runtime: Runtime, transports: Mapping[str, Transport], row: Row[Any],
+                 policy: RetryPolicy, rng: random.Random) -> _Attempted:
+    started = runtime.clock.now()
+    attempt = row.attempts + 1
+    result: DeliveryResult | None = None
+    retry_after: float | None = None
+    try:
+        message = outgoing_message(runtime, row)
+    except DecryptError:
+        error: str | None = ("the message could not be decrypted with this server's data keys "
+                             "(INCIDENT_CONTACTS_DATA_KEY / _OLD_DATA_KEYS)")
+        retryable = False
+    else:
+        result, error, retryable, retry_after = _attempt(transports, message)
+    now = runtime.clock.now()
+    if result is not None:
+        outcome = Outcome("SENT", attempt, now, result=result)
+    elif retryable and attempt < policy.max_attempts:
+        outcome = Outcome("RETRY", attempt, now, error=error,
+                          next_attempt_at=now + policy.delay(attempt, rng, retry_after))
+    else:
+        if retryable:
+            error = f"gave up after {attempt} attempts: {error}"
+        outcome = Outcome("FAILED", attempt, now, error=error)
+    return _Attempted(row, started, outcome)
+
+
+def _record(runtime: Runtime, worker_id: str, attempts: list[_Attempted],
+            hooks: list[DeliveredHook]) -> None:
+    """Record the outcomes of several attempts in one transaction."""
+    with runtime.store.transaction() as conn:
+        conn.execute(_RECORD_ATTEMPT,
+                     [_record_one(conn, worker_id, attempted, hooks) for attempted in attempts])
+    for attempted in attempts:
+        row, outcome = attempted.row, attempted.outcome
+        if outcome.status == "SENT":
+            log.debug("message %s sent (attempt %d)", row.message_id, outcome.attempt)
+        else:
+            log.info("message %s: %s after attempt %d: %s", row.message_id, outcome.status,
+                     outcome.attempt, outcome.error)
+
+
+def _record_one(conn: Connection, worker_id: str, attempted: _Attempted,
+                hooks: list[DeliveredHook]) -> dict[str, Any]:
+    """Settle the message row, run the hooks; returns the attempt's record to insert."""
+    row, outcome = attempted.row, attempted.outcome
+    values: dict[str, Any] = {
+        "attempts": outcome.attempt,
+        "claimed_by": None,
+        "claimed_until": None,
+        "last_error": outcome.error,
+    }
+    if outcome.status == "SENT":
+        assert outcome.result is not None
+        values.update(status="SENT", sent_at=outcome.at,
+                      provider_message_id=outcome.result.provider_message_id[:256])
+    elif outcome.status == "RETRY":
+        values.update(next_attempt_at=outcome.next_attempt_at)
+    else:
+        values.update(status="FAILED")
+    updated = conn.execute(_SETTLE, {"mid": row.id, "holder": worker_id, **values}).rowcount
+    detail = outcome.error if outcome.result is None else outcome.result.provider_message_id
+    if not updated:
+        # The claim ran out and another worker took the row: it owns the outcome now.
+        log.warning("message %s: claim lost before the outcome was recorded", row.message_id)
+        detail = f"claim lost; not recorded on the message: {detail}"
+    if updated and outcome.status != "RETRY":
+        for hook in hooks:
+            try:
+                with conn.begin_nested():
+                    hook(conn, row, outcome)
+            except Exception:
+                log.exception("delivery hook %r failed for message %s", hook, row.message_id)
+    return {
+        "message_pk": row.id,
+        "attempt": outcome.attempt,
+        "started_at": attempted.started,
+        "outcome": outcome.status,
+        "detail": detail,
+        "worker": worker_id[:64],
+    }
+
+
+# -- the background worker -------------------------------------------------------------------
+
+
+class DeliveryWorker:
+    """Runs :func:`deliver_due` on a thread: at once when woken (``runtime.wake_delivery``,
+    called after a transaction that queued a message commits), and every ``poll_interval``
+    seconds for retries and for messages other processes queued.
+
+    On start it resumes whatever is pending in the database, including rows a crashed process
+    had claimed, once their claim has run out.
+    """
+
+    def __init__(self, runtime: Runtime, transports: Mapping[str, Transport], *,
+                 worker_id: str | None = None, poll_interval: float = 1.0,
+                 batch: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
+                 gather: float = 0.005) -> None:
+        self.runtime = runtime
+        self.gather = gather
+        self.transports = dict(transports)
+        self.worker_id = worker_id or new_worker_id()
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.policy = policy
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random()
+        self._listening = False
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        if not self._listening:
+            self.runtime.on_wake(self.wake)
+            self._listening = True
+        self._stopping.clear()
+        self._wake.set()  # the first round resumes what is pending
+        self._thread = threading.Thread(target=self._run, name="delivery-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the message in hand, then stop; rows claimed but not sent are given back."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if self._wake.wait(self.poll_interval) and self.gather > 0:
+                # Woken by a commit: let the calls right behind it commit too, so that one
+                # claim takes them all (fewer write transactions when busy).
+                self._stopping.wait(self.gather)
+            self._wake.clear()
+            while not self._stopping.is_set():
+                try:
+                    count = self._round()
+                except Exception:
+                    log.exception("delivery round failed; trying again in %.1fs",
+                                  self.poll_interval)
+                    break
+                if count < self.batch:
+                    break
+
+    def _round(self) -> int:
+        return deliver_due(self.runtime, self.transports, self.worker_id, limit=self.batch,
+                           policy=self.policy, rng=self._rng, stopping=self._stopping)
+
+
+__all__ = [
+    "CLAIM_SECONDS",
+    "DEFAULT_POLICY",
+    "DeliveredHook",
+    "DeliveryWorker",
+    "Outcome",
+    "RetryPolicy",
+    "deliver_all_due",
+    "deliver_due",
+    "new_worker_id",
+    "on_delivered",
+    "outgoing_message",
+]

@@ -1,0 +1,98 @@
+"""The engine's timers: rows that say which step of an engagement is due when.
+
+A timer is written in the transaction that makes the step necessary (StartEngagement, a stage
+that schedules the next one, a failed delivery), so it is as durable as that transaction. The
+runner takes due timers with row locks and removes each in the same transaction as the step's
+writes: a step either happened entirely, timer gone, or not at all, timer still there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
+
+from incident_contacts.store.schema.engagements import engine_timers
+
+ENGAGE = "ENGAGE"          # resolve the engaged contact (stage 0 of everything)
+ESCALATE = "ESCALATE"      # stage n > 0 of an escalation plan
+TRACK = "TRACK"            # stage n > 0 of a person's engagement plan
+RETRY = "RETRY"            # send a page again after its delivery failed
+
+
+def _insert_new(conn: Connection) -> Any:
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    return insert(engine_timers).on_conflict_do_nothing(index_elements=["key"])
+
+
+def schedule(conn: Connection, *, key: str, kind: str, due_at: float, engagement_pk: int,
+             subject_pk: int | None = None, stage: int | None = None) -> bool:
+    """Add a timer unless one with this key exists; True when added. The key names the step,
+    so a step that ran twice would still schedule its successor once."""
+    result = conn.execute(_insert_new(conn), {
+        "key": key, "kind": kind, "due_at": due_at, "engagement_pk": engagement_pk,
+        "subject_pk": subject_pk, "stage": stage, "attempts": 0,
+    })
+    return bool(result.rowcount)
+
+
+def pick_due(conn: Connection, now: float, limit: int) -> list[Row[Any]]:
+    """Due timers, locked for this transaction. On PostgreSQL ``FOR UPDATE SKIP LOCKED``: two
+    workers never take the same timer and neither waits for the other. On SQLite the
+    transaction holds the database's one write lock, which serialises workers anyway.
+
+    Ordered by engagement so that the engagement rows the steps lock are taken in one order
+    by every worker (no deadlock between two workers' batches).
+    """
+    query = (
+        sa.select(engine_timers)
+        .where(engine_timers.c.due_at <= now)
+        .order_by(engine_timers.c.due_at, engine_timers.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(conn.execute(query).all())
+    return sorted(rows, key=lambda r: (r.engagement_pk, r.due_at, r.id))
+
+
+def any_due(conn: Connection, now: float) -> bool:
+    return conn.execute(
+        sa.select(engine_timers.c.id).where(engine_timers.c.due_at <= now).limit(1)
+    ).first() is not None
+
+
+def next_due(conn: Connection) -> float | None:
+    value = conn.execute(sa.select(sa.func.min(engine_timers.c.due_at))).scalar()
+    return None if value is None else float(value)
+
+
+def done(conn: Connection, timer_id: int) -> None:
+    conn.execute(engine_timers.delete().where(engine_timers.c.id == timer_id))
+
+
+def postpone(conn: Connection, timer: Row[Any], now: float, error: str) -> int:
+    """A step that failed is tried again later: 2, 4, 8 ... seconds, at most 5 minutes."""
+    attempts = int(timer.attempts) + 1
+    delay = min(300.0, 2.0 ** attempts)
+    conn.execute(
+        engine_timers.update().where(engine_timers.c.id == timer.id)
+        .values(attempts=attempts, due_at=now + delay, last_error=error[:2000])
+    )
+    return attempts
+
+
+__all__ = [
+    "ENGAGE",
+    "ESCALATE",
+    "RETRY",
+    "TRACK",
+    "any_due",
+    "done",
+    "next_due",
+    "pick_due",
+    "postpone",
+    "schedule",
+]

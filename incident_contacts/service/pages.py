@@ -1,0 +1,308 @@
+"""Pages and what happened to them: ListPagesByContact, ListPagesByEngagement, DescribePage,
+ListPageReceipts, ListPageResolutions, AcceptPage (spec §6.3).
+
+A page is one engagement of one contact channel. Its accept code is 6 digits, stored only as
+a keyed hash (HMAC-SHA256 under the server's ``accept-codes`` secret, bound to the page);
+the plaintext exists only in the outgoing message. Receipts record the page's life: SENT
+(the provider's message id), DELIVERED and READ (AcceptPage), ERROR (a delivery that failed,
+with the reason) and STOP (the engagement stopped before the page was read).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from incident_contacts.crypto import hashes_equal, keyed_hash
+from incident_contacts.engine import planner
+from incident_contacts.errors import ResourceNotFoundException, ValidationException
+from incident_contacts.service import arns, pagination
+from incident_contacts.service.context import RequestContext
+from incident_contacts.service.engagements import (
+    contact_arn,
+    engagement_arn,
+    find_engagement,
+    locked,
+    open_texts,
+    record_event,
+)
+from incident_contacts.service.lookup import find_contact, parse_arn
+from incident_contacts.store.schema.engagements import (
+    engagement_tracks,
+    engagements,
+    page_receipts,
+    pages,
+)
+
+
+def page_arn(row: Any) -> str:
+    return arns.build(row.region, row.account, "page", row.contact_alias, row.page_id)
+
+
+def channel_arn_of(page: Any) -> str:
+    return arns.channel_arn(page.region, page.account, page.contact_alias, page.channel_id)
+
+
+def accept_code_hash(runtime: Any, page_id: str, code: str) -> str:
+    return keyed_hash(runtime.secret("accept-codes"), page_id, code)
+
+
+def _note_aad(receipt_id: str) -> str:
+    return f"page_receipts:{receipt_id}:note"
+
+
+def add_receipt(conn: Connection, runtime: Any, page: Any, receipt_type: str, *,
+                channel_arn: str | None, at: float, info: str | None = None,
+                note: str | None = None, message_id: str | None = None) -> None:
+    """``info`` is what a provider said (a message id, a failure), kept as the outbox keeps
+    it; ``note`` is what a person wrote or the code they gave, sealed at rest."""
+    receipt_id = str(uuid.uuid4())
+    conn.execute(page_receipts.insert(), {
+        "receipt_id": receipt_id, "page_pk": page.id, "receipt_type": receipt_type,
+        "channel_arn": channel_arn,
+        "info": None if info is None else info[:2048] or None,   # ReceiptInfo: 1-2048 chars
+        "note": None if note is None
+        else runtime.keyring.seal(note, aad=_note_aad(receipt_id)),
+        "receipt_time": at, "message_id": message_id,
+    })
+
+
+def find_page(ctx: RequestContext, given: str, *, member: str = "PageId") -> Row[Any]:
+    arn = parse_arn(given, "page", member)
+    row = None
+    if len(arn.parts) == 2:
+        row = ctx.conn.execute(
+            sa.select(pages).where(
+                pages.c.page_id == arn.parts[1],
+                pages.c.account == arn.account,
+                pages.c.region == arn.region,
+                pages.c.contact_alias == arn.parts[0],
+            )
+        ).first()
+    if row is None:
+        raise ResourceNotFoundException(
+            f"Page {given} was not found.", resource_id=given, resource_type="PAGE"
+        )
+    return row
+
+
+def _item(page: Any, engagement: Any) -> dict[str, Any]:
+    return {
+        "PageArn": page_arn(page),
+        "EngagementArn": engagement_arn(engagement),
+        "ContactArn": arns.contact_arn(page.region, page.account, page.contact_alias),
+        "Sender": engagement.sender,
+        "IncidentId": engagement.incident_id,
+        "SentTime": page.sent_time,
+        "DeliveryTime": page.delivery_time,
+        "ReadTime": page.read_time,
+    }
+
+
+_ENGAGEMENT_COLUMNS = (
+    engagements.c.engagement_id.label("e_engagement_id"),
+    engagements.c.contact_alias.label("e_contact_alias"),
+    engagements.c.account.label("e_account"),
+    engagements.c.region.label("e_region"),
+    engagements.c.sender.label("e_sender"),
+    engagements.c.incident_id.label("e_incident_id"),
+)
+
+
+class _Engagement:
+    """The engagement columns of a joined page row, under their own names."""
+
+    def __init__(self, row: Any) -> None:
+        self.engagement_id = row.e_engagement_id
+        self.contact_alias = row.e_contact_alias
+        self.account = row.e_account
+        self.region = row.e_region
+        self.sender = row.e_sender
+        self.incident_id = row.e_incident_id
+
+
+def _list_pages(ctx: RequestContext, params: dict[str, Any], scope: str,
+                condition: Any) -> dict[str, Any]:
+    """Pages in the order they were made (keyset-paged on the page's row id)."""
+    limit = pagination.page_size(params)
+    secret = ctx.runtime.secret("pagination")
+    after = pagination.decode(secret, scope, params.get("NextToken"))
+    query = (
+        sa.select(pages, *_ENGAGEMENT_COLUMNS)
+        .join(engagements, engagements.c.id == pages.c.engagement_pk)
+        .where(condition)
+    )
+    if after:
+        query = query.where(pages.c.id > int(after[0]))
+    rows = ctx.conn.execute(query.order_by(pages.c.id).limit(limit + 1)).all()
+    result: dict[str, Any] = {"Pages": [_item(r, _Engagement(r)) for r in rows[:limit]]}
+    if len(rows) > limit:
+        result["NextToken"] = pagination.encode(secret, scope, [rows[limit - 1].id])
+    return result
+
+
+def list_pages_by_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The pages sent to a PERSONAL contact's channels, oldest first."""
+    contact = find_contact(ctx, params["ContactId"])
+    condition = sa.and_(pages.c.account == contact.account, pages.c.region == contact.region,
+                        pages.c.contact_alias == contact.alias)
+    return _list_pages(ctx, params, f"ListPagesByContact:{contact.id}", condition)
+
+
+def list_pages_by_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The pages an engagement sent so far, oldest first."""
+    engagement = find_engagement(ctx, params["EngagementId"])
+    return _list_pages(ctx, params, f"ListPagesByEngagement:{engagement.id}",
+                       pages.c.engagement_pk == engagement.id)
+
+
+def _engagement_of(ctx: RequestContext, page: Any) -> Row[Any]:
+    return ctx.conn.execute(
+        sa.select(engagements).where(engagements.c.id == page.engagement_pk)
+    ).one()
+
+
+def describe_page(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    page = find_page(ctx, params["PageId"])
+    engagement = _engagement_of(ctx, page)
+    return {**_item(page, engagement), **open_texts(ctx.runtime, engagement)}
+
+
+def list_page_receipts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Receipts in the order they happened."""
+    page = find_page(ctx, params["PageId"])
+    limit = pagination.page_size(params)
+    scope = f"ListPageReceipts:{page.id}"
+    secret = ctx.runtime.secret("pagination")
+    after = pagination.decode(secret, scope, params.get("NextToken"))
+    query = sa.select(page_receipts).where(page_receipts.c.page_pk == page.id)
+    if after:
+        query = query.where(page_receipts.c.id > int(after[0]))
+    rows = ctx.conn.execute(query.order_by(page_receipts.c.id).limit(limit + 1)).all()
+    receipts = []
+    for row in rows[:limit]:
+        info = row.info
+        if row.note is not None:
+            info = ctx.runtime.open_record(row.note, aad=_note_aad(row.receipt_id))
+        receipts.append({
+            "ContactChannelArn": row.channel_arn,
+            "ReceiptType": row.receipt_type,
+            "ReceiptInfo": info or None,
+            "ReceiptTime": row.receipt_time,
+        })
+    result: dict[str, Any] = {"Receipts": receipts}
+    if len(rows) > limit:
+        result["NextToken"] = pagination.encode(secret, scope, [rows[limit - 1].id])
+    return result
+
+
+def list_page_resolutions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The path from the engaged contact down to the person paged (decisions §5); one list,
+    never paged (the model has no MaxResults for it)."""
+    page = find_page(ctx, params["PageId"])
+    path = ctx.conn.execute(
+        sa.select(engagement_tracks.c.path).where(engagement_tracks.c.id == page.track_pk)
+    ).scalar_one()
+    return {"PageResolutions": orjson.loads(path)}
+
+
+def accept_page(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """DELIVERED records that the page arrived; READ acknowledges it (spec §6.3).
+
+    ``AcceptCodeValidation`` defaults to IGNORE (any code is taken); under ENFORCE a code
+    other than the page's is a ValidationException and changes nothing. ``ContactChannelId``,
+    when given, must be the channel the page went to. The receipt's info is the ``Note``, or
+    else the code given (as in AWS's example).
+    """
+    page = find_page(ctx, params["PageId"])
+    given_channel = params.get("ContactChannelId")
+    if given_channel is not None:
+        arn = parse_arn(given_channel, "contact-channel", "ContactChannelId")
+        if arn.parts[-1] != page.channel_id:
+            raise ValidationException.field(
+                "ContactChannelId", f"Page {params['PageId']} was not sent to {given_channel}."
+            )
+    code = params["AcceptCode"]
+    if (params.get("AcceptCodeValidation") or "IGNORE") == "ENFORCE" and not hashes_equal(
+            accept_code_hash(ctx.runtime, page.page_id, code), page.accept_code_hash):
+        raise ValidationException.field("AcceptCode", "The accept code is not this page's.")
+    engagement = locked(ctx.conn, page.engagement_pk)
+    assert engagement is not None
+    page = ctx.conn.execute(sa.select(pages).where(pages.c.id == page.id)).one()
+    accept(ctx.conn, ctx.runtime, engagement, page, params["AcceptType"], at=ctx.now(),
+           channel_arn=given_channel or channel_arn_of(page), note=params.get("Note") or code)
+    return {}
+
+
+def accept(conn: Connection, runtime: Any, engagement: Any, page: Any, accept_type: str, *,
+           at: float, channel_arn: str, note: str | None = None,
+           info: str | None = None) -> None:
+    """Record a DELIVERED or READ of ``page``; a READ acknowledges. The caller holds the
+    engagement's lock (:func:`~incident_contacts.service.engagements.locked`). ``note`` is
+    what the person gave (sealed), ``info`` what the system says (e.g. how it was read)."""
+    column = pages.c.delivery_time if accept_type == "DELIVERED" else pages.c.read_time
+    conn.execute(pages.update().where(pages.c.id == page.id, column.is_(None))
+                 .values({column.key: at}))
+    add_receipt(conn, runtime, page, accept_type, channel_arn=channel_arn, at=at, note=note,
+                info=info)
+    if accept_type == "READ":
+        acknowledge(conn, engagement, page, at)
+
+
+def acknowledge(conn: Connection, engagement: Any, page: Any, at: float) -> None:
+    """A READ: the rest of the person's plan stops; an essential contact's READ stops the
+    escalation (no further stage starts). Nothing changes once the engagement stopped."""
+    if engagement.stop_time is not None:
+        return
+    tracks = conn.execute(
+        sa.select(engagement_tracks.c.id, engagement_tracks.c.essential).where(
+            engagement_tracks.c.engagement_pk == engagement.id,
+            engagement_tracks.c.person_alias == page.contact_alias,
+            engagement_tracks.c.stopped_at.is_(None),
+        )
+    ).all()
+    own = conn.execute(
+        sa.select(engagement_tracks.c.essential, engagement_tracks.c.path)
+        .where(engagement_tracks.c.id == page.track_pk)
+    ).one()
+    decision = planner.acknowledge(
+        [planner.OpenTrack(t.id, bool(t.essential)) for t in tracks],
+        escalation_running=engagement.contact_type == "ESCALATION"
+        and engagement.escalation_stopped_at is None,
+        page_track_essential=bool(own.essential),
+    )
+    if decision.stop_tracks:
+        conn.execute(
+            engagement_tracks.update()
+            .where(engagement_tracks.c.id.in_(decision.stop_tracks),
+                   engagement_tracks.c.stopped_at.is_(None))
+            .values(stopped_at=at, stop_reason="ACKNOWLEDGED")
+        )
+    record_event(conn, engagement.id, at, "ACKNOWLEDGED", PageArn=page_arn(page),
+                 Resolution=orjson.loads(own.path), StoppedPlans=len(decision.stop_tracks))
+    if decision.stop_escalation:
+        conn.execute(engagements.update().where(engagements.c.id == engagement.id)
+                     .values(escalation_stopped_at=at))
+        record_event(conn, engagement.id, at, "ESCALATION_STOPPED", PageArn=page_arn(page),
+                     ContactArn=contact_arn(engagement))
+
+
+__all__ = [
+    "accept",
+    "accept_code_hash",
+    "accept_page",
+    "acknowledge",
+    "add_receipt",
+    "channel_arn_of",
+    "describe_page",
+    "find_page",
+    "list_page_receipts",
+    "list_page_resolutions",
+    "list_pages_by_contact",
+    "list_pages_by_engagement",
+    "page_arn",
+]
