@@ -52,6 +52,11 @@ class Application:
         self.dispatcher = dispatcher
         self.background = background or []
         self.ready = False
+        # On SQLite a call is a few dozen microseconds of local work, and a thread per call
+        # costs more than that: worker threads fight the event loop for the GIL (each SQLite
+        # step gives it up and waits to get it back). So calls run on the event loop itself.
+        # PostgreSQL calls wait on the network, and run in threads.
+        self.inline = runtime.store.sqlite
         routes = [Route(f"{BASE}/health", self.health, methods=["GET"])]
         if runtime.settings.inspection_enabled:
             routes += [
@@ -102,9 +107,13 @@ class Application:
         else:
             query = scope.get("query_string", b"").decode("latin-1")
             path = scope["path"] + ("?" + query if query else "")
-            response = await anyio.to_thread.run_sync(
-                self.dispatcher.handle, "POST", path, headers, b"".join(chunks)
-            )
+            body = b"".join(chunks)
+            if self.inline:
+                response = self.dispatcher.handle("POST", path, headers, body)
+            else:
+                response = await anyio.to_thread.run_sync(
+                    self.dispatcher.handle, "POST", path, headers, body
+                )
         await send({
             "type": "http.response.start",
             "status": response.status,

@@ -67,6 +67,7 @@ from incident_contacts.delivery.base import (
     OutgoingMessage,
     Transport,
 )
+from incident_contacts.engine.background import BackgroundLoop
 from incident_contacts.service import outbox as outbox_messages
 from incident_contacts.store.schema.delivery import delivery_attempts, outbox
 
@@ -365,7 +366,7 @@ def _record_one(conn: Connection, worker_id: str, attempted: _Attempted,
 # -- the background worker -------------------------------------------------------------------
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundLoop):
     """Runs :func:`deliver_due` on a thread: at once when woken (``runtime.wake_delivery``,
     called after a transaction that queued a message commits), and every ``poll_interval``
     seconds for retries and for messages other processes queued.
@@ -374,63 +375,17 @@ class DeliveryWorker:
     had claimed, once their claim has run out.
     """
 
+    thread_name = "delivery-worker"
+
     def __init__(self, runtime: Runtime, transports: Mapping[str, Transport], *,
                  worker_id: str | None = None, poll_interval: float = 1.0,
                  batch: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
                  gather: float = 0.005) -> None:
-        self.runtime = runtime
-        self.gather = gather
+        super().__init__(runtime, poll_interval=poll_interval, batch=batch, gather=gather)
         self.transports = dict(transports)
         self.worker_id = worker_id or new_worker_id()
-        self.poll_interval = poll_interval
-        self.batch = batch
         self.policy = policy
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._rng = random.Random()
-        self._listening = False
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        if not self._listening:
-            self.runtime.on_wake(self.wake)
-            self._listening = True
-        self._stopping.clear()
-        self._wake.set()  # the first round resumes what is pending
-        self._thread = threading.Thread(target=self._run, name="delivery-worker", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the message in hand, then stop; rows claimed but not sent are given back."""
-        thread = self._thread
-        if thread is None:
-            return
-        self._stopping.set()
-        self._wake.set()
-        thread.join(timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            if self._wake.wait(self.poll_interval) and self.gather > 0:
-                # Woken by a commit: let the calls right behind it commit too, so that one
-                # claim takes them all (fewer write transactions when busy).
-                self._stopping.wait(self.gather)
-            self._wake.clear()
-            while not self._stopping.is_set():
-                try:
-                    count = self._round()
-                except Exception:
-                    log.exception("delivery round failed; trying again in %.1fs",
-                                  self.poll_interval)
-                    break
-                if count < self.batch:
-                    break
 
     def _round(self) -> int:
         return deliver_due(self.runtime, self.transports, self.worker_id, limit=self.batch,

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,17 +34,42 @@ def parse_arn(given: str, kind: str, member: str) -> arns.Arn:
     return arn
 
 
+# Built once: a statement's construction costs more than running it on SQLite.
+_CONTACT_BY_ALIAS = sa.select(contacts).where(
+    contacts.c.account == sa.bindparam("account"),
+    contacts.c.region == sa.bindparam("region"),
+    contacts.c.alias == sa.bindparam("alias"),
+)
+_CHANNEL_WITH_CONTACT = (
+    sa.select(
+        channels,
+        contacts.c.alias.label("contact_alias"),
+        contacts.c.type.label("contact_type"),
+    )
+    .join(contacts, contacts.c.id == channels.c.contact_pk)
+    .where(channels.c.channel_id == sa.bindparam("channel_id"))
+)
+
+
+@dataclass(frozen=True)
+class ContactRef:
+    """The contact a channel belongs to, as far as channel operations need it."""
+
+    id: int
+    alias: str
+    account: str
+    region: str
+    type: str
+
+
 def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
                  missing: str = "not_found") -> Row[Any]:
     """The contact an ARN names; ``missing`` says what its absence is: ``not_found`` or
     ``invalid`` (for operations that model no ResourceNotFoundException)."""
     arn = parse_arn(given, "contact", member)
     row = ctx.conn.execute(
-        sa.select(contacts).where(
-            contacts.c.account == arn.account,
-            contacts.c.region == arn.region,
-            contacts.c.alias == arn.parts[0],
-        )
+        _CONTACT_BY_ALIAS,
+        {"account": arn.account, "region": arn.region, "alias": arn.parts[0]},
     ).first() if len(arn.parts) == 1 else None
     if row is None:
         if missing == "invalid":
@@ -53,35 +79,24 @@ def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
 
 
 def find_channel(ctx: RequestContext, given: str, *,
-                 member: str = "ContactChannelId") -> tuple[Row[Any], Row[Any]]:
-    """The channel an ARN names and its contact."""
+                 member: str = "ContactChannelId") -> tuple[Row[Any], ContactRef]:
+    """The channel an ARN names, and its contact."""
     arn = parse_arn(given, "contact-channel", member)
     if len(arn.parts) != 2:
         raise _not_found("Contact channel", "CONTACT_CHANNEL", given)
     alias, channel_id = arn.parts
-    row = ctx.conn.execute(
-        sa.select(channels, contacts.c.alias.label("contact_alias"))
-        .join(contacts, contacts.c.id == channels.c.contact_pk)
-        .where(
-            channels.c.channel_id == channel_id,
-            channels.c.account == arn.account,
-            channels.c.region == arn.region,
-        )
-    ).first()
-    if row is None or row.contact_alias != alias:
+    row = ctx.conn.execute(_CHANNEL_WITH_CONTACT, {"channel_id": channel_id}).first()
+    if (row is None or row.contact_alias != alias or row.account != arn.account
+            or row.region != arn.region):
         # Tell a missing contact from a missing channel of an existing one.
         contact = ctx.conn.execute(
-            sa.select(contacts).where(
-                contacts.c.account == arn.account,
-                contacts.c.region == arn.region,
-                contacts.c.alias == alias,
-            )
+            _CONTACT_BY_ALIAS, {"account": arn.account, "region": arn.region, "alias": alias}
         ).first()
         if contact is None:
             raise _not_found("Contact", "CONTACT", given)
         raise _not_found("Contact channel", "CONTACT_CHANNEL", given)
-    contact = ctx.conn.execute(sa.select(contacts).where(contacts.c.id == row.contact_pk)).one()
-    return row, contact
+    return row, ContactRef(row.contact_pk, row.contact_alias, row.account, row.region,
+                           row.contact_type)
 
 
-__all__ = ["find_channel", "find_contact", "parse_arn"]
+__all__ = ["ContactRef", "find_channel", "find_contact", "parse_arn"]

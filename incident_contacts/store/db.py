@@ -109,6 +109,12 @@ class Store:
         # processes on the same file still meet the busy timeout.
         self._write_lock = threading.RLock() if self.sqlite and self._memory_lock is None \
             else None
+        # On SQLite each thread keeps its connection between calls: checking one out of the
+        # pool and back costs more than a small query. (PostgreSQL connections go back to the
+        # pool after each transaction, so the pool's size bounds what the server holds.)
+        self._local = threading.local() if self.sqlite else None
+        self._kept: list[Connection] = []
+        self._kept_lock = threading.Lock()
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (in-memory databases: create it)."""
@@ -131,11 +137,33 @@ class Store:
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """One transaction; committed when the block ends, rolled back on an exception."""
         lock = self._memory_lock or (self._writers() if write else contextlib.nullcontext())
-        with lock, self.engine.connect() as connection:
-            if self.sqlite:
-                connection = connection.execution_options(write=write)
-            with connection.begin():
-                yield connection
+        with lock:
+            kept = self._kept_connection()
+            if kept is None:
+                with self.engine.connect() as connection:
+                    if self.sqlite:
+                        connection.execution_options(write=write)
+                    with connection.begin():
+                        yield connection
+                return
+            kept.execution_options(write=write)
+            with kept.begin():
+                yield kept
+
+    def _kept_connection(self) -> Connection | None:
+        """This thread's SQLite connection, or None (PostgreSQL, or a transaction is already
+        open on it: a nested call gets a connection of its own)."""
+        if self._local is None:
+            return None
+        connection: Connection | None = getattr(self._local, "connection", None)
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self.engine.connect()
+            self._local.connection = connection
+            with self._kept_lock:
+                self._kept.append(connection)
+        elif connection.in_transaction():
+            return None
+        return connection
 
     @contextlib.contextmanager
     def _writers(self) -> Iterator[None]:
@@ -153,6 +181,11 @@ class Store:
             self._write_lock.release()
 
     def dispose(self) -> None:
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            with contextlib.suppress(Exception):
+                connection.close()
         self.engine.dispose()
 
 

@@ -83,10 +83,16 @@ def start_server(workdir: Path, *, database: str | None = None, args: list[str] 
                                cwd=workdir)
     handle.close()
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, command, full_env)
+    return _healthy(server, timeout)
+
+
+def _healthy(server: ServerProcess, timeout: float) -> ServerProcess:
+    """Wait until the server's health endpoint answers; fail with its log if it never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log()}")
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"the server exited with {server.process.returncode}:\n{server.log()}")
         try:
             if httpx.get(f"{server.url}/_aws/ssm-contacts/health", timeout=1).status_code == 200:
                 return server
@@ -105,15 +111,4 @@ def restart(server: ServerProcess, timeout: float = 30.0) -> ServerProcess:
                                env=server.env, cwd=workdir)
     handle.close()
     again = ServerProcess(server.url, process, server.log_path, server.args, server.env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{again.log()}")
-        try:
-            if httpx.get(f"{again.url}/_aws/ssm-contacts/health", timeout=1).status_code == 200:
-                return again
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    again.kill()
-    raise RuntimeError(f"the server did not come back in {timeout}s:\n{again.log()}")
+    return _healthy(again, timeout)

@@ -1,0 +1,86 @@
+"""A background thread that works off due work in rounds.
+
+It runs a round at once when woken (``runtime.wake_delivery``, called after a transaction that
+queued work commits, and when the inspection clock moves) and otherwise every
+``poll_interval`` seconds, which is how it notices work falling due with the passing of time
+and work that other processes queued. Rounds follow each other without pause while each one
+fills its batch, so a burst is worked off at the database's pace.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from incident_contacts.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundLoop(abc.ABC):
+    """``start()`` / ``stop()``, as the server's background items are; subclasses say what a
+    round is (``_round``, returning how many items it handled)."""
+
+    thread_name = "background"
+
+    def __init__(self, runtime: Runtime, *, poll_interval: float, batch: int,
+                 gather: float = 0.0) -> None:
+        self.runtime = runtime
+        self.poll_interval = poll_interval
+        self.batch = batch
+        # After a wake-up, wait this long so that calls committing right behind the one that
+        # woke us are taken in the same round (fewer write transactions when busy).
+        self.gather = gather
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listening = False
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        if not self._listening:
+            self.runtime.on_wake(self.wake)
+            self._listening = True
+        self._stopping.clear()
+        self._wake.set()  # the first round resumes whatever a stopped process left due
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the round in hand, then stop."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread.join(timeout)
+        self._thread = None
+
+    @abc.abstractmethod
+    def _round(self) -> int:
+        """Handle what is due now; how many items that was (a full batch means: go on)."""
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if self._wake.wait(self.poll_interval) and self.gather > 0:
+                self._stopping.wait(self.gather)
+            self._wake.clear()
+            while not self._stopping.is_set():
+                try:
+                    count = self._round()
+                except Exception:
+                    log.exception("%s round failed; trying again in %.1fs", self.thread_name,
+                                  self.poll_interval)
+                    break
+                if count < self.batch:
+                    break
+
+
+__all__ = ["BackgroundLoop"]
