@@ -41,6 +41,7 @@ class Runtime:
 
     def start(self) -> None:
         """Migrate the database and load (or make) the server's secrets."""
+        self.store.start_checkpoints()
         self.store.migrate()
         self._load_secrets()
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from incident_contacts.errors import ValidationException
 from incident_contacts.service import (
     activation,
     channels,
@@ -32,13 +31,6 @@ Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
 class Operation:
     handler: Handler
     readonly: bool = False
-
-
-def _unavailable(name: str) -> Operation:
-    def handler(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        raise ValidationException.other(f"The operation {name} is not available in this release.")
-
-    return Operation(handler, readonly=True)
 
 
 OPERATIONS: dict[str, Operation] = {

@@ -10,6 +10,7 @@ URL; there several processes may share one database.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from incident_contacts.store.schema import metadata
+
+log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT = 30.0     # seconds a SQLite writer waits for the lock
@@ -51,7 +54,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, flags: dict[str, bool]) -> Engine:
     url = normalise_url(url)
     if not is_sqlite(url):
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -74,6 +77,10 @@ def _create_engine(url: str) -> Engine:
         if sqlite_path(url) is not None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            if flags.get("manual_checkpoints"):
+                # The store's checkpoint thread copies the WAL into the database instead of
+                # whichever call happens to cross the threshold (see start_checkpoints).
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -98,7 +105,10 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
-        self.engine = _create_engine(self.url)
+        self._engine_flags = {"manual_checkpoints": False}
+        self.engine = _create_engine(self.url, self._engine_flags)
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
         self.sqlite = is_sqlite(self.url)
         # An in-memory database has one connection; calls from several threads take turns.
         self._memory_lock = threading.RLock() if self.sqlite and sqlite_path(url) is None \
@@ -180,7 +190,44 @@ class Store:
         finally:
             self._write_lock.release()
 
+    def start_checkpoints(self, interval: float = 1.0) -> None:
+        """SQLite file: checkpoint the WAL from a background thread every ``interval``.
+
+        By default SQLite checkpoints inside the commit that crosses its threshold, so one API
+        call in a few hundred pays for copying the log and syncing the database file (about a
+        fifth of a write's cost, averaged). Durability is the same: a committed transaction is
+        in the WAL either way. Call before the first connection is made.
+        """
+        path = sqlite_path(self.url)
+        if path is None or self._checkpointer is not None:
+            return
+        self._engine_flags["manual_checkpoints"] = True
+        self._stop_checkpoints.clear()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, args=(path, interval), name="sqlite-checkpoints",
+            daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, path: Path, interval: float) -> None:
+        connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None,
+                                     check_same_thread=False)
+        try:
+            while True:
+                stopping = self._stop_checkpoints.wait(interval)
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed: %s", exc)
+                if stopping:
+                    return
+        finally:
+            connection.close()
+
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._stop_checkpoints.set()
+            self._checkpointer.join(BUSY_TIMEOUT)
+            self._checkpointer = None
         with self._kept_lock:
             kept, self._kept = self._kept, []
         for connection in kept:

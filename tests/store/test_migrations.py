@@ -51,3 +51,24 @@ def test_a_failed_call_changes_nothing(tmp_path, write):
     with store.transaction(write=write) as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
     store.dispose()
+
+
+def test_wal_is_checkpointed_in_the_background(tmp_path):
+    import time
+
+    path = tmp_path / "c.db"
+    store = Store(f"sqlite:///{path}")
+    store.start_checkpoints(interval=0.05)
+    store.migrate()
+    with store.transaction(write=False) as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    table = metadata.tables["tags"]
+    with store.transaction() as conn:
+        conn.execute(table.insert(), [
+            {"resource_arn": f"arn-{n}", "key": "k", "value": "v" * 200} for n in range(5000)])
+    # No call checkpoints any more; the store's thread copies the log into the database file.
+    deadline = time.monotonic() + 10
+    while path.stat().st_size < 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size >= 1_000_000
+    store.dispose()

@@ -1,0 +1,134 @@
+"""The in-process mock and the pytest plugin, as users meet them (decisions §4, §5)."""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from incident_contacts.testing import SsmContactsMock, mock_ssm_contacts
+from incident_contacts.testing.mock import _RawBody
+
+
+def _contact(alias: str = "akuam") -> str:
+    client = boto3.client("ssm-contacts", region_name="us-east-1")
+    arn: str = client.create_contact(Alias=alias, Type="PERSONAL",
+                                     Plan={"Stages": []})["ContactArn"]
+    return arn
+
+
+def test_the_pytest_fixture(ssm_contacts: SsmContactsMock) -> None:
+    client = boto3.client("ssm-contacts", region_name="us-east-1")
+    contact = _contact()
+    channel = client.create_contact_channel(
+        ContactId=contact, Name="mail", Type="EMAIL",
+        DeliveryAddress={"SimpleAddress": "akua@example.com"})["ContactChannelArn"]
+    [message] = ssm_contacts.messages(ContactChannelArn=channel)
+    assert message["Purpose"] == "ACTIVATION"
+    assert message["DeliveryStatus"] == "SENT"
+    client.activate_contact_channel(ContactChannelId=channel,
+                                    ActivationCode=message["ActivationCode"])
+    assert client.get_contact_channel(
+        ContactChannelId=channel)["ActivationStatus"] == "ACTIVATED"
+
+
+@mock_ssm_contacts
+def test_bare_decorator() -> None:
+    assert _contact().endswith(":contact/akuam")
+
+
+@mock_ssm_contacts()
+def test_called_decorator() -> None:
+    assert _contact().endswith(":contact/akuam")
+
+
+@mock_ssm_contacts
+class TestDecoratedClass:
+    def test_one(self) -> None:
+        _contact("one")
+        client = boto3.client("ssm-contacts", region_name="us-east-1")
+        assert [c["Alias"] for c in client.list_contacts()["Contacts"]] == ["one"]
+
+    def test_two_starts_fresh(self) -> None:
+        _contact("two")
+        client = boto3.client("ssm-contacts", region_name="us-east-1")
+        assert [c["Alias"] for c in client.list_contacts()["Contacts"]] == ["two"]
+
+
+def test_each_mock_has_a_fresh_store() -> None:
+    with mock_ssm_contacts():
+        _contact()
+    with mock_ssm_contacts():
+        client = boto3.client("ssm-contacts", region_name="us-east-1")
+        assert client.list_contacts()["Contacts"] == []
+
+
+def test_works_without_credentials_and_restores_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
+                 "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with mock_ssm_contacts():
+        assert _contact().startswith("arn:aws:ssm-contacts:us-east-1:000000000000:")
+    assert "AWS_ACCESS_KEY_ID" not in os.environ
+
+
+def test_the_account_rule_is_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    with mock_ssm_contacts():
+        client = boto3.client("ssm-contacts", region_name="eu-west-1",
+                              aws_access_key_id="111122223333", aws_secret_access_key="x")
+        arn = client.create_contact(Alias="a", Type="PERSONAL", Plan={"Stages": []})["ContactArn"]
+        assert arn == "arn:aws:ssm-contacts:eu-west-1:111122223333:contact/a"
+
+
+def test_other_services_are_not_intercepted() -> None:
+    seen: list[str] = []
+
+    def canned(request: object, **_kwargs: object) -> AWSResponse:
+        seen.append("ssm")
+        return AWSResponse("https://ssm", 200, {"content-type": "application/x-amz-json-1.1"},
+                           _RawBody(b'{"Parameter": {"Name": "p", "Value": "v"}}'))
+
+    with mock_ssm_contacts():
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        ssm.meta.events.register("before-send", canned)
+        assert ssm.get_parameter(Name="p")["Parameter"]["Value"] == "v"
+    assert seen == ["ssm"]
+
+
+def test_clock_advance_runs_due_work(ssm_contacts: SsmContactsMock) -> None:
+    client = boto3.client("ssm-contacts", region_name="us-east-1")
+    contact = _contact()
+    channel = client.create_contact_channel(
+        ContactId=contact, Name="phone", Type="SMS",
+        DeliveryAddress={"SimpleAddress": "+15005550199"})["ContactChannelArn"]
+    code = ssm_contacts.messages(ContactChannelArn=channel)[-1]["ActivationCode"]
+    client.activate_contact_channel(ContactChannelId=channel, ActivationCode=code)
+    client.update_contact(ContactId=contact, Plan={"Stages": [
+        {"DurationInMinutes": 5, "Targets": [{"ChannelTargetInfo": {"ContactChannelId": channel}}]},
+        {"DurationInMinutes": 5, "Targets": [{"ChannelTargetInfo": {"ContactChannelId": channel}}]},
+    ]})
+    client.start_engagement(ContactId=contact, Sender="cli", Subject="s", Content="c")
+    pages = [m for m in ssm_contacts.messages() if m["Purpose"] == "PAGE"]
+    assert len(pages) == 1
+    ssm_contacts.clock.advance(5 * 60)
+    pages = [m for m in ssm_contacts.messages() if m["Purpose"] == "PAGE"]
+    assert len(pages) == 2
+    assert all(m["DeliveryStatus"] == "SENT" for m in pages)
+
+
+def test_messages_have_the_endpoint_fields(ssm_contacts: SsmContactsMock) -> None:
+    client = boto3.client("ssm-contacts", region_name="us-east-1")
+    client.create_contact_channel(
+        ContactId=_contact(), Name="phone", Type="VOICE",
+        DeliveryAddress={"SimpleAddress": "+15005550199"})
+    [message] = ssm_contacts.messages()
+    assert set(message) == {"MessageId", "ContactChannelArn", "ChannelType", "DeliveryAddress",
+                            "Purpose", "ActivationCode", "Body", "CreatedTime",
+                            "DeliveryStatus"}
+    assert message["ChannelType"] == "VOICE"
+    assert message["DeliveryAddress"] == "+15005550199"
