@@ -1,15 +1,15 @@
 """PutContactPolicy and GetContactPolicy (spec §6.5).
 
 A contact policy is a resource policy that shares a contact, and its engagements, with
-principals of other accounts. It must be a JSON object; it is stored as given.
+principals of other accounts. It must be an IAM policy document the authorizer can evaluate
+(``auth.policy.Policy``); it is stored as given.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from incident_contacts.auth.policy import Policy
 from incident_contacts.errors import ValidationException
 from incident_contacts.service import arns
 from incident_contacts.service.context import RequestContext
@@ -21,13 +21,11 @@ def put_contact_policy(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     row = find_contact(ctx, params["ContactArn"], member="ContactArn")
     policy = params["Policy"]
     try:
-        document = orjson.loads(policy)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationException.field("Policy", "The policy is not valid JSON.") from exc
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise ValidationException.field(
-            "Policy", "The policy must be a JSON object with a Statement."
-        )
+        # The policy is checked as it will be evaluated, so that one accepted here never
+        # silently grants nothing.
+        Policy.parse(policy)
+    except ValueError as exc:
+        raise ValidationException.field("Policy", f"The policy is not valid: {exc}.") from exc
     ctx.conn.execute(contacts.update().where(contacts.c.id == row.id).values(policy=policy))
     return {}
 

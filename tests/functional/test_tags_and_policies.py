@@ -93,3 +93,16 @@ def test_policy_of_missing_contact(client, backend):
     with pytest.raises(ClientError) as excinfo:
         client.get_contact_policy(ContactArn=ghost)
     assert error_of(excinfo)["Error"]["Code"] == "ResourceNotFoundException"
+
+
+@pytest.mark.parametrize("policy", [
+    '{"Statement": [{"Effect": "Maybe", "Action": "ssm-contacts:GetContact", "Resource": "*"}]}',
+    '{"Statement": [{"Effect": "Allow", "Resource": "*"}]}',
+    '{"Statement": [], "Version": "2012-10-17"}',
+])
+def test_a_policy_that_cannot_be_evaluated_is_refused(client, policy):
+    arn = personal(client, "unevaluable")
+    with pytest.raises(ClientError) as excinfo:
+        client.put_contact_policy(ContactArn=arn, Policy=policy)
+    assert error_of(excinfo)["Fields"][0]["Name"] == "Policy"
+    assert "Policy" not in client.get_contact_policy(ContactArn=arn)
