@@ -31,7 +31,7 @@ from incident_contacts.api.dispatch import Authenticator, Guard
 from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.policy import Decision, Policy, access_denied, evaluate
 from incident_contacts.auth.resources import resource_for
-from incident_contacts.auth.sigv4 import verify
+from incident_contacts.auth.sigv4 import verify_received
 from incident_contacts.auth.throttle import Throttle
 from incident_contacts.clock import Clock
 from incident_contacts.config import Settings
@@ -84,7 +84,10 @@ def _root(account: str) -> Principal:
 
 
 class SigV4Authenticator:
-    """Verifies the request's signature; the caller is the key's user, in the signed region."""
+    """Verifies the request's signature; the caller is the key's user, in the signed region.
+
+    Headers come as the dispatcher's contract has them (lower-case names, each once), so they
+    are verified as they are, without normalising them again."""
 
     def __init__(self, credentials: CredentialStore, clock: Clock) -> None:
         self.credentials = credentials
@@ -92,9 +95,9 @@ class SigV4Authenticator:
 
     def __call__(self, method: str, path: str, headers: Mapping[str, str],
                  body: bytes) -> Caller:
-        verified = verify(method, path, headers, body, self.clock.now(), self.credentials)
-        principal = verified.principal
-        return PrincipalCaller(principal.account_id, verified.region, principal.arn,
+        principal, region = verify_received(method, path, headers, body, self.clock.now(),
+                                            self.credentials)
+        return PrincipalCaller(principal.account_id, region, principal.arn,
                                principal=principal)
 
 

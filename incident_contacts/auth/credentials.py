@@ -15,6 +15,7 @@ keep it readable by the server only.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -41,7 +42,7 @@ class Principal:
     policy: Policy | None = None
     root: bool = False
 
-    @property
+    @functools.cached_property
     def arn(self) -> str:
         if self.root:
             return f"arn:aws:iam::{self.account_id}:root"

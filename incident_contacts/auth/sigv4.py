@@ -1,15 +1,19 @@
 """Server-side verification of AWS Signature Version 4 (``Authorization`` header form).
 
-The signature is recomputed with botocore's own :class:`~botocore.auth.SigV4Auth`, the code
-every boto3 client signs with (``reference/style-and-stack.md`` §2.4), keeping clear of its
-pitfalls:
+botocore's :class:`~botocore.auth.SigV4Auth`, the code every boto3 client signs with
+(``reference/style-and-stack.md`` §2.4), is the reference this module is held to: a test
+compares :func:`canonical_request` and the signature with botocore's for many random
+requests. Verification computes the same strings directly, as it is on every request's path:
 
-* the timestamp comes from ``X-Amz-Date`` through ``request.context["timestamp"]``
-  (``add_auth`` would stamp the current time);
-* only the headers named in ``SignedHeaders`` are handed over (botocore signs every header it
-  is given; SDKs also send unsigned ones);
-* ``X-Amz-Content-SHA256``, which botocore trusts, is checked against the body here, and the
-  URL is rebuilt as ``http://`` so the payload is always hashed;
+* the timestamp comes from ``X-Amz-Date``;
+* only the headers named in ``SignedHeaders`` are canonicalised (SDKs also send unsigned
+  ones), less those botocore never signs (``User-Agent``, ``Expect``, …), with botocore's
+  ``Host`` when the request has none;
+* the path and query string are canonicalised by botocore itself (cached per path);
+* the payload is always hashed, and an ``X-Amz-Content-SHA256`` header (which botocore
+  would trust instead) must match that hash;
+* the signing key (the HMAC chain over date, region and service) is derived once per
+  secret, date, region and service, and kept in a bounded cache;
 * signatures are compared in constant time.
 
 Refusals (``spec/decisions.md`` §5): no ``Authorization`` →
@@ -18,8 +22,8 @@ Refusals (``spec/decisions.md`` §5): no ``Authorization`` →
 a wrong signature or a date more than 15 minutes off → :class:`InvalidSignatureException`.
 Messages follow AWS's wording.
 
-Headers botocore never signs (``User-Agent``, ``Expect``, …) cannot be verified if a client
-signed them anyway; no AWS SDK does.
+Headers botocore never signs cannot be verified if a client signed them anyway; no AWS SDK
+does.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth
+from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.errors import (
@@ -57,21 +62,22 @@ Headers = Sequence[tuple[str, str]] | Mapping[str, str]
 _REGION = re.compile(r"[a-z0-9-]{1,64}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_CREDENTIAL = re.compile(r"Credential=([^,\s]+)")
+_WELL_FORMED = re.compile(
+    ALGORITHM + r" Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([^,\s]+)"
+)
+_BLOCK = hashlib.sha256().block_size
+_UNSIGNABLE = frozenset(SIGNED_HEADERS_BLACKLIST)
+_DEFAULT_HOST = "localhost"
+"""The ``Host`` botocore signs when a request has none: that of the URL it is given."""
+_BASE_URL = "http://" + _DEFAULT_HOST
+_REFERENCE = SigV4Auth(None, SERVICE, "us-east-1")
+"""botocore's signer, for its credential-free canonicalisation of paths and query strings."""
 _SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. "
     "Consult the service documentation for details."
 )
-
-
-class _ReceivedRequest(AWSRequest):  # type: ignore[misc]
-    """A request as received, for botocore's signer to canonicalise. Its body is the bytes
-    received: botocore's ``body`` would prepare (copy and re-encode) the whole request first."""
-
-    @property
-    def body(self) -> bytes:
-        data: bytes = self.data
-        return data
 
 
 @dataclass(frozen=True)
@@ -81,21 +87,14 @@ class VerifiedRequest:
     service: str
 
 
-@dataclass(frozen=True)
-class _Authorization:
-    access_key_id: str
-    date: str
-    region: str
-    service: str
-    signed_headers: tuple[str, ...]
-    signature: str
-
-
 def normalise_headers(headers: Headers) -> dict[str, str]:
     """Lower-cased names; repeated headers joined with ``,`` as SigV4 canonicalises them."""
     items = headers.items() if isinstance(headers, Mapping) else headers
+    lowered = {name.lower(): value.strip() for name, value in items}
+    if len(lowered) == len(headers):
+        return lowered                      # no name repeated (the usual case): nothing to join
     joined: dict[str, str] = {}
-    for name, value in items:
+    for name, value in headers.items() if isinstance(headers, Mapping) else headers:
         key = name.lower()
         value = value.strip()
         joined[key] = f"{joined[key]},{value}" if key in joined else value
@@ -119,7 +118,20 @@ def _fields(params: str, header: str) -> dict[str, str]:
     return fields
 
 
-def _parse(header: str, has_date: bool) -> _Authorization:
+def _components(header: str, has_date: bool) -> tuple[str, str, str]:
+    """``(Credential, SignedHeaders, Signature)`` of an ``Authorization`` header, or the
+    refusal of a malformed one."""
+    if has_date:
+        # What every SDK sends is read by one regular expression, as the general reading
+        # would read it (a test holds the two together).
+        match = _WELL_FORMED.fullmatch(header.strip())
+        if match is not None:
+            credential, signed_names, signature = match.groups()
+            return credential, signed_names, signature
+    return _components_in_general(header, has_date)
+
+
+def _components_in_general(header: str, has_date: bool) -> tuple[str, str, str]:
     algorithm, _, rest = header.strip().partition(" ")
     fields = _fields(rest, header) if algorithm == ALGORITHM else {}
     problems = [
@@ -131,7 +143,23 @@ def _parse(header: str, has_date: bool) -> _Authorization:
         problems.append("Authorization header requires existence of a 'X-Amz-Date' header. ")
     if problems:
         raise IncompleteSignatureException("".join(problems) + f"Authorization={header}")
-    credential = fields["Credential"]
+    return fields["Credential"], fields["SignedHeaders"], fields["Signature"]
+
+
+class _Scope(NamedTuple):
+    access_key_id: str
+    date: str
+    region: str
+    credential_scope: str
+    """``<date>/<region>/ssm-contacts/aws4_request``, as the string to sign has it."""
+    signed_headers: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope(credential: str, signed_names: str) -> _Scope:
+    """The checked ``Credential`` and ``SignedHeaders`` of an ``Authorization`` header. They
+    are the same on every request of a client for a day, so their reading is cached (bounded;
+    a refusal is not cached and is raised again)."""
     parts = credential.split("/")
     if len(parts) != 5 or not all(parts):
         raise IncompleteSignatureException(
@@ -152,12 +180,12 @@ def _parse(header: str, has_date: bool) -> _Authorization:
             f"Credential should be scoped with a valid terminator: '{TERMINATOR}', "
             f"not '{terminator}'. "
         )
-    signed = tuple(fields["SignedHeaders"].lower().split(";"))
+    signed = tuple(signed_names.lower().split(";"))
     if "host" not in signed:
         raise IncompleteSignatureException(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
         )
-    return _Authorization(key_id, date, region, service, signed, fields["Signature"])
+    return _Scope(key_id, date, region, f"{date}/{region}/{SERVICE}/{TERMINATOR}", signed)
 
 
 def scope_of(headers: Headers) -> tuple[str, str] | None:
@@ -167,7 +195,7 @@ def scope_of(headers: Headers) -> tuple[str, str] | None:
     well-formed ``Credential=<key>/<date>/<region>/<service>/aws4_request``.
     """
     header = normalise_headers(headers).get("authorization", "")
-    match = re.search(r"Credential=([^,\s]+)", header)
+    match = _CREDENTIAL.search(header)
     if not match:
         return None
     parts = match.group(1).split("/")
@@ -195,10 +223,14 @@ def _amz_time(value: str) -> float:
     )
 
 
-def _check_skew(amz_date: str, signed_at: float, now: float) -> None:
-    def fmt(t: float) -> str:
-        return time.strftime(AMZ_DATE_FORMAT, time.gmtime(t))
+def _fmt(t: float) -> str:
+    return time.strftime(AMZ_DATE_FORMAT, time.gmtime(t))
 
+
+def _check_skew(amz_date: str, signed_at: float, now: float) -> None:
+    if -MAX_SKEW_SECONDS <= now - signed_at <= MAX_SKEW_SECONDS:
+        return
+    fmt = _fmt
     if now - signed_at > MAX_SKEW_SECONDS:
         raise InvalidSignatureException(
             f"Signature expired: {amz_date} is now earlier than "
@@ -209,6 +241,95 @@ def _check_skew(amz_date: str, signed_at: float, now: float) -> None:
             f"Signature not yet current: {amz_date} is still later than "
             f"{fmt(now + MAX_SKEW_SECONDS)} ({fmt(now)} + 15 min.)"
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_target(path_qs: str) -> tuple[str, str]:
+    """The canonical URI and query string of ``path_qs``, by botocore (a server sees a handful
+    of distinct paths, so they are cached)."""
+    url = _BASE_URL + (path_qs if path_qs.startswith("/") else "/" + path_qs)
+    path: str = _REFERENCE._normalize_url_path(urlsplit(url).path)
+    query: str = _REFERENCE.canonical_query_string(AWSRequest(method="GET", url=url))
+    return path, query
+
+
+class _Plan(NamedTuple):
+    """How a request's canonical form is laid out, given its method, path and signed names."""
+
+    prefix: str
+    """``<METHOD>\\n<canonical URI>\\n<canonical query>\\n``"""
+    headers: tuple[tuple[str, str], ...]
+    """``(<name>:, name)`` of the headers botocore canonicalises, in order (``Host`` always)."""
+    required: frozenset[str]
+    """Those a request must carry for this plan: all but ``Host``, which has a default."""
+    suffix: str
+    """``\\n\\n<SignedHeaders>\\n``, before the payload hash."""
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(method: str, path_qs: str, signed: tuple[str, ...]) -> _Plan:
+    path, query = _canonical_target(path_qs)
+    names = tuple(sorted({name for name in signed if name not in _UNSIGNABLE} | {"host"}))
+    return _Plan(
+        prefix=f"{method.upper()}\n{path}\n{query}\n",
+        headers=tuple((f"{name}:", name) for name in names),
+        required=frozenset(names) - {"host"},
+        suffix="\n\n" + ";".join(sorted(name.strip() for name in names)) + "\n",
+    )
+
+
+def canonical_request(
+    method: str,
+    path_qs: str,
+    headers: Mapping[str, str],
+    signed_headers: Sequence[str],
+    payload_hash: str,
+) -> str:
+    """The SigV4 canonical request, as botocore's ``SigV4Auth.canonical_request`` builds it
+    for a request carrying only ``signed_headers`` of ``headers`` (lower-case names, each
+    once) and a body hashing to ``payload_hash``."""
+    plan = _plan(method, path_qs, tuple(signed_headers))
+    if not headers.keys() >= plan.required:
+        # a named header is absent: botocore, given only the headers there are, omits it
+        plan = _plan(method, path_qs, tuple(name for name in signed_headers if name in headers))
+    get = headers.get
+    return (
+        plan.prefix
+        + "\n".join([label + " ".join(get(name, _DEFAULT_HOST).split())
+                     for label, name in plan.headers])
+        + plan.suffix
+        + payload_hash
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """``kSigning``, the HMAC chain of SigV4."""
+    key = hmac.digest(f"AWS4{secret}".encode(), date.encode(), "sha256")
+    for part in (region, service, TERMINATOR):
+        key = hmac.digest(key, part.encode(), "sha256")
+    return key
+
+
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str, date: str, region: str) -> tuple[Any, Any]:
+    """SHA-256 states of ``kSigning`` xor the HMAC inner and outer pads (RFC 2104), so that a
+    signature costs two copies and two hashes. The key changes once a day per secret and
+    region; the cache is bounded, so scopes a client makes up only cost recomputation."""
+    key = _signing_key(secret, date, region, SERVICE)   # 32 bytes: shorter than a block
+    block = key.ljust(_BLOCK, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in block)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in block)))
+
+
+def _hmac_hex(states: tuple[Any, Any], message: bytes) -> str:
+    """HMAC-SHA256 of ``message`` under the key of ``states`` (:func:`_signer`), in hex."""
+    inner = states[0].copy()
+    inner.update(message)
+    outer = states[1].copy()
+    outer.update(inner.digest())
+    digest: str = outer.hexdigest()
+    return digest
 
 
 def verify(
@@ -222,53 +343,63 @@ def verify(
     """Verify a SigV4-signed request and return who sent it, or raise the AWS refusal.
 
     ``path_qs`` is the raw path with its query string (``/`` for AWS JSON); ``now`` is epoch
-    seconds from the server's clock.
+    seconds from the server's clock. ``headers`` are pairs or a mapping, names in any case.
     """
-    h = normalise_headers(headers)
-    header = h.get("authorization")
+    principal, region = verify_received(method, path_qs, normalise_headers(headers), body, now,
+                                        credentials)
+    return VerifiedRequest(principal, region, SERVICE)
+
+
+def verify_received(
+    method: str,
+    path_qs: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float,
+    credentials: CredentialStore,
+) -> tuple[Principal, str]:
+    """:func:`verify` for headers as the server hands them over: lower-case names, each once
+    (what :func:`normalise_headers` makes of any). Returns the principal and the region."""
+    get = headers.get
+    header = get("authorization", "").strip()
     if not header:
         raise MissingAuthenticationTokenException("Missing Authentication Token")
-    amz_date = h.get("x-amz-date", "")
-    auth = _parse(header, bool(amz_date))
+    amz_date = get("x-amz-date", "").strip()
+    credential, signed_names, signature = _components(header, bool(amz_date))
+    scope = _scope(credential, signed_names)
     signed_at = _amz_time(amz_date)
-    if auth.date != amz_date[:8]:
+    if scope.date != amz_date[:8]:
         raise IncompleteSignatureException(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-            f"from HTTP: '{auth.date}' != '{amz_date[:8]}', from '{amz_date}'."
+            f"from HTTP: '{scope.date}' != '{amz_date[:8]}', from '{amz_date}'."
         )
-    principal = credentials.get(auth.access_key_id)
+    principal = credentials.get(scope.access_key_id)
     if principal is None:
         raise UnrecognizedClientException("The security token included in the request is invalid.")
     _check_skew(amz_date, signed_at, now)
-    content_sha = h.get("x-amz-content-sha256")
+    payload_hash = hashlib.sha256(body).hexdigest()
+    content_sha = get("x-amz-content-sha256")
     if content_sha is not None and not hmac.compare_digest(
-        content_sha.encode("utf-8", "replace"), hashlib.sha256(body).hexdigest().encode()
+        content_sha.strip().encode("utf-8", "replace"), payload_hash.encode()
     ):
         raise InvalidSignatureException(
             "The provided 'x-amz-content-sha256' header does not match what was computed."
         )
-    request = _ReceivedRequest(
-        method=method.upper(),
-        url="http://localhost" + (path_qs if path_qs.startswith("/") else "/" + path_qs),
-        data=body,
-        headers={name: h[name] for name in auth.signed_headers if name in h},
+    canonical = canonical_request(method, path_qs, headers, scope.signed_headers, payload_hash)
+    string_to_sign = (
+        f"{ALGORITHM}\n{amz_date}\n{scope.credential_scope}\n"
+        + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     )
-    request.context["timestamp"] = amz_date
-    signer = SigV4Auth(
-        Credentials(principal.access_key_id, principal.secret_access_key),
-        auth.service,
-        auth.region,
-    )
-    canonical = signer.canonical_request(request)
-    string_to_sign = signer.string_to_sign(request, canonical)
-    expected: str = signer.signature(string_to_sign, request)
-    given = auth.signature if _SIGNATURE.fullmatch(auth.signature) else "-" * 64
-    if not hmac.compare_digest(expected.encode(), given.encode()):
+    expected = _hmac_hex(_signer(principal.secret_access_key, scope.date, scope.region),
+                         string_to_sign.encode("utf-8"))
+    # both ASCII: the expected hex digest, and the given one once it is known to be hex
+    given = signature if _SIGNATURE.fullmatch(signature) else "-" * 64
+    if not hmac.compare_digest(expected, given):
         raise InvalidSignatureException(
             f"{_SIGNATURE_MISMATCH}\n\nThe Canonical String for this request should have been\n"
             f"'{canonical}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
         )
-    return VerifiedRequest(principal, auth.region, auth.service)
+    return principal, scope.region
 
 
 __all__ = [
@@ -277,7 +408,9 @@ __all__ = [
     "SERVICE",
     "Headers",
     "VerifiedRequest",
+    "canonical_request",
     "normalise_headers",
     "scope_of",
     "verify",
+    "verify_received",
 ]

@@ -42,6 +42,8 @@ in between)::
 Each hook gets the open connection, the outbox row as it was claimed, and the
 :class:`Outcome`. A hook that raises is logged and its writes are undone (it runs in a
 savepoint); the outcome itself is kept, so a faulty hook never makes a message go out twice.
+The hooks of a batch share one savepoint; when one raises, that savepoint is undone and each
+hook runs again in its own, so a hook must keep its effects to the connection's writes.
 """
 
 from __future__ import annotations
@@ -257,9 +259,28 @@ def outgoing_message(runtime: Runtime, row: Row[Any]) -> OutgoingMessage:
     )
 
 
+def scrub(text: str, address: str) -> str:
+    """A provider's error text without the address it names: the text is stored in plain
+    (``last_error``, attempts, ERROR receipts) and an address is personal data, which is only
+    ever stored sealed. Phone numbers are also removed without their plus sign."""
+    if not address:
+        return text
+    text = text.replace(address, "<delivery address>")
+    if address.startswith("+") and len(address) > 4:
+        text = text.replace(address[1:], "<delivery address>")
+    return text
+
+
 def _attempt(transports: Mapping[str, Transport], message: OutgoingMessage
              ) -> tuple[DeliveryResult | None, str | None, bool, float | None]:
-    """(result, error, retryable, retry_after) of one send."""
+    """(result, error, retryable, retry_after) of one send; the error never names the address."""
+    result, error, retryable, retry_after = _send(transports, message)
+    return result, None if error is None else scrub(error, message.address), retryable, \
+        retry_after
+
+
+def _send(transports: Mapping[str, Transport], message: OutgoingMessage
+          ) -> tuple[DeliveryResult | None, str | None, bool, float | None]:
     transport = transports.get(message.channel_type)
     if transport is None:
         return None, f"no transport is configured for {message.channel_type}", False, None
@@ -311,8 +332,15 @@ def _record(runtime: Runtime, worker_id: str, attempts: list[_Attempted],
             hooks: list[DeliveredHook]) -> None:
     """Record the outcomes of several attempts in one transaction."""
     with runtime.store.transaction() as conn:
-        conn.execute(_RECORD_ATTEMPT,
-                     [_record_one(conn, worker_id, attempted, hooks) for attempted in attempts])
+        records, final = [], []
+        for attempted in attempts:
+            record, settled = _settle(conn, worker_id, attempted)
+            records.append(record)
+            if settled and attempted.outcome.status != "RETRY":
+                final.append(attempted)
+        if hooks and final:
+            _run_hooks(conn, final, hooks)
+        conn.execute(_RECORD_ATTEMPT, records)
     for attempted in attempts:
         row, outcome = attempted.row, attempted.outcome
         if outcome.status == "SENT":
@@ -322,9 +350,32 @@ def _record(runtime: Runtime, worker_id: str, attempts: list[_Attempted],
                      outcome.attempt, outcome.error)
 
 
-def _record_one(conn: Connection, worker_id: str, attempted: _Attempted,
-                hooks: list[DeliveredHook]) -> dict[str, Any]:
-    """Settle the message row, run the hooks; returns the attempt's record to insert."""
+def _run_hooks(conn: Connection, final: list[_Attempted], hooks: list[DeliveredHook]) -> None:
+    """The hooks of each final outcome, all in one savepoint (a savepoint costs more than a
+    hook's writes); when one raises, that savepoint is undone and every hook runs again in a
+    savepoint of its own, so only the faulty hook's writes are lost."""
+    try:
+        with conn.begin_nested():
+            for attempted in final:
+                for hook in hooks:
+                    hook(conn, attempted.row, attempted.outcome)
+        return
+    except Exception:
+        pass
+    for attempted in final:
+        for hook in hooks:
+            try:
+                with conn.begin_nested():
+                    hook(conn, attempted.row, attempted.outcome)
+            except Exception:
+                log.exception("delivery hook %r failed for message %s", hook,
+                              attempted.row.message_id)
+
+
+def _settle(conn: Connection, worker_id: str,
+            attempted: _Attempted) -> tuple[dict[str, Any], bool]:
+    """Settle the message row; returns the attempt's record to insert, and whether the row
+    was still this worker's to settle."""
     row, outcome = attempted.row, attempted.outcome
     values: dict[str, Any] = {
         "attempts": outcome.attempt,
@@ -346,13 +397,6 @@ def _record_one(conn: Connection, worker_id: str, attempted: _Attempted,
         # The claim ran out and another worker took the row: it owns the outcome now.
         log.warning("message %s: claim lost before the outcome was recorded", row.message_id)
         detail = f"claim lost; not recorded on the message: {detail}"
-    if updated and outcome.status != "RETRY":
-        for hook in hooks:
-            try:
-                with conn.begin_nested():
-                    hook(conn, row, outcome)
-            except Exception:
-                log.exception("delivery hook %r failed for message %s", hook, row.message_id)
     return {
         "message_pk": row.id,
         "attempt": outcome.attempt,
@@ -360,7 +404,7 @@ def _record_one(conn: Connection, worker_id: str, attempted: _Attempted,
         "outcome": outcome.status,
         "detail": detail,
         "worker": worker_id[:64],
-    }
+    }, bool(updated)
 
 
 # -- the background worker -------------------------------------------------------------------

@@ -62,7 +62,8 @@ def run_due(runtime: Runtime, worker_id: str, *, limit: int = DEFAULT_BATCH,
         batch = timers.pick_due(conn, now, limit)
         try:
             with conn.begin_nested():
-                queued = sum(_step(runtime, conn, worker_id, timer) for timer in batch)
+                queued = sum(_run(runtime, conn, worker_id, timer) for timer in batch)
+                timers.done_all(conn, [timer.id for timer in batch])
         except Exception:
             # One step failed: the batch again, each step alone, so only that one waits.
             queued = sum(_alone(runtime, conn, worker_id, timer, now) for timer in batch)
@@ -113,6 +114,9 @@ def next_due(runtime: Runtime) -> float | None:
         return timers.next_due(conn)
 
 
+_TRACK = sa.select(engagement_tracks).where(engagement_tracks.c.id == sa.bindparam("track_pk"))
+
+
 def _run(runtime: Runtime, conn: Connection, worker_id: str, timer: Row[Any]) -> int:
     engagement = locked(conn, timer.engagement_pk)
     if engagement is None:
@@ -123,9 +127,7 @@ def _run(runtime: Runtime, conn: Connection, worker_id: str, timer: Row[Any]) ->
     elif timer.kind == timers.ESCALATE:
         steps.escalate(step, int(timer.stage), timer.due_at)
     elif timer.kind == timers.TRACK:
-        track = conn.execute(
-            sa.select(engagement_tracks).where(engagement_tracks.c.id == timer.subject_pk)
-        ).first()
+        track = conn.execute(_TRACK, {"track_pk": timer.subject_pk}).first()
         if track is not None:
             steps.track_stage(step, track, int(timer.stage), timer.due_at)
     elif timer.kind == timers.RETRY:
@@ -137,6 +139,16 @@ def _run(runtime: Runtime, conn: Connection, worker_id: str, timer: Row[Any]) ->
 
 # -- receipts from delivery --------------------------------------------------------------------
 
+# Built once, run with parameters: the delivery worker runs these for every page it sends.
+_PAGE_BY_ID = sa.select(pages).where(pages.c.page_id == sa.bindparam("page_id"))
+_ERRORS = sa.select(sa.func.count()).select_from(page_receipts).where(
+    page_receipts.c.page_pk == sa.bindparam("page_pk"), page_receipts.c.receipt_type == "ERROR")
+_STOPPED = sa.select(
+    engagements.c.stop_time,
+    sa.select(engagement_tracks.c.stopped_at)
+    .where(engagement_tracks.c.id == sa.bindparam("track_pk")).scalar_subquery()
+    .label("track_stopped_at"),
+).where(engagements.c.id == sa.bindparam("engagement_pk"))
 _MARK_SENT = pages.update().where(pages.c.id == sa.bindparam("page")).values(
     sent_time=sa.func.coalesce(pages.c.sent_time, sa.bindparam("at")),
     provider_message_id=sa.bindparam("provider"),
@@ -152,7 +164,7 @@ def record_delivery(conn: Connection, row: Row[Any], outcome: delivery.Outcome) 
     arn = arns.parse(row.page_arn)
     if arn is None or len(arn.parts) != 2:
         return
-    page = conn.execute(sa.select(pages).where(pages.c.page_id == arn.parts[1])).first()
+    page = conn.execute(_PAGE_BY_ID, {"page_id": arn.parts[1]}).first()
     if page is None:
         return
     if outcome.status == "SENT":
@@ -165,21 +177,13 @@ def record_delivery(conn: Connection, row: Row[Any], outcome: delivery.Outcome) 
         return
     add_receipt(conn, None, page, "ERROR", channel_arn=row.channel_arn, at=outcome.at,
                 info=outcome.error or "delivery failed", message_id=row.message_id)
-    failures = int(conn.execute(
-        sa.select(sa.func.count()).select_from(page_receipts).where(
-            page_receipts.c.page_pk == page.id, page_receipts.c.receipt_type == "ERROR")
-    ).scalar_one())
-    engagement = conn.execute(
-        sa.select(engagements.c.stop_time).where(engagements.c.id == page.engagement_pk)
-    ).one()
-    track = conn.execute(
-        sa.select(engagement_tracks.c.stopped_at)
-        .where(engagement_tracks.c.id == page.track_pk)
-    ).one()
+    failures = int(conn.execute(_ERRORS, {"page_pk": page.id}).scalar_one())
+    state = conn.execute(_STOPPED, {"engagement_pk": page.engagement_pk,
+                                    "track_pk": page.track_pk}).one()
     due = planner.retry_due(
         retries_done=failures - 1, interval_minutes=page.retry_interval,
         failed_at=outcome.at, read=page.read_time is not None,
-        halted=engagement.stop_time is not None or track.stopped_at is not None,
+        halted=state.stop_time is not None or state.track_stopped_at is not None,
     )
     if due is not None:
         timers.schedule(conn, key=f"retry:{page.id}:{failures}", kind=timers.RETRY,

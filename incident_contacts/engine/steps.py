@@ -31,6 +31,30 @@ from incident_contacts.store.schema.core import channels, contacts
 from incident_contacts.store.schema.delivery import outbox as outbox_table
 from incident_contacts.store.schema.engagements import engagement_tracks, pages
 
+# Built once, run with parameters: a statement's construction costs more than running it on
+# SQLite, and these run for every page.
+_CONTACT = sa.select(contacts).where(contacts.c.account == sa.bindparam("account"),
+                                     contacts.c.region == sa.bindparam("region"),
+                                     contacts.c.alias == sa.bindparam("alias"))
+_CHANNELS = sa.select(channels).where(
+    channels.c.channel_id.in_(sa.bindparam("channel_ids", expanding=True)),
+    channels.c.account == sa.bindparam("account"),
+    channels.c.region == sa.bindparam("region"),
+)
+_CHANNEL = sa.select(channels).where(channels.c.channel_id == sa.bindparam("channel_id"))
+_INSERT_TRACK = engagement_tracks.insert()
+_INSERT_PAGE = pages.insert()
+_PAGE = sa.select(pages).where(pages.c.id == sa.bindparam("page_pk"))
+_TRACK = sa.select(engagement_tracks).where(engagement_tracks.c.id == sa.bindparam("track_pk"))
+_LAST_MESSAGE = (
+    sa.select(outbox_table)
+    .where(outbox_table.c.channel_arn == sa.bindparam("channel_arn"),
+           outbox_table.c.page_arn == sa.bindparam("page_arn"))
+    .order_by(outbox_table.c.id.desc()).limit(1)
+)
+_NEW_CODE = pages.update().where(pages.c.id == sa.bindparam("page_pk")) \
+    .values(accept_code_hash=sa.bindparam("code_hash"))
+
 
 @dataclass
 class Step:
@@ -69,11 +93,8 @@ def _engaged(step: Step) -> planner.PathNode:
 
 def _contact(step: Step, alias: str) -> Row[Any] | None:
     engagement = step.engagement
-    return step.conn.execute(
-        sa.select(contacts).where(contacts.c.account == engagement.account,
-                                  contacts.c.region == engagement.region,
-                                  contacts.c.alias == alias)
-    ).first()
+    return step.conn.execute(_CONTACT, {"account": engagement.account,
+                                        "region": engagement.region, "alias": alias}).first()
 
 
 # -- ENGAGE and ESCALATE -----------------------------------------------------------------------
@@ -164,7 +185,7 @@ def start_track(step: Step, *, person_alias: str, target_alias: str, stage: int,
         "plan": orjson.dumps({"Stages": plan.get("Stages") or []}).decode(),
         "started_at": at, "stopped_at": None,
     }
-    inserted = step.conn.execute(engagement_tracks.insert(), values).inserted_primary_key
+    inserted = step.conn.execute(_INSERT_TRACK, values).inserted_primary_key
     assert inserted is not None
     track = SimpleNamespace(id=inserted[0], **values)
     if not plan.get("Stages"):
@@ -177,11 +198,10 @@ def _channel_states(step: Step, stages: list[planner.Stage],
                     index: int) -> tuple[dict[str, planner.ChannelState | None], dict[str, Any]]:
     ids = [t.channel_id for t in stages[index].channels if t.channel_id]
     rows = {
-        r.channel_id: r for r in step.conn.execute(
-            sa.select(channels).where(channels.c.channel_id.in_(ids),
-                                      channels.c.account == step.engagement.account,
-                                      channels.c.region == step.engagement.region)
-        )
+        r.channel_id: r for r in step.conn.execute(_CHANNELS, {
+            "channel_ids": ids, "account": step.engagement.account,
+            "region": step.engagement.region,
+        })
     } if ids else {}
     states: dict[str, planner.ChannelState | None] = {
         channel_id: None if row is None
@@ -228,7 +248,7 @@ def send_page(step: Step, track: Any, stage: int, channel: Row[Any],
         "accept_code_hash": accept_code_hash(step.runtime, page_id, code),
         "created_at": step.now, "worker": step.worker_id[:64],
     }
-    step.conn.execute(pages.insert(), values)
+    step.conn.execute(_INSERT_PAGE, values)
     _enqueue(step, page_arn(SimpleNamespace(**values)), channel, track.person_alias, code)
 
 
@@ -253,17 +273,13 @@ def _enqueue(step: Step, arn: str, channel: Row[Any], person_alias: str, code: s
 def retry(step: Step, page_pk: int) -> None:
     """Send a page again after its delivery failed, with the same accept code, unless it was
     read, its plan stopped, or its channel is no longer activated."""
-    page = step.conn.execute(sa.select(pages).where(pages.c.id == page_pk)).first()
+    page = step.conn.execute(_PAGE, {"page_pk": page_pk}).first()
     if page is None or page.read_time is not None or step.engagement.stop_time is not None:
         return
-    track = step.conn.execute(
-        sa.select(engagement_tracks).where(engagement_tracks.c.id == page.track_pk)
-    ).one()
+    track = step.conn.execute(_TRACK, {"track_pk": page.track_pk}).one()
     if track.stopped_at is not None:
         return
-    channel = step.conn.execute(
-        sa.select(channels).where(channels.c.channel_id == page.channel_id)
-    ).first()
+    channel = step.conn.execute(_CHANNEL, {"channel_id": page.channel_id}).first()
     resolution = orjson.loads(track.path)
     arn = page_arn(page)
     if channel is None or channel.activation_status != "ACTIVATED":
@@ -272,17 +288,15 @@ def retry(step: Step, page_pk: int) -> None:
         return
     channel_arn = arns.channel_arn(channel.region, channel.account, page.contact_alias,
                                    channel.channel_id)
-    previous = step.conn.execute(
-        sa.select(outbox_table)
-        .where(outbox_table.c.channel_arn == channel_arn, outbox_table.c.page_arn == arn)
-        .order_by(outbox_table.c.id.desc()).limit(1)
-    ).first()
+    previous = step.conn.execute(_LAST_MESSAGE, {"channel_arn": channel_arn,
+                                                 "page_arn": arn}).first()
     code = None if previous is None else outbox.open_column(step.runtime, previous, "code")
     if code is None:
         # The first message is gone (the development outbox was emptied): a new code.
         code = f"{secrets.randbelow(10**6):06d}"
-        step.conn.execute(pages.update().where(pages.c.id == page.id).values(
-            accept_code_hash=accept_code_hash(step.runtime, page.page_id, code)))
+        step.conn.execute(_NEW_CODE, {
+            "page_pk": page.id,
+            "code_hash": accept_code_hash(step.runtime, page.page_id, code)})
     _enqueue(step, arn, channel, page.contact_alias, code)
     step.event("PAGE_RETRIED", PageArn=arn, Resolution=resolution)
 

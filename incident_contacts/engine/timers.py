@@ -22,16 +22,32 @@ TRACK = "TRACK"            # stage n > 0 of a person's engagement plan
 RETRY = "RETRY"            # send a page again after its delivery failed
 
 
-def _insert_new(conn: Connection) -> Any:
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    return insert(engine_timers).on_conflict_do_nothing(index_elements=["key"])
+# Built once, run with parameters: a statement's construction costs more than running it.
+_INSERT_NEW = {
+    "postgresql": postgresql.insert(engine_timers).on_conflict_do_nothing(index_elements=["key"]),
+    "sqlite": sqlite.insert(engine_timers).on_conflict_do_nothing(index_elements=["key"]),
+}
+_PICK = (
+    sa.select(engine_timers)
+    .where(engine_timers.c.due_at <= sa.bindparam("now"))
+    .order_by(engine_timers.c.due_at, engine_timers.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_PICK_LOCKED = _PICK.with_for_update(skip_locked=True)
+_ANY_DUE = sa.select(engine_timers.c.id).where(engine_timers.c.due_at <= sa.bindparam("now")) \
+    .limit(1)
+_NEXT_DUE = sa.select(sa.func.min(engine_timers.c.due_at))
+_DONE = engine_timers.delete().where(engine_timers.c.id == sa.bindparam("timer_id"))
+_DONE_MANY = engine_timers.delete().where(
+    engine_timers.c.id.in_(sa.bindparam("timer_ids", expanding=True)))
 
 
 def schedule(conn: Connection, *, key: str, kind: str, due_at: float, engagement_pk: int,
              subject_pk: int | None = None, stage: int | None = None) -> bool:
     """Add a timer unless one with this key exists; True when added. The key names the step,
     so a step that ran twice would still schedule its successor once."""
-    result = conn.execute(_insert_new(conn), {
+    insert = _INSERT_NEW["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    result = conn.execute(insert, {
         "key": key, "kind": kind, "due_at": due_at, "engagement_pk": engagement_pk,
         "subject_pk": subject_pk, "stage": stage, "attempts": 0,
     })
@@ -46,31 +62,28 @@ def pick_due(conn: Connection, now: float, limit: int) -> list[Row[Any]]:
     Ordered by engagement so that the engagement rows the steps lock are taken in one order
     by every worker (no deadlock between two workers' batches).
     """
-    query = (
-        sa.select(engine_timers)
-        .where(engine_timers.c.due_at <= now)
-        .order_by(engine_timers.c.due_at, engine_timers.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(conn.execute(query).all())
+    query = _PICK_LOCKED if conn.dialect.name == "postgresql" else _PICK
+    rows = list(conn.execute(query, {"now": now, "limit": limit}).all())
     return sorted(rows, key=lambda r: (r.engagement_pk, r.due_at, r.id))
 
 
 def any_due(conn: Connection, now: float) -> bool:
-    return conn.execute(
-        sa.select(engine_timers.c.id).where(engine_timers.c.due_at <= now).limit(1)
-    ).first() is not None
+    return conn.execute(_ANY_DUE, {"now": now}).first() is not None
 
 
 def next_due(conn: Connection) -> float | None:
-    value = conn.execute(sa.select(sa.func.min(engine_timers.c.due_at))).scalar()
+    value = conn.execute(_NEXT_DUE).scalar()
     return None if value is None else float(value)
 
 
 def done(conn: Connection, timer_id: int) -> None:
-    conn.execute(engine_timers.delete().where(engine_timers.c.id == timer_id))
+    conn.execute(_DONE, {"timer_id": timer_id})
+
+
+def done_all(conn: Connection, timer_ids: list[int]) -> None:
+    """Remove several timers with one statement (those of a batch whose steps all ran)."""
+    if timer_ids:
+        conn.execute(_DONE_MANY, {"timer_ids": timer_ids})
 
 
 def postpone(conn: Connection, timer: Row[Any], now: float, error: str) -> int:
@@ -91,6 +104,7 @@ __all__ = [
     "TRACK",
     "any_due",
     "done",
+    "done_all",
     "next_due",
     "pick_due",
     "postpone",

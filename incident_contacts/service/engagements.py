@@ -36,6 +36,20 @@ TEXTS = {
 }
 
 
+# Built once, run with parameters: a statement's construction costs more than running it on
+# SQLite, and these run for every engagement and every step of the engine.
+_INSERT_EVENT = engagement_events.insert()
+_INSERT_ENGAGEMENT = engagements.insert()
+_BY_PK = sa.select(engagements).where(engagements.c.id == sa.bindparam("engagement_pk"))
+_BY_PK_LOCKED = _BY_PK.with_for_update(key_share=True)
+_BY_ARN = sa.select(engagements).where(
+    engagements.c.engagement_id == sa.bindparam("engagement_id"),
+    engagements.c.account == sa.bindparam("account"),
+    engagements.c.region == sa.bindparam("region"),
+    engagements.c.contact_alias == sa.bindparam("alias"),
+)
+
+
 def aad(engagement_id: str, column: str) -> str:
     return f"engagements:{engagement_id}:{column}"
 
@@ -62,10 +76,10 @@ def open_texts(runtime: Any, row: Any) -> dict[str, str | None]:
 def record_event(conn: Connection, engagement_pk: int, at: float, kind: str,
                  **detail: Any) -> None:
     """A line of the engagement's log (skipped channels, nobody on call, stops ...)."""
-    conn.execute(engagement_events.insert().values(
-        engagement_pk=engagement_pk, at=at, kind=kind,
-        detail=orjson.dumps({k: v for k, v in detail.items() if v is not None}).decode(),
-    ))
+    conn.execute(_INSERT_EVENT, {
+        "engagement_pk": engagement_pk, "at": at, "kind": kind,
+        "detail": orjson.dumps({k: v for k, v in detail.items() if v is not None}).decode(),
+    })
 
 
 def locked(conn: Connection, engagement_pk: int) -> Row[Any] | None:
@@ -75,10 +89,8 @@ def locked(conn: Connection, engagement_pk: int) -> Row[Any] | None:
 
     ``FOR NO KEY UPDATE``: writers exclude each other, while rows that merely refer to the
     engagement (a new timer, a receipt) are still inserted without waiting."""
-    query = sa.select(engagements).where(engagements.c.id == engagement_pk)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(key_share=True)
-    return conn.execute(query).first()
+    query = _BY_PK_LOCKED if conn.dialect.name == "postgresql" else _BY_PK
+    return conn.execute(query, {"engagement_pk": engagement_pk}).first()
 
 
 def find_engagement(ctx: RequestContext, given: str, *, member: str = "EngagementId",
@@ -86,14 +98,10 @@ def find_engagement(ctx: RequestContext, given: str, *, member: str = "Engagemen
     arn = parse_arn(given, "engagement", member)
     row = None
     if len(arn.parts) == 2:
-        row = ctx.conn.execute(
-            sa.select(engagements).where(
-                engagements.c.engagement_id == arn.parts[1],
-                engagements.c.account == arn.account,
-                engagements.c.region == arn.region,
-                engagements.c.contact_alias == arn.parts[0],
-            )
-        ).first()
+        row = ctx.conn.execute(_BY_ARN, {
+            "engagement_id": arn.parts[1], "account": arn.account, "region": arn.region,
+            "alias": arn.parts[0],
+        }).first()
     if row is None:
         raise ResourceNotFoundException(
             f"Engagement {given} was not found.", resource_id=given, resource_type="ENGAGEMENT"
@@ -118,7 +126,7 @@ def start_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
         for name, column in TEXTS.items()
     }
     now = ctx.now()
-    result = ctx.conn.execute(engagements.insert(), {
+    result = ctx.conn.execute(_INSERT_ENGAGEMENT, {
         "engagement_id": engagement_id, "account": contact.account, "region": contact.region,
         "contact_alias": contact.alias, "contact_type": contact.type, "plan": contact.plan,
         "sender": params["Sender"], "incident_id": params.get("IncidentId"),

@@ -38,6 +38,38 @@ from incident_contacts.store.schema.engagements import (
     pages,
 )
 
+# Built once, run with parameters: a statement's construction costs more than running it on
+# SQLite, and receipts are written for every page sent.
+_INSERT_RECEIPT = page_receipts.insert()
+_PAGE_BY_ARN = sa.select(pages).where(
+    pages.c.page_id == sa.bindparam("page_id"),
+    pages.c.account == sa.bindparam("account"),
+    pages.c.region == sa.bindparam("region"),
+    pages.c.contact_alias == sa.bindparam("alias"),
+)
+_PAGE_BY_PK = sa.select(pages).where(pages.c.id == sa.bindparam("page_pk"))
+_ENGAGEMENT_BY_PK = sa.select(engagements).where(
+    engagements.c.id == sa.bindparam("engagement_pk"))
+_MARK = {
+    column.key: pages.update().where(pages.c.id == sa.bindparam("page_pk"), column.is_(None))
+    .values({column.key: sa.bindparam("at")})
+    for column in (pages.c.delivery_time, pages.c.read_time)
+}
+_OPEN_TRACKS = sa.select(engagement_tracks.c.id, engagement_tracks.c.essential).where(
+    engagement_tracks.c.engagement_pk == sa.bindparam("engagement_pk"),
+    engagement_tracks.c.person_alias == sa.bindparam("alias"),
+    engagement_tracks.c.stopped_at.is_(None),
+)
+_OWN_TRACK = sa.select(engagement_tracks.c.essential, engagement_tracks.c.path).where(
+    engagement_tracks.c.id == sa.bindparam("track_pk"))
+_STOP_TRACKS = engagement_tracks.update().where(
+    engagement_tracks.c.id.in_(sa.bindparam("track_pks", expanding=True)),
+    engagement_tracks.c.stopped_at.is_(None),
+).values(stopped_at=sa.bindparam("at"), stop_reason="ACKNOWLEDGED")
+_STOP_ESCALATION = engagements.update().where(
+    engagements.c.id == sa.bindparam("engagement_pk")
+).values(escalation_stopped_at=sa.bindparam("at"))
+
 
 def page_arn(row: Any) -> str:
     return arns.build(row.region, row.account, "page", row.contact_alias, row.page_id)
@@ -61,7 +93,7 @@ def add_receipt(conn: Connection, runtime: Any, page: Any, receipt_type: str, *,
     """``info`` is what a provider said (a message id, a failure), kept as the outbox keeps
     it; ``note`` is what a person wrote or the code they gave, sealed at rest."""
     receipt_id = str(uuid.uuid4())
-    conn.execute(page_receipts.insert(), {
+    conn.execute(_INSERT_RECEIPT, {
         "receipt_id": receipt_id, "page_pk": page.id, "receipt_type": receipt_type,
         "channel_arn": channel_arn,
         "info": None if info is None else info[:2048] or None,   # ReceiptInfo: 1-2048 chars
@@ -75,14 +107,10 @@ def find_page(ctx: RequestContext, given: str, *, member: str = "PageId") -> Row
     arn = parse_arn(given, "page", member)
     row = None
     if len(arn.parts) == 2:
-        row = ctx.conn.execute(
-            sa.select(pages).where(
-                pages.c.page_id == arn.parts[1],
-                pages.c.account == arn.account,
-                pages.c.region == arn.region,
-                pages.c.contact_alias == arn.parts[0],
-            )
-        ).first()
+        row = ctx.conn.execute(_PAGE_BY_ARN, {
+            "page_id": arn.parts[1], "account": arn.account, "region": arn.region,
+            "alias": arn.parts[0],
+        }).first()
     if row is None:
         raise ResourceNotFoundException(
             f"Page {given} was not found.", resource_id=given, resource_type="PAGE"
@@ -161,9 +189,7 @@ def list_pages_by_engagement(ctx: RequestContext, params: dict[str, Any]) -> dic
 
 
 def _engagement_of(ctx: RequestContext, page: Any) -> Row[Any]:
-    return ctx.conn.execute(
-        sa.select(engagements).where(engagements.c.id == page.engagement_pk)
-    ).one()
+    return ctx.conn.execute(_ENGAGEMENT_BY_PK, {"engagement_pk": page.engagement_pk}).one()
 
 
 def describe_page(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +258,7 @@ def accept_page(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         raise ValidationException.field("AcceptCode", "The accept code is not this page's.")
     engagement = locked(ctx.conn, page.engagement_pk)
     assert engagement is not None
-    page = ctx.conn.execute(sa.select(pages).where(pages.c.id == page.id)).one()
+    page = ctx.conn.execute(_PAGE_BY_PK, {"page_pk": page.id}).one()
     accept(ctx.conn, ctx.runtime, engagement, page, params["AcceptType"], at=ctx.now(),
            channel_arn=given_channel or channel_arn_of(page), note=params.get("Note") or code)
     return {}
@@ -244,9 +270,8 @@ def accept(conn: Connection, runtime: Any, engagement: Any, page: Any, accept_ty
     """Record a DELIVERED or READ of ``page``; a READ acknowledges. The caller holds the
     engagement's lock (:func:`~incident_contacts.service.engagements.locked`). ``note`` is
     what the person gave (sealed), ``info`` what the system says (e.g. how it was read)."""
-    column = pages.c.delivery_time if accept_type == "DELIVERED" else pages.c.read_time
-    conn.execute(pages.update().where(pages.c.id == page.id, column.is_(None))
-                 .values({column.key: at}))
+    column = "delivery_time" if accept_type == "DELIVERED" else "read_time"
+    conn.execute(_MARK[column], {"page_pk": page.id, "at": at})
     add_receipt(conn, runtime, page, accept_type, channel_arn=channel_arn, at=at, note=note,
                 info=info)
     if accept_type == "READ":
@@ -258,17 +283,9 @@ def acknowledge(conn: Connection, engagement: Any, page: Any, at: float) -> None
     escalation (no further stage starts). Nothing changes once the engagement stopped."""
     if engagement.stop_time is not None:
         return
-    tracks = conn.execute(
-        sa.select(engagement_tracks.c.id, engagement_tracks.c.essential).where(
-            engagement_tracks.c.engagement_pk == engagement.id,
-            engagement_tracks.c.person_alias == page.contact_alias,
-            engagement_tracks.c.stopped_at.is_(None),
-        )
-    ).all()
-    own = conn.execute(
-        sa.select(engagement_tracks.c.essential, engagement_tracks.c.path)
-        .where(engagement_tracks.c.id == page.track_pk)
-    ).one()
+    tracks = conn.execute(_OPEN_TRACKS, {"engagement_pk": engagement.id,
+                                          "alias": page.contact_alias}).all()
+    own = conn.execute(_OWN_TRACK, {"track_pk": page.track_pk}).one()
     decision = planner.acknowledge(
         [planner.OpenTrack(t.id, bool(t.essential)) for t in tracks],
         escalation_running=engagement.contact_type == "ESCALATION"
@@ -276,17 +293,11 @@ def acknowledge(conn: Connection, engagement: Any, page: Any, at: float) -> None
         page_track_essential=bool(own.essential),
     )
     if decision.stop_tracks:
-        conn.execute(
-            engagement_tracks.update()
-            .where(engagement_tracks.c.id.in_(decision.stop_tracks),
-                   engagement_tracks.c.stopped_at.is_(None))
-            .values(stopped_at=at, stop_reason="ACKNOWLEDGED")
-        )
+        conn.execute(_STOP_TRACKS, {"track_pks": list(decision.stop_tracks), "at": at})
     record_event(conn, engagement.id, at, "ACKNOWLEDGED", PageArn=page_arn(page),
                  Resolution=orjson.loads(own.path), StoppedPlans=len(decision.stop_tracks))
     if decision.stop_escalation:
-        conn.execute(engagements.update().where(engagements.c.id == engagement.id)
-                     .values(escalation_stopped_at=at))
+        conn.execute(_STOP_ESCALATION, {"engagement_pk": engagement.id, "at": at})
         record_event(conn, engagement.id, at, "ESCALATION_STOPPED", PageArn=page_arn(page),
                      ContactArn=contact_arn(engagement))
 

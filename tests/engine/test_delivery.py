@@ -208,6 +208,26 @@ def test_backoff_is_capped_at_five_minutes() -> None:
     assert policy.delay(1, rng, retry_after=10_000.0) == 300.0
 
 
+def test_error_texts_never_hold_the_address(runtime: Runtime, memory: MemoryTransport,
+                                            clock: ManualClock) -> None:
+    """Provider errors are stored in plain; the address they often repeat is personal data."""
+    memory.fail_next(1, reason=f"The 'To' number {ADDRESS} is unreachable", retryable=True)
+    memory.fail_next(1, reason=f"21614 '{ADDRESS[1:]}' is not a mobile number",
+                     retryable=False)
+    [message_id] = enqueue(runtime)
+
+    deliver_due(runtime, transports_of(memory), "w1")
+    clock.advance(600)
+    deliver_due(runtime, transports_of(memory), "w1")
+
+    row = message_row(runtime, message_id)
+    details = [a.detail for a in attempt_rows(runtime, message_id)]
+    assert row.status == "FAILED"
+    for text in [row.last_error, *details]:
+        assert ADDRESS[1:] not in text
+        assert "<delivery address>" in text
+
+
 def test_a_permanent_error_fails_at_once(runtime: Runtime, memory: MemoryTransport) -> None:
     memory.fail_next(1, reason="21211 invalid 'To' number", retryable=False)
     [message_id] = enqueue(runtime)

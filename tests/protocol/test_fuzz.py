@@ -63,7 +63,9 @@ def _world() -> Iterator[World]:
         })["ContactChannelArn"])
     ok(dispatcher, "PutContactPolicy", {
         "ContactArn": arns[0],
-        "Policy": '{"Version": "2012-10-17", "Statement": []}',
+        "Policy": '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+                  '"Principal": {"AWS": "222233334444"}, "Action": "ssm-contacts:GetContact", '
+                  '"Resource": "*"}]}',
     })
     yield dispatcher, arns
     runtime.close()
