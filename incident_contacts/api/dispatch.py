@@ -34,6 +34,7 @@ from incident_contacts.protocol import awsjson
 from incident_contacts.protocol.identity import development_caller
 from incident_contacts.runtime import Runtime
 from incident_contacts.service.context import Caller, RequestContext
+from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.core import idempotency
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,15 @@ IDEMPOTENCY_WINDOW = 24 * 3600.0
 
 # Built once, run with parameters: a statement's construction costs more than running it on
 # SQLite, and every call with an IdempotencyToken runs the first two.
-_REMEMBERED = sa.select(idempotency).where(
+_REMEMBERED = Prepared(sa.select(idempotency).where(
     idempotency.c.account == sa.bindparam("account"),
     idempotency.c.region == sa.bindparam("region"),
     idempotency.c.operation == sa.bindparam("operation"),
     idempotency.c.token == sa.bindparam("token"),
-)
-_REMEMBER = idempotency.insert()
-_FORGET = idempotency.delete().where(idempotency.c.id == sa.bindparam("row_id"))
+))
+_REMEMBER = insert_of(idempotency, "account", "region", "operation", "token", "fingerprint",
+                      "result", "created_at")
+_FORGET = Prepared(idempotency.delete().where(idempotency.c.id == sa.bindparam("row_id")))
 
 
 class Dispatcher:
@@ -132,14 +134,14 @@ class Dispatcher:
 
     def _replay(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any] | None:
         """The first answer to a retried call with the same token and parameters."""
-        row = ctx.conn.execute(_REMEMBERED, {
+        row = _REMEMBERED.first(ctx.conn, {
             "account": ctx.account, "region": ctx.region, "operation": ctx.operation,
             "token": params["IdempotencyToken"],
-        }).first()
+        })
         if row is None:
             return None
         if row.created_at < ctx.now() - IDEMPOTENCY_WINDOW:
-            ctx.conn.execute(_FORGET, {"row_id": row.id})
+            _FORGET.execute(ctx.conn, {"row_id": row.id})
             return None
         if row.fingerprint != self._fingerprint(params):
             raise ValidationException.field(
@@ -151,7 +153,7 @@ class Dispatcher:
 
     def _remember(self, ctx: RequestContext, params: dict[str, Any],
                   result: dict[str, Any]) -> None:
-        ctx.conn.execute(_REMEMBER, {
+        _REMEMBER.execute(ctx.conn, {
             "account": ctx.account,
             "region": ctx.region,
             "operation": ctx.operation,

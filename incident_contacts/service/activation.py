@@ -31,6 +31,7 @@ from incident_contacts.errors import ServiceQuotaExceededException, ValidationEx
 from incident_contacts.service import outbox
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import find_channel
+from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.core import channels
 from incident_contacts.store.schema.delivery import activation_codes
 
@@ -47,43 +48,42 @@ def _hash(ctx: RequestContext, channel_id: str, code: str) -> str:
 # The statements of the hot path, built once: building a Core statement costs several times
 # more than running it on SQLite.
 _ac = activation_codes.c
-_LOCK_CHANNEL = sa.select(channels.c.id).where(channels.c.id == sa.bindparam("pk")) \
-    .with_for_update()
-_FORGET = activation_codes.delete().where(_ac.channel_pk == sa.bindparam("pk"),
-                                          _ac.created_at <= sa.bindparam("horizon"))
-_COUNT_SENT = sa.select(sa.func.count()).select_from(activation_codes).where(
-    _ac.channel_pk == sa.bindparam("pk"), _ac.created_at > sa.bindparam("since"))
-_VOID = activation_codes.update().where(
+_LOCK_CHANNEL = Prepared(sa.select(channels.c.id).where(channels.c.id == sa.bindparam("pk"))
+                         .with_for_update())
+_FORGET = Prepared(activation_codes.delete().where(
+    _ac.channel_pk == sa.bindparam("pk"), _ac.created_at <= sa.bindparam("horizon")))
+_COUNT_SENT = Prepared(sa.select(sa.func.count()).select_from(activation_codes).where(
+    _ac.channel_pk == sa.bindparam("pk"), _ac.created_at > sa.bindparam("since")))
+_VOID = Prepared(activation_codes.update().where(
     _ac.channel_pk == sa.bindparam("pk"), _ac.voided_at.is_(None)
-).values(voided_at=sa.bindparam("now"))
-_INSERT_CODE = activation_codes.insert()
-_CURRENT = sa.select(activation_codes).where(
+).values(voided_at=sa.bindparam("now")))
+_INSERT_CODE = insert_of(activation_codes, "channel_pk", "code_hash", "created_at",
+                         "expires_at", "failed_attempts")
+_CURRENT = Prepared(sa.select(activation_codes).where(
     _ac.channel_pk == sa.bindparam("pk"), _ac.voided_at.is_(None)
-).order_by(_ac.id.desc()).limit(1)
+).order_by(_ac.id.desc()).limit(1))
 
 
 def _lock_channel(ctx: RequestContext, channel_pk: int) -> None:
     # SQLite has one writer at a time already (BEGIN IMMEDIATE) and no FOR UPDATE.
     if ctx.conn.dialect.name != "sqlite":
-        ctx.conn.execute(_LOCK_CHANNEL, {"pk": channel_pk})
+        _LOCK_CHANNEL.all(ctx.conn, {"pk": channel_pk})
 
 
 def _forget_old_codes(ctx: RequestContext, channel_pk: int) -> None:
     """Codes past both their lifetime and the quota window mean nothing any more: drop them,
     so a channel's rows stay few however long it lives."""
     horizon = ctx.now() - max(_WINDOW, float(ctx.runtime.settings.activation_code_ttl))
-    ctx.conn.execute(_FORGET, {"pk": channel_pk, "horizon": horizon})
+    _FORGET.execute(ctx.conn, {"pk": channel_pk, "horizon": horizon})
 
 
 def _sent_in_window(ctx: RequestContext, channel_pk: int) -> int:
-    count = ctx.conn.execute(
-        _COUNT_SENT, {"pk": channel_pk, "since": ctx.now() - _WINDOW}
-    ).scalar_one()
+    count = _COUNT_SENT.scalar(ctx.conn, {"pk": channel_pk, "since": ctx.now() - _WINDOW})
     return int(count)
 
 
 def void_codes(ctx: RequestContext, channel: Any) -> None:
-    ctx.conn.execute(_VOID, {"pk": channel.id, "now": ctx.now()})
+    _VOID.execute(ctx.conn, {"pk": channel.id, "now": ctx.now()})
 
 
 def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str, *,
@@ -112,7 +112,7 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
     void_codes(ctx, channel)
     code = f"{secrets.randbelow(10**6):06d}"
     now = ctx.now()
-    ctx.conn.execute(_INSERT_CODE, {
+    _INSERT_CODE.execute(ctx.conn, {
         "channel_pk": channel.id,
         "code_hash": _hash(ctx, channel.channel_id, code),
         "created_at": now,
@@ -156,7 +156,7 @@ def activate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dic
     row, _contact = find_channel(ctx, params["ContactChannelId"])
     _lock_channel(ctx, row.id)
     now = ctx.now()
-    current = ctx.conn.execute(_CURRENT, {"pk": row.id}).first()
+    current = _CURRENT.first(ctx.conn, {"pk": row.id})
     offered = _hash(ctx, row.channel_id, params["ActivationCode"])
     if current is None or current.expires_at <= now:
         ctx.fail_after_commit(_wrong_code())

@@ -13,12 +13,19 @@ from incident_contacts.errors import ConflictException
 from incident_contacts.service import arns, pagination, plans, rotations, tags
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import find_contact
+from incident_contacts.store.prepared import Prepared
 from incident_contacts.store.schema.core import contacts
 
 # Checks run before a contact is deleted, registered by the features that reference
 # contacts (a rotation member cannot be deleted): f(ctx, contact row) raises ConflictException.
 DeleteGuard = Callable[[RequestContext, Any], None]
 delete_guards: list[DeleteGuard] = [rotations.check_contact_unused]
+
+
+_SET_PLAN = Prepared(contacts.update().where(contacts.c.id == sa.bindparam("pk"))
+                     .values(plan=sa.bindparam("plan")))
+_SET_DISPLAY_NAME = Prepared(contacts.update().where(contacts.c.id == sa.bindparam("pk"))
+                             .values(display_name=sa.bindparam("name")))
 
 
 def _arn(ctx: RequestContext, row: Any) -> str:
@@ -82,14 +89,11 @@ def update_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     """A given ``Plan`` replaces the whole plan; an absent one leaves it as it is (Terraform
     updates ``DisplayName`` alone, spec §6.9)."""
     row = find_contact(ctx, params["ContactId"])
-    values: dict[str, Any] = {}
-    if "DisplayName" in params:
-        values["display_name"] = params["DisplayName"]
     if "Plan" in params:
         plans.check_plan(ctx, row.type, params["Plan"], contact_pk=row.id, creating=False)
-        values["plan"] = orjson.dumps(params["Plan"]).decode()
-    if values:
-        ctx.conn.execute(contacts.update().where(contacts.c.id == row.id).values(**values))
+        _SET_PLAN.execute(ctx.conn, {"pk": row.id, "plan": orjson.dumps(params["Plan"]).decode()})
+    if "DisplayName" in params:
+        _SET_DISPLAY_NAME.execute(ctx.conn, {"pk": row.id, "name": params["DisplayName"]})
     return {}
 
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 
 from incident_contacts.errors import ResourceNotFoundException, ValidationException
 from incident_contacts.service import arns
 from incident_contacts.service.context import RequestContext
+from incident_contacts.store.prepared import Prepared
 from incident_contacts.store.schema.core import channels, contacts
 
 
@@ -35,12 +35,12 @@ def parse_arn(given: str, kind: str, member: str) -> arns.Arn:
 
 
 # Built once: a statement's construction costs more than running it on SQLite.
-_CONTACT_BY_ALIAS = sa.select(contacts).where(
+_CONTACT_BY_ALIAS = Prepared(sa.select(contacts).where(
     contacts.c.account == sa.bindparam("account"),
     contacts.c.region == sa.bindparam("region"),
     contacts.c.alias == sa.bindparam("alias"),
-)
-_CHANNEL_WITH_CONTACT = (
+))
+_CHANNEL_WITH_CONTACT = Prepared(
     sa.select(
         channels,
         contacts.c.alias.label("contact_alias"),
@@ -63,14 +63,13 @@ class ContactRef:
 
 
 def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
-                 missing: str = "not_found") -> Row[Any]:
+                 missing: str = "not_found") -> Any:
     """The contact an ARN names; ``missing`` says what its absence is: ``not_found`` or
     ``invalid`` (for operations that model no ResourceNotFoundException)."""
     arn = parse_arn(given, "contact", member)
-    row = ctx.conn.execute(
-        _CONTACT_BY_ALIAS,
-        {"account": arn.account, "region": arn.region, "alias": arn.parts[0]},
-    ).first() if len(arn.parts) == 1 else None
+    row = _CONTACT_BY_ALIAS.first(
+        ctx.conn, {"account": arn.account, "region": arn.region, "alias": arn.parts[0]},
+    ) if len(arn.parts) == 1 else None
     if row is None:
         if missing == "invalid":
             raise ValidationException.field(member, f"Contact {given} does not exist.")
@@ -79,19 +78,18 @@ def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
 
 
 def find_channel(ctx: RequestContext, given: str, *,
-                 member: str = "ContactChannelId") -> tuple[Row[Any], ContactRef]:
+                 member: str = "ContactChannelId") -> tuple[Any, ContactRef]:
     """The channel an ARN names, and its contact."""
     arn = parse_arn(given, "contact-channel", member)
     if len(arn.parts) != 2:
         raise _not_found("Contact channel", "CONTACT_CHANNEL", given)
     alias, channel_id = arn.parts
-    row = ctx.conn.execute(_CHANNEL_WITH_CONTACT, {"channel_id": channel_id}).first()
+    row = _CHANNEL_WITH_CONTACT.first(ctx.conn, {"channel_id": channel_id})
     if (row is None or row.contact_alias != alias or row.account != arn.account
             or row.region != arn.region):
         # Tell a missing contact from a missing channel of an existing one.
-        contact = ctx.conn.execute(
-            _CONTACT_BY_ALIAS, {"account": arn.account, "region": arn.region, "alias": alias}
-        ).first()
+        contact = _CONTACT_BY_ALIAS.first(
+            ctx.conn, {"account": arn.account, "region": arn.region, "alias": alias})
         if contact is None:
             raise _not_found("Contact", "CONTACT", given)
         raise _not_found("Contact channel", "CONTACT_CHANNEL", given)

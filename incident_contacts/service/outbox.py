@@ -17,10 +17,14 @@ from sqlalchemy.engine import Connection
 
 from incident_contacts.crypto import DecryptError
 from incident_contacts.service.context import RequestContext
+from incident_contacts.store.prepared import insert_of
 from incident_contacts.store.schema.delivery import outbox
 
 _SEALED = ("address", "subject", "body", "speech", "code")
-_INSERT = outbox.insert()  # built once: it is on the path of every message
+# Prepared once: it is on the path of every message.
+_INSERT = insert_of(outbox, "message_id", "account", "region", "channel_arn", "channel_type",
+                    "purpose", "page_arn", "created_at", "status", "attempts",
+                    "next_attempt_at", *_SEALED)
 
 
 def aad(message_id: str, column: str) -> str:
@@ -50,7 +54,7 @@ def enqueue(ctx: RequestContext, message: NewMessage) -> str:
         sealed[column] = None if value is None else keyring.seal(value, aad=aad(message_id,
                                                                                 column))
     now = ctx.now()
-    ctx.conn.execute(_INSERT, {
+    _INSERT.execute(ctx.conn, {
         "message_id": message_id,
         "account": ctx.account,
         "region": ctx.region,

@@ -85,7 +85,9 @@ def _create_engine(url: str, flags: dict[str, bool]) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get("write", True)
+        # Whether the transaction writes is left in the connection's info by Store.transaction
+        # (a plain dict: cheaper than execution options, which fire events of their own).
+        write = connection.info.get("write", True)
         statement = "BEGIN IMMEDIATE" if write else "BEGIN"
         # Straight to the driver: this runs once per API call, and SQLAlchemy's statement
         # machinery costs more than the BEGIN itself. A driver error is wrapped as
@@ -152,11 +154,11 @@ class Store:
             if kept is None:
                 with self.engine.connect() as connection:
                     if self.sqlite:
-                        connection.execution_options(write=write)
+                        connection.info["write"] = write
                     with connection.begin():
                         yield connection
                 return
-            kept.execution_options(write=write)
+            kept.info["write"] = write
             with kept.begin():
                 yield kept
 
