@@ -27,33 +27,40 @@ from incident_contacts.service.context import Caller, RequestContext
 from incident_contacts.service.engagements import contact_arn, open_texts, record_event
 from incident_contacts.service.oncall import schedule_on_call
 from incident_contacts.service.pages import accept_code_hash, page_arn
+from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.core import channels, contacts
 from incident_contacts.store.schema.delivery import outbox as outbox_table
 from incident_contacts.store.schema.engagements import engagement_tracks, pages
 
 # Built once, run with parameters: a statement's construction costs more than running it on
 # SQLite, and these run for every page.
-_CONTACT = sa.select(contacts).where(contacts.c.account == sa.bindparam("account"),
-                                     contacts.c.region == sa.bindparam("region"),
-                                     contacts.c.alias == sa.bindparam("alias"))
+_CONTACT = Prepared(sa.select(contacts).where(contacts.c.account == sa.bindparam("account"),
+                                              contacts.c.region == sa.bindparam("region"),
+                                              contacts.c.alias == sa.bindparam("alias")))
 _CHANNELS = sa.select(channels).where(
     channels.c.channel_id.in_(sa.bindparam("channel_ids", expanding=True)),
     channels.c.account == sa.bindparam("account"),
     channels.c.region == sa.bindparam("region"),
 )
-_CHANNEL = sa.select(channels).where(channels.c.channel_id == sa.bindparam("channel_id"))
-_INSERT_TRACK = engagement_tracks.insert()
-_INSERT_PAGE = pages.insert()
-_PAGE = sa.select(pages).where(pages.c.id == sa.bindparam("page_pk"))
-_TRACK = sa.select(engagement_tracks).where(engagement_tracks.c.id == sa.bindparam("track_pk"))
-_LAST_MESSAGE = (
+_CHANNEL = Prepared(sa.select(channels)
+                    .where(channels.c.channel_id == sa.bindparam("channel_id")))
+_INSERT_TRACK = insert_of(engagement_tracks, "engagement_pk", "person_alias", "target_alias",
+                          "escalation_stage", "essential", "path", "plan", "started_at",
+                          "stopped_at", returning_id=True)
+_INSERT_PAGE = insert_of(pages, "page_id", "account", "region", "engagement_pk", "track_pk",
+                         "contact_alias", "stage", "channel_id", "channel_type",
+                         "retry_interval", "accept_code_hash", "created_at", "worker")
+_PAGE = Prepared(sa.select(pages).where(pages.c.id == sa.bindparam("page_pk")))
+_TRACK = Prepared(sa.select(engagement_tracks)
+                  .where(engagement_tracks.c.id == sa.bindparam("track_pk")))
+_LAST_MESSAGE = Prepared(
     sa.select(outbox_table)
     .where(outbox_table.c.channel_arn == sa.bindparam("channel_arn"),
            outbox_table.c.page_arn == sa.bindparam("page_arn"))
     .order_by(outbox_table.c.id.desc()).limit(1)
 )
-_NEW_CODE = pages.update().where(pages.c.id == sa.bindparam("page_pk")) \
-    .values(accept_code_hash=sa.bindparam("code_hash"))
+_NEW_CODE = Prepared(pages.update().where(pages.c.id == sa.bindparam("page_pk"))
+                     .values(accept_code_hash=sa.bindparam("code_hash")))
 
 
 @dataclass
@@ -91,10 +98,10 @@ def _engaged(step: Step) -> planner.PathNode:
     return planner.PathNode(contact_arn(step.engagement), step.engagement.contact_type)
 
 
-def _contact(step: Step, alias: str) -> Row[Any] | None:
+def _contact(step: Step, alias: str) -> Any:
     engagement = step.engagement
-    return step.conn.execute(_CONTACT, {"account": engagement.account,
-                                        "region": engagement.region, "alias": alias}).first()
+    return _CONTACT.first(step.conn, {"account": engagement.account,
+                                      "region": engagement.region, "alias": alias})
 
 
 # -- ENGAGE and ESCALATE -----------------------------------------------------------------------
@@ -185,9 +192,7 @@ def start_track(step: Step, *, person_alias: str, target_alias: str, stage: int,
         "plan": orjson.dumps({"Stages": plan.get("Stages") or []}).decode(),
         "started_at": at, "stopped_at": None,
     }
-    inserted = step.conn.execute(_INSERT_TRACK, values).inserted_primary_key
-    assert inserted is not None
-    track = SimpleNamespace(id=inserted[0], **values)
+    track = SimpleNamespace(id=_INSERT_TRACK.scalar(step.conn, values), **values)
     if not plan.get("Stages"):
         step.event("NO_STAGES", Resolution=resolution.wire())
         return
@@ -248,7 +253,7 @@ def send_page(step: Step, track: Any, stage: int, channel: Row[Any],
         "accept_code_hash": accept_code_hash(step.runtime, page_id, code),
         "created_at": step.now, "worker": step.worker_id[:64],
     }
-    step.conn.execute(_INSERT_PAGE, values)
+    _INSERT_PAGE.execute(step.conn, values)
     _enqueue(step, page_arn(SimpleNamespace(**values)), channel, track.person_alias, code)
 
 
@@ -273,13 +278,14 @@ def _enqueue(step: Step, arn: str, channel: Row[Any], person_alias: str, code: s
 def retry(step: Step, page_pk: int) -> None:
     """Send a page again after its delivery failed, with the same accept code, unless it was
     read, its plan stopped, or its channel is no longer activated."""
-    page = step.conn.execute(_PAGE, {"page_pk": page_pk}).first()
+    page = _PAGE.first(step.conn, {"page_pk": page_pk})
     if page is None or page.read_time is not None or step.engagement.stop_time is not None:
         return
-    track = step.conn.execute(_TRACK, {"track_pk": page.track_pk}).one()
+    track = _TRACK.first(step.conn, {"track_pk": page.track_pk})
+    assert track is not None  # a page's track is a foreign key
     if track.stopped_at is not None:
         return
-    channel = step.conn.execute(_CHANNEL, {"channel_id": page.channel_id}).first()
+    channel = _CHANNEL.first(step.conn, {"channel_id": page.channel_id})
     resolution = orjson.loads(track.path)
     arn = page_arn(page)
     if channel is None or channel.activation_status != "ACTIVATED":
@@ -288,13 +294,12 @@ def retry(step: Step, page_pk: int) -> None:
         return
     channel_arn = arns.channel_arn(channel.region, channel.account, page.contact_alias,
                                    channel.channel_id)
-    previous = step.conn.execute(_LAST_MESSAGE, {"channel_arn": channel_arn,
-                                                 "page_arn": arn}).first()
+    previous = _LAST_MESSAGE.first(step.conn, {"channel_arn": channel_arn, "page_arn": arn})
     code = None if previous is None else outbox.open_column(step.runtime, previous, "code")
     if code is None:
         # The first message is gone (the development outbox was emptied): a new code.
         code = f"{secrets.randbelow(10**6):06d}"
-        step.conn.execute(_NEW_CODE, {
+        _NEW_CODE.execute(step.conn, {
             "page_pk": page.id,
             "code_hash": accept_code_hash(step.runtime, page.page_id, code)})
     _enqueue(step, arn, channel, page.contact_alias, code)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
+from incident_contacts.store.prepared import Prepared
 from incident_contacts.store.schema.engagements import engine_timers
 
 ENGAGE = "ENGAGE"          # resolve the engaged contact (stage 0 of everything)
@@ -23,21 +24,26 @@ RETRY = "RETRY"            # send a page again after its delivery failed
 
 
 # Built once, run with parameters: a statement's construction costs more than running it.
+_TIMER_COLUMNS = ("key", "kind", "due_at", "engagement_pk", "subject_pk", "stage", "attempts")
 _INSERT_NEW = {
-    "postgresql": postgresql.insert(engine_timers).on_conflict_do_nothing(index_elements=["key"]),
-    "sqlite": sqlite.insert(engine_timers).on_conflict_do_nothing(index_elements=["key"]),
+    dialect.__name__.rsplit(".", 1)[-1]: Prepared(
+        dialect.insert(engine_timers)
+        .values({name: sa.bindparam(name) for name in _TIMER_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["key"]))
+    for dialect in (postgresql, sqlite)
 }
-_PICK = (
+_PICK_QUERY = (
     sa.select(engine_timers)
     .where(engine_timers.c.due_at <= sa.bindparam("now"))
     .order_by(engine_timers.c.due_at, engine_timers.c.id)
     .limit(sa.bindparam("limit"))
 )
-_PICK_LOCKED = _PICK.with_for_update(skip_locked=True)
-_ANY_DUE = sa.select(engine_timers.c.id).where(engine_timers.c.due_at <= sa.bindparam("now")) \
-    .limit(1)
-_NEXT_DUE = sa.select(sa.func.min(engine_timers.c.due_at))
-_DONE = engine_timers.delete().where(engine_timers.c.id == sa.bindparam("timer_id"))
+_PICK = Prepared(_PICK_QUERY)
+_PICK_LOCKED = Prepared(_PICK_QUERY.with_for_update(skip_locked=True))
+_ANY_DUE = Prepared(sa.select(engine_timers.c.id)
+                    .where(engine_timers.c.due_at <= sa.bindparam("now")).limit(1))
+_NEXT_DUE = Prepared(sa.select(sa.func.min(engine_timers.c.due_at)))
+_DONE = Prepared(engine_timers.delete().where(engine_timers.c.id == sa.bindparam("timer_id")))
 _DONE_MANY = engine_timers.delete().where(
     engine_timers.c.id.in_(sa.bindparam("timer_ids", expanding=True)))
 
@@ -47,11 +53,10 @@ def schedule(conn: Connection, *, key: str, kind: str, due_at: float, engagement
     """Add a timer unless one with this key exists; True when added. The key names the step,
     so a step that ran twice would still schedule its successor once."""
     insert = _INSERT_NEW["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
-    result = conn.execute(insert, {
+    return bool(insert.execute(conn, {
         "key": key, "kind": kind, "due_at": due_at, "engagement_pk": engagement_pk,
         "subject_pk": subject_pk, "stage": stage, "attempts": 0,
-    })
-    return bool(result.rowcount)
+    }))
 
 
 def pick_due(conn: Connection, now: float, limit: int) -> list[Row[Any]]:
@@ -63,21 +68,21 @@ def pick_due(conn: Connection, now: float, limit: int) -> list[Row[Any]]:
     by every worker (no deadlock between two workers' batches).
     """
     query = _PICK_LOCKED if conn.dialect.name == "postgresql" else _PICK
-    rows = list(conn.execute(query, {"now": now, "limit": limit}).all())
+    rows = query.all(conn, {"now": now, "limit": limit})
     return sorted(rows, key=lambda r: (r.engagement_pk, r.due_at, r.id))
 
 
 def any_due(conn: Connection, now: float) -> bool:
-    return conn.execute(_ANY_DUE, {"now": now}).first() is not None
+    return _ANY_DUE.first(conn, {"now": now}) is not None
 
 
 def next_due(conn: Connection) -> float | None:
-    value = conn.execute(_NEXT_DUE).scalar()
+    value = _NEXT_DUE.scalar(conn, {})
     return None if value is None else float(value)
 
 
 def done(conn: Connection, timer_id: int) -> None:
-    conn.execute(_DONE, {"timer_id": timer_id})
+    _DONE.execute(conn, {"timer_id": timer_id})
 
 
 def done_all(conn: Connection, timer_ids: list[int]) -> None:

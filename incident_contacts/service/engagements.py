@@ -14,13 +14,14 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from incident_contacts.engine import timers
 from incident_contacts.errors import ResourceNotFoundException, ValidationException
 from incident_contacts.service import arns, pagination
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import find_contact, parse_arn
+from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.engagements import (
     engagement_events,
     engagement_tracks,
@@ -38,16 +39,20 @@ TEXTS = {
 
 # Built once, run with parameters: a statement's construction costs more than running it on
 # SQLite, and these run for every engagement and every step of the engine.
-_INSERT_EVENT = engagement_events.insert()
-_INSERT_ENGAGEMENT = engagements.insert()
-_BY_PK = sa.select(engagements).where(engagements.c.id == sa.bindparam("engagement_pk"))
-_BY_PK_LOCKED = _BY_PK.with_for_update(key_share=True)
-_BY_ARN = sa.select(engagements).where(
+_INSERT_EVENT = insert_of(engagement_events, "engagement_pk", "at", "kind", "detail")
+_INSERT_ENGAGEMENT = insert_of(
+    engagements, "engagement_id", "account", "region", "contact_alias", "contact_type", "plan",
+    "sender", "incident_id", "start_time", "stop_reason", "stop_time", "escalation_stopped_at",
+    *TEXTS.values(), returning_id=True)
+_BY_PK_QUERY = sa.select(engagements).where(engagements.c.id == sa.bindparam("engagement_pk"))
+_BY_PK = Prepared(_BY_PK_QUERY)
+_BY_PK_LOCKED = Prepared(_BY_PK_QUERY.with_for_update(key_share=True))
+_BY_ARN = Prepared(sa.select(engagements).where(
     engagements.c.engagement_id == sa.bindparam("engagement_id"),
     engagements.c.account == sa.bindparam("account"),
     engagements.c.region == sa.bindparam("region"),
     engagements.c.contact_alias == sa.bindparam("alias"),
-)
+))
 
 
 def aad(engagement_id: str, column: str) -> str:
@@ -76,13 +81,13 @@ def open_texts(runtime: Any, row: Any) -> dict[str, str | None]:
 def record_event(conn: Connection, engagement_pk: int, at: float, kind: str,
                  **detail: Any) -> None:
     """A line of the engagement's log (skipped channels, nobody on call, stops ...)."""
-    conn.execute(_INSERT_EVENT, {
+    _INSERT_EVENT.execute(conn, {
         "engagement_pk": engagement_pk, "at": at, "kind": kind,
         "detail": orjson.dumps({k: v for k, v in detail.items() if v is not None}).decode(),
     })
 
 
-def locked(conn: Connection, engagement_pk: int) -> Row[Any] | None:
+def locked(conn: Connection, engagement_pk: int) -> Any:
     """The engagement row, locked until the transaction ends (PostgreSQL; on SQLite the
     transaction's write lock covers it). Every writer of an engagement's state takes this
     lock first, so a stop, an acknowledgement and an engine step never interleave.
@@ -90,18 +95,18 @@ def locked(conn: Connection, engagement_pk: int) -> Row[Any] | None:
     ``FOR NO KEY UPDATE``: writers exclude each other, while rows that merely refer to the
     engagement (a new timer, a receipt) are still inserted without waiting."""
     query = _BY_PK_LOCKED if conn.dialect.name == "postgresql" else _BY_PK
-    return conn.execute(query, {"engagement_pk": engagement_pk}).first()
+    return query.first(conn, {"engagement_pk": engagement_pk})
 
 
 def find_engagement(ctx: RequestContext, given: str, *, member: str = "EngagementId",
-                    lock: bool = False) -> Row[Any]:
+                    lock: bool = False) -> Any:
     arn = parse_arn(given, "engagement", member)
     row = None
     if len(arn.parts) == 2:
-        row = ctx.conn.execute(_BY_ARN, {
+        row = _BY_ARN.first(ctx.conn, {
             "engagement_id": arn.parts[1], "account": arn.account, "region": arn.region,
             "alias": arn.parts[0],
-        }).first()
+        })
     if row is None:
         raise ResourceNotFoundException(
             f"Engagement {given} was not found.", resource_id=given, resource_type="ENGAGEMENT"
@@ -126,16 +131,13 @@ def start_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
         for name, column in TEXTS.items()
     }
     now = ctx.now()
-    result = ctx.conn.execute(_INSERT_ENGAGEMENT, {
+    engagement_pk = int(_INSERT_ENGAGEMENT.scalar(ctx.conn, {
         "engagement_id": engagement_id, "account": contact.account, "region": contact.region,
         "contact_alias": contact.alias, "contact_type": contact.type, "plan": contact.plan,
         "sender": params["Sender"], "incident_id": params.get("IncidentId"),
         "start_time": now, "stop_reason": None, "stop_time": None,
         "escalation_stopped_at": None, **sealed,
-    })
-    inserted = result.inserted_primary_key
-    assert inserted is not None
-    engagement_pk = int(inserted[0])
+    }))
     timers.schedule(ctx.conn, key=f"engage:{engagement_pk}", kind=timers.ENGAGE, due_at=now,
                     engagement_pk=engagement_pk)
     ctx.after_commit.append(ctx.runtime.wake_delivery)

@@ -6,8 +6,9 @@ SQL on SQLite and PostgreSQL), compiled once per dialect, and run on the DBAPI c
 caller's connection, inside the caller's transaction. Driver errors come out as SQLAlchemy's
 (``IntegrityError``, ``OperationalError``), as from ``Connection.execute``.
 
-Only for statements whose columns need no result processing (integers, floats, text), which
-is every column of this schema.
+Values come back as the driver gives them, with no SQLAlchemy result processing: integers,
+floats and text as they are, and a Boolean column as 0 or 1 on SQLite. Callers treat
+Booleans by truth value.
 """
 
 from __future__ import annotations
@@ -107,9 +108,14 @@ class Prepared:
             cursor.close()
 
 
-def insert_of(table: sa.Table, *columns: str) -> Prepared:
-    """``INSERT INTO table (columns) VALUES (:column, ...)``, prepared."""
-    return Prepared(table.insert().values({name: sa.bindparam(name) for name in columns}))
+def insert_of(table: sa.Table, *columns: str, returning_id: bool = False) -> Prepared:
+    """``INSERT INTO table (columns) VALUES (:column, ...)``, prepared; with ``returning_id``
+    it answers the new row's ``id`` (``RETURNING id``, which SQLite and PostgreSQL both have)
+    through :meth:`Prepared.scalar`."""
+    statement = table.insert().values({name: sa.bindparam(name) for name in columns})
+    if returning_id:
+        statement = statement.returning(table.c.id)
+    return Prepared(statement)
 
 
 __all__ = ["Prepared", "insert_of"]
