@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Row
 
 from incident_contacts.errors import ResourceNotFoundException, ValidationException
 from incident_contacts.oncall.recurrence import Override
-from incident_contacts.service import arns, pagination, rotations
+from incident_contacts.service import pagination, rotations
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import parse_arn
 from incident_contacts.store.schema.core import contacts
@@ -159,19 +159,7 @@ def _override_contacts(ctx: RequestContext, rotation_pk: int, given: Sequence[st
 
 
 def _contact_arns(conn: Connection, override_pks: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {pk: [] for pk in override_pks}
-    if not override_pks:
-        return out
-    rows = conn.execute(
-        sa.select(override_members.c.override_pk, contacts.c.account, contacts.c.region,
-                  contacts.c.alias)
-        .join(contacts, contacts.c.id == override_members.c.contact_pk)
-        .where(override_members.c.override_pk.in_(override_pks))
-        .order_by(override_members.c.override_pk, override_members.c.position)
-    )
-    for r in rows:
-        out[r.override_pk].append(arns.contact_arn(r.region, r.account, r.alias))
-    return out
+    return rotations.listed_contacts(conn, override_members, "override_pk", override_pks)
 
 
 def _describe(row: Row[Any], contact_arns: list[str]) -> dict[str, Any]:

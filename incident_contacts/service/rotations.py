@@ -184,22 +184,30 @@ def resolves(ctx: RequestContext, given: str) -> bool:
     return lookup(ctx.conn, given, ctx.account, ctx.region, lock="share") is not None
 
 
-def member_arns(conn: Connection, rotation_pks: Iterable[int]) -> dict[int, list[str]]:
-    """The members of each rotation, as contact ARNs in shift order."""
-    wanted = list(rotation_pks)
+def listed_contacts(conn: Connection, members: sa.Table, owner: str,
+                    owner_pks: Iterable[int]) -> dict[int, list[str]]:
+    """The contacts a membership table lists for each owner (a rotation, an override), as
+    contact ARNs in their ``position`` order."""
+    wanted = list(owner_pks)
     out: dict[int, list[str]] = {pk: [] for pk in wanted}
     if not wanted:
         return out
+    owner_column = members.c[owner]
     rows = conn.execute(
-        sa.select(rotation_members.c.rotation_pk, contacts.c.account, contacts.c.region,
+        sa.select(owner_column.label("owner_pk"), contacts.c.account, contacts.c.region,
                   contacts.c.alias)
-        .join(contacts, contacts.c.id == rotation_members.c.contact_pk)
-        .where(rotation_members.c.rotation_pk.in_(wanted))
-        .order_by(rotation_members.c.rotation_pk, rotation_members.c.position)
+        .join(contacts, contacts.c.id == members.c.contact_pk)
+        .where(owner_column.in_(wanted))
+        .order_by(owner_column, members.c.position)
     )
     for r in rows:
-        out[r.rotation_pk].append(arns.contact_arn(r.region, r.account, r.alias))
+        out[r.owner_pk].append(arns.contact_arn(r.region, r.account, r.alias))
     return out
+
+
+def member_arns(conn: Connection, rotation_pks: Iterable[int]) -> dict[int, list[str]]:
+    """The members of each rotation, as contact ARNs in shift order."""
+    return listed_contacts(conn, rotation_members, "rotation_pk", rotation_pks)
 
 
 def recurrence_of(row: Row[Any]) -> Recurrence:
