@@ -12,7 +12,6 @@ from typing import Any
 
 import regex
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from incident_contacts.errors import ConflictException, ValidationException
@@ -193,21 +192,12 @@ def deactivate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> d
 
 def list_contact_channels(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     contact = find_contact(ctx, params["ContactId"])
-    limit = pagination.page_size(params)
-    scope = f"ListContactChannels:{contact.id}"
-    secret = ctx.runtime.secret("pagination")
-    after = pagination.decode(secret, scope, params.get("NextToken"))
-    query = sa.select(channels).where(channels.c.contact_pk == contact.id)
-    if after:
-        query = query.where(channels.c.id > after[0])
-    rows: list[Row[Any]] = list(
-        ctx.conn.execute(query.order_by(channels.c.id).limit(limit + 1)).all()
-    )
+    rows, token = pagination.by_id(
+        ctx, sa.select(channels).where(channels.c.contact_pk == contact.id), channels.c.id,
+        f"ListContactChannels:{contact.id}", params)
     result: dict[str, Any] = {
-        "ContactChannels": [describe(ctx, r, contact.alias) for r in rows[:limit]]
+        "ContactChannels": [describe(ctx, r, contact.alias) for r in rows], "NextToken": token,
     }
-    if len(rows) > limit:
-        result["NextToken"] = pagination.encode(secret, scope, [rows[limit - 1].id])
     return result
 
 

@@ -156,21 +156,13 @@ class _Engagement:
 def _list_pages(ctx: RequestContext, params: dict[str, Any], scope: str,
                 condition: Any) -> dict[str, Any]:
     """Pages in the order they were made (keyset-paged on the page's row id)."""
-    limit = pagination.page_size(params)
-    secret = ctx.runtime.secret("pagination")
-    after = pagination.decode(secret, scope, params.get("NextToken"))
     query = (
         sa.select(pages, *_ENGAGEMENT_COLUMNS)
         .join(engagements, engagements.c.id == pages.c.engagement_pk)
         .where(condition)
     )
-    if after:
-        query = query.where(pages.c.id > int(after[0]))
-    rows = ctx.conn.execute(query.order_by(pages.c.id).limit(limit + 1)).all()
-    result: dict[str, Any] = {"Pages": [_item(r, _Engagement(r)) for r in rows[:limit]]}
-    if len(rows) > limit:
-        result["NextToken"] = pagination.encode(secret, scope, [rows[limit - 1].id])
-    return result
+    rows, token = pagination.by_id(ctx, query, pages.c.id, scope, params)
+    return {"Pages": [_item(r, _Engagement(r)) for r in rows], "NextToken": token}
 
 
 def list_pages_by_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -201,16 +193,11 @@ def describe_page(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
 def list_page_receipts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """Receipts in the order they happened."""
     page = find_page(ctx, params["PageId"])
-    limit = pagination.page_size(params)
-    scope = f"ListPageReceipts:{page.id}"
-    secret = ctx.runtime.secret("pagination")
-    after = pagination.decode(secret, scope, params.get("NextToken"))
-    query = sa.select(page_receipts).where(page_receipts.c.page_pk == page.id)
-    if after:
-        query = query.where(page_receipts.c.id > int(after[0]))
-    rows = ctx.conn.execute(query.order_by(page_receipts.c.id).limit(limit + 1)).all()
+    rows, token = pagination.by_id(
+        ctx, sa.select(page_receipts).where(page_receipts.c.page_pk == page.id),
+        page_receipts.c.id, f"ListPageReceipts:{page.id}", params)
     receipts = []
-    for row in rows[:limit]:
+    for row in rows:
         info = row.info
         if row.note is not None:
             info = ctx.runtime.open_record(row.note, aad=_note_aad(row.receipt_id))
@@ -220,10 +207,7 @@ def list_page_receipts(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
             "ReceiptInfo": info or None,
             "ReceiptTime": row.receipt_time,
         })
-    result: dict[str, Any] = {"Receipts": receipts}
-    if len(rows) > limit:
-        result["NextToken"] = pagination.encode(secret, scope, [rows[limit - 1].id])
-    return result
+    return {"Receipts": receipts, "NextToken": token}
 
 
 def list_page_resolutions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

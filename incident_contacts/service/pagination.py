@@ -50,4 +50,19 @@ def decode(secret: bytes, scope: str, token: str | None) -> list[Any] | None:
     raise ValidationException.field("NextToken", "The pagination token is not valid.")
 
 
-__all__ = ["DEFAULT_PAGE_SIZE", "decode", "encode", "page_size"]
+def by_id(ctx: Any, query: Any, id_column: Any, scope: str,
+          params: dict[str, Any]) -> tuple[list[Any], str | None]:
+    """One page of ``query`` in the order of its rows' ids, keyset-paged on the id: the rows
+    and the token of the next page (None on the last). ``scope`` binds tokens to the listing."""
+    limit = page_size(params)
+    secret = ctx.runtime.secret("pagination")
+    after = decode(secret, scope, params.get("NextToken"))
+    if after:
+        query = query.where(id_column > int(after[0]))
+    rows = list(ctx.conn.execute(query.order_by(id_column).limit(limit + 1)).all())
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode(secret, scope, [rows[limit - 1].id])
+
+
+__all__ = ["DEFAULT_PAGE_SIZE", "by_id", "decode", "encode", "page_size"]

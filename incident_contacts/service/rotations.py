@@ -114,10 +114,7 @@ def list_rotations(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     """Rotations in creation order (AWS states no order; creation order is stable on every
     database, unlike name order under PostgreSQL collations), filtered by a case-sensitive
     ``RotationNamePrefix``; keyset-paged."""
-    limit = pagination.page_size(params)
-    secret = ctx.runtime.secret("pagination")
     scope = f"ListRotations:{ctx.account}:{ctx.region}:{params.get('RotationNamePrefix', '')}"
-    after = pagination.decode(secret, scope, params.get("NextToken"))
     query = sa.select(rotations).where(
         rotations.c.account == ctx.account, rotations.c.region == ctx.region
     )
@@ -125,15 +122,9 @@ def list_rotations(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     if prefix:
         # substr equality, not LIKE: LIKE is case-insensitive on SQLite and has wildcards.
         query = query.where(sa.func.substr(rotations.c.name, 1, len(prefix)) == prefix)
-    if after:
-        query = query.where(rotations.c.id > int(after[0]))
-    rows = ctx.conn.execute(query.order_by(rotations.c.id).limit(limit + 1)).all()
-    page = rows[:limit]
+    page, token = pagination.by_id(ctx, query, rotations.c.id, scope, params)
     members = member_arns(ctx.conn, [r.id for r in page])
-    result: dict[str, Any] = {"Rotations": [_describe(r, members[r.id]) for r in page]}
-    if len(rows) > limit:
-        result["NextToken"] = pagination.encode(secret, scope, [page[-1].id])
-    return result
+    return {"Rotations": [_describe(r, members[r.id]) for r in page], "NextToken": token}
 
 
 # -- for the rest of the service -----------------------------------------------------------
