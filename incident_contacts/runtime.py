@@ -24,6 +24,10 @@ from incident_contacts.store.schema.core import server_secrets
 log = logging.getLogger(__name__)
 
 SECRET_NAMES = ("activation-codes", "blind-index", "pagination", "accept-codes")
+WAKE_TOPICS = ("delivery", "engine")
+"""What a committed transaction may have queued: messages for the delivery worker, or steps
+for the engagement engine. Each background loop listens to its own, so a busy API that only
+sends codes never wakes the engine."""
 
 
 class Runtime:
@@ -34,7 +38,8 @@ class Runtime:
         self.clock = clock
         self.keyring = keyring
         self._secrets: dict[str, bytes | crypto.DecryptError] = {}
-        self._wake_listeners: list[Callable[[], None]] = []
+        self._wake_listeners: dict[str, list[Callable[[], None]]] = {
+            topic: [] for topic in WAKE_TOPICS}
         self._lock = threading.Lock()
 
     # -- start-up -------------------------------------------------------------------------
@@ -91,13 +96,20 @@ class Runtime:
 
     # -- background work --------------------------------------------------------------------
 
-    def on_wake(self, listener: Callable[[], None]) -> None:
+    def on_wake(self, listener: Callable[[], None],
+                topics: tuple[str, ...] = WAKE_TOPICS) -> None:
         with self._lock:
-            self._wake_listeners.append(listener)
+            for topic in topics:
+                self._wake_listeners[topic].append(listener)
 
     def wake_delivery(self) -> None:
-        """Called after a transaction that queued work commits."""
-        for listener in list(self._wake_listeners):
+        """Called after a transaction that queued a message commits."""
+        for listener in list(self._wake_listeners["delivery"]):
+            listener()
+
+    def wake_engine(self) -> None:
+        """Called after a transaction that scheduled an engine step commits."""
+        for listener in list(self._wake_listeners["engine"]):
             listener()
 
     def close(self) -> None:

@@ -207,6 +207,7 @@ class Application:
             if advance is None:
                 return _json({"message": "this server's clock cannot be moved"}, 400)
             advance(seconds)
+            self.runtime.wake_engine()
             self.runtime.wake_delivery()
         return _json({"Now": clock.now()})
 

@@ -1,10 +1,10 @@
 """A background thread that works off due work in rounds.
 
-It runs a round at once when woken (``runtime.wake_delivery``, called after a transaction that
-queued work commits, and when the inspection clock moves) and otherwise every
-``poll_interval`` seconds, which is how it notices work falling due with the passing of time
-and work that other processes queued. Rounds follow each other without pause while each one
-fills its batch, so a burst is worked off at the database's pace.
+It runs a round at once when woken (``runtime.wake_delivery`` or ``runtime.wake_engine``,
+called after a transaction that queued its kind of work commits, and when the inspection clock
+moves) and otherwise every ``poll_interval`` seconds, which is how it notices work falling due
+with the passing of time and work that other processes queued. Rounds follow each other without
+pause while each one fills its batch, so a burst is worked off at the database's pace.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class BackgroundLoop(abc.ABC):
     round is (``_round``, returning how many items it handled)."""
 
     thread_name = "background"
+    wake_topic = "delivery"     # which of Runtime's wake-ups start a round (WAKE_TOPICS)
 
     def __init__(self, runtime: Runtime, *, poll_interval: float, batch: int,
                  gather: float = 0.0) -> None:
@@ -38,12 +39,13 @@ class BackgroundLoop(abc.ABC):
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._listening = False
+        self.expecting_work = True
 
     def start(self) -> None:
         if self._thread is not None:
             return
         if not self._listening:
-            self.runtime.on_wake(self.wake)
+            self.runtime.on_wake(self.wake, topics=(self.wake_topic,))
             self._listening = True
         self._stopping.clear()
         self._wake.set()  # the first round resumes whatever a stopped process left due
@@ -69,12 +71,17 @@ class BackgroundLoop(abc.ABC):
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            if self._wake.wait(self.poll_interval) and self.gather > 0:
+            woken = self._wake.wait(self.poll_interval)
+            if woken and self.gather > 0:
                 self._stopping.wait(self.gather)
             self._wake.clear()
+            # Work is most likely waiting after a wake-up or a full batch; a poll often finds
+            # none, and a round may look for it cheaply first (see ``_round``).
+            self.expecting_work = woken
             while not self._stopping.is_set():
                 try:
                     count = self._round()
+                    self.expecting_work = True
                 except Exception:
                     log.exception("%s round failed; trying again in %.1fs", self.thread_name,
                                   self.poll_interval)

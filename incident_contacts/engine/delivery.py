@@ -82,7 +82,7 @@ CLAIM_SECONDS = 60.0
 """How long a claim holds a row. A worker stops sending a batch at half of it and gives the
 rest back, so a live worker never loses a row it is still working on."""
 
-DEFAULT_BATCH = 20
+DEFAULT_BATCH = 100
 
 RECORD_EVERY = 0.05
 """Outcomes are recorded together, in one transaction, at most this many seconds apart (and
@@ -148,18 +148,19 @@ def deliver_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id
                 limit: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
                 rng: random.Random | None = None,
                 hooks: list[DeliveredHook] | None = None,
-                stopping: threading.Event | None = None) -> int:
+                stopping: threading.Event | None = None, peek: bool = True) -> int:
     """Claim up to ``limit`` due messages, send each, record the outcomes.
 
     Returns how many messages were claimed; 0 when nothing was due. Never raises for a
-    message that cannot be sent: that is an outcome to record. ``hooks`` replaces
+    message that cannot be sent: that is an outcome to record. ``peek=False`` skips the read
+    that spares an idle poll the write lock, when work is known to be waiting. ``hooks`` replaces
     :data:`on_delivered` for this call; when ``stopping`` is set, or the batch runs past half
     of its claim, the messages not yet sent are given back for the next round or worker.
     """
     rng = rng or random.Random()
     run_hooks = on_delivered if hooks is None else hooks
     claimed_at = time.monotonic()
-    rows = _claim(runtime, worker_id, limit)
+    rows = _claim(runtime, worker_id, limit, peek=peek)
     done: list[_Attempted] = []
     recorded_at = time.monotonic()
     try:
@@ -220,11 +221,12 @@ _SETTLE = outbox.update().where(outbox.c.id == sa.bindparam("mid"),
                                 outbox.c.status == "PENDING")
 
 
-def _claim(runtime: Runtime, worker_id: str, limit: int) -> list[Row[Any]]:
+def _claim(runtime: Runtime, worker_id: str, limit: int, *,
+           peek: bool = True) -> list[Row[Any]]:
     store = runtime.store
     now = runtime.clock.now()
     pick = {"now": now, "limit": limit}
-    if store.sqlite:
+    if store.sqlite and peek:
         # Look before taking the write lock: an idle poll costs a read, not a write.
         with store.transaction(write=False) as conn:
             if not conn.execute(_PICK, pick).first():
@@ -424,7 +426,7 @@ class DeliveryWorker(BackgroundLoop):
     def __init__(self, runtime: Runtime, transports: Mapping[str, Transport], *,
                  worker_id: str | None = None, poll_interval: float = 1.0,
                  batch: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
-                 gather: float = 0.005) -> None:
+                 gather: float = 0.02) -> None:
         super().__init__(runtime, poll_interval=poll_interval, batch=batch, gather=gather)
         self.transports = dict(transports)
         self.worker_id = worker_id or new_worker_id()
@@ -433,7 +435,8 @@ class DeliveryWorker(BackgroundLoop):
 
     def _round(self) -> int:
         return deliver_due(self.runtime, self.transports, self.worker_id, limit=self.batch,
-                           policy=self.policy, rng=self._rng, stopping=self._stopping)
+                           policy=self.policy, rng=self._rng, stopping=self._stopping,
+                           peek=not self.expecting_work)
 
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The engine in the background: a thread that runs due steps as they fall due.
 
-It runs a round at once when woken (``runtime.wake_delivery``: StartEngagement, and the
+It runs a round at once when woken (``runtime.wake_engine``: StartEngagement, and the
 inspection clock moving forward, call it after commit) and otherwise every
 ``poll_interval`` seconds, which is how it notices timers falling due with the passing of
 time and work other processes scheduled. Rounds follow each other without pause while
@@ -23,6 +23,7 @@ class EngineWorker(BackgroundLoop):
     """The engagement engine's background loop."""
 
     thread_name = "engagement-engine"
+    wake_topic = "engine"
 
     def __init__(self, runtime: Runtime, *, worker_id: str | None = None,
                  poll_interval: float = 0.5, batch: int = runner.DEFAULT_BATCH) -> None:

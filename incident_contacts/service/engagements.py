@@ -140,7 +140,7 @@ def start_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     }))
     timers.schedule(ctx.conn, key=f"engage:{engagement_pk}", kind=timers.ENGAGE, due_at=now,
                     engagement_pk=engagement_pk)
-    ctx.after_commit.append(ctx.runtime.wake_delivery)
+    ctx.after_commit.append(ctx.runtime.wake_engine)
     return {"EngagementArn": arns.build(contact.region, contact.account, "engagement",
                                         contact.alias, engagement_id)}
 

@@ -87,19 +87,30 @@ def _create_engine(url: str, flags: dict[str, bool]) -> Engine:
     def _on_begin(connection: Connection) -> None:
         # Whether the transaction writes is left in the connection's info by Store.transaction
         # (a plain dict: cheaper than execution options, which fire events of their own).
+        driver = connection.connection.driver_connection
+        if driver.in_transaction:  # type: ignore[union-attr]
+            return  # Store.transaction began it on the driver
         write = connection.info.get("write", True)
-        statement = "BEGIN IMMEDIATE" if write else "BEGIN"
-        # Straight to the driver: this runs once per API call, and SQLAlchemy's statement
-        # machinery costs more than the BEGIN itself. A driver error is wrapped as
-        # SQLAlchemy wraps it, so callers see the same OperationalError (e.g. "locked").
-        error = connection.dialect.loaded_dbapi.Error
-        try:
-            connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
-        except error as exc:
-            raise sa.exc.DBAPIError.instance(statement, None, exc, error,
-                                             dialect=connection.dialect) from exc
+        # Straight to the driver: SQLAlchemy's statement machinery costs more than the BEGIN.
+        _on_driver(connection, driver.execute,  # type: ignore[union-attr]
+                   "BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _on_driver(connection: Connection, method: Any, statement: str | None = None) -> None:
+    """Call a method of the driver's connection (``execute(statement)``, ``commit()``); a
+    driver error is wrapped as SQLAlchemy wraps it, so callers see the same exceptions
+    (``OperationalError`` for "database is locked") as from ``Connection.execute``."""
+    error = connection.dialect.loaded_dbapi.Error
+    try:
+        if statement is None:
+            method()
+        else:
+            method(statement)
+    except error as exc:
+        raise sa.exc.DBAPIError.instance(statement or "COMMIT", None, exc, error,
+                                         dialect=connection.dialect) from exc
 
 
 class Store:
@@ -121,6 +132,11 @@ class Store:
         # processes on the same file still meet the busy timeout.
         self._write_lock = threading.RLock() if self.sqlite and self._memory_lock is None \
             else None
+        # Cleared while the checkpoint thread waits for its turn: a lock is not fair, and
+        # writers that come back to it at once would keep the checkpoint out for good.
+        self._writers_may_enter = threading.Event()
+        self._writers_may_enter.set()
+        self._writer: int | None = None      # the thread holding the write lock
         # On SQLite each thread keeps its connection between calls: checking one out of the
         # pool and back costs more than a small query. (PostgreSQL connections go back to the
         # pool after each transaction, so the pool's size bounds what the server holds.)
@@ -150,31 +166,58 @@ class Store:
         """One transaction; committed when the block ends, rolled back on an exception."""
         lock = self._memory_lock or (self._writers() if write else contextlib.nullcontext())
         with lock:
-            kept = self._kept_connection()
-            if kept is None:
+            local = self._local
+            if local is None or getattr(local, "busy", False):
+                # PostgreSQL; or on SQLite a transaction inside another one of this thread,
+                # which gets a connection of its own.
                 with self.engine.connect() as connection:
                     if self.sqlite:
                         connection.info["write"] = write
                     with connection.begin():
                         yield connection
                 return
+            kept = self._kept_connection(local)
+            # BEGIN and COMMIT go straight to the driver: SQLAlchemy's transaction costs more
+            # than a keyed lookup does. A statement run through SQLAlchemy starts its own
+            # transaction object, which finds the driver's open (the "begin" event above) and
+            # is then committed or rolled back in its place.
+            driver = kept.connection.driver_connection
             kept.info["write"] = write
-            with kept.begin():
+            _on_driver(kept, driver.execute,  # type: ignore[union-attr]
+                       "BEGIN IMMEDIATE" if write else "BEGIN")
+            local.busy = True
+            try:
                 yield kept
+            except BaseException:
+                local.busy = False
+                if kept.in_transaction():
+                    kept.rollback()
+                elif driver.in_transaction:  # type: ignore[union-attr]
+                    driver.rollback()  # type: ignore[union-attr]
+                raise
+            local.busy = False
+            try:
+                if kept.in_transaction():
+                    kept.commit()
+                else:
+                    _on_driver(kept, driver.commit)  # type: ignore[union-attr]
+            except BaseException:
+                # A COMMIT that failed (the disk, a lock) leaves the transaction open.
+                with contextlib.suppress(Exception):
+                    if kept.in_transaction():
+                        kept.rollback()
+                    if driver.in_transaction:  # type: ignore[union-attr]
+                        driver.rollback()  # type: ignore[union-attr]
+                raise
 
-    def _kept_connection(self) -> Connection | None:
-        """This thread's SQLite connection, or None (PostgreSQL, or a transaction is already
-        open on it: a nested call gets a connection of its own)."""
-        if self._local is None:
-            return None
-        connection: Connection | None = getattr(self._local, "connection", None)
+    def _kept_connection(self, local: threading.local) -> Connection:
+        """This thread's SQLite connection, made on first use."""
+        connection: Connection | None = getattr(local, "connection", None)
         if connection is None or connection.closed or connection.invalidated:
             connection = self.engine.connect()
-            self._local.connection = connection
+            local.connection = connection
             with self._kept_lock:
                 self._kept.append(connection)
-        elif connection.in_transaction():
-            return None
         return connection
 
     @contextlib.contextmanager
@@ -184,12 +227,19 @@ class Store:
         if self._write_lock is None:
             yield
             return
+        me = threading.get_ident()
+        nested = self._writer == me
+        if not nested and not self._writers_may_enter.is_set():
+            self._writers_may_enter.wait(BUSY_TIMEOUT)
         if not self._write_lock.acquire(timeout=BUSY_TIMEOUT):
             raise sa.exc.OperationalError(
                 "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+        self._writer = me
         try:
             yield
         finally:
+            if not nested:
+                self._writer = None
             self._write_lock.release()
 
     def start_checkpoints(self, interval: float = 1.0) -> None:
@@ -217,13 +267,34 @@ class Store:
             while True:
                 stopping = self._stop_checkpoints.wait(interval)
                 try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    # The writers of this process wait for the checkpoint, so it copies every
+                    # frame and the next writer starts the log over from its beginning. A
+                    # checkpoint racing the writers never catches up with them under steady
+                    # load: the log then grows without end, and every page read and commit
+                    # costs more as it does.
+                    self._checkpoint(connection)
                 except sqlite3.Error as exc:
                     log.warning("WAL checkpoint failed: %s", exc)
                 if stopping:
                     return
         finally:
             connection.close()
+
+    def _checkpoint(self, connection: sqlite3.Connection) -> None:
+        lock = self._write_lock
+        if lock is None:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return
+        self._writers_may_enter.clear()
+        try:
+            if not lock.acquire(timeout=BUSY_TIMEOUT):
+                raise sqlite3.OperationalError("the writers kept the checkpoint out")
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                lock.release()
+        finally:
+            self._writers_may_enter.set()
 
     def dispose(self) -> None:
         if self._checkpointer is not None:

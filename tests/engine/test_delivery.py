@@ -405,3 +405,17 @@ def test_the_worker_retries_on_its_poll(tmp_path: Path, memory: MemoryTransport)
     finally:
         worker.stop()
         runtime.close()
+
+
+def test_wake_ups_reach_only_the_loop_whose_work_was_queued(runtime: Runtime) -> None:
+    """A queued message wakes the delivery worker and not the engine; a scheduled engine step
+    the engine and not delivery; a listener of both hears both."""
+    heard: list[str] = []
+    runtime.on_wake(lambda: heard.append("delivery"), topics=("delivery",))
+    runtime.on_wake(lambda: heard.append("engine"), topics=("engine",))
+    runtime.on_wake(lambda: heard.append("both"))
+    enqueue(runtime)
+    assert heard == ["delivery", "both"]
+    heard.clear()
+    runtime.wake_engine()
+    assert heard == ["engine", "both"]

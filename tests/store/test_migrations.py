@@ -72,3 +72,45 @@ def test_wal_is_checkpointed_in_the_background(tmp_path):
         time.sleep(0.05)
     assert path.stat().st_size >= 1_000_000
     store.dispose()
+
+
+def test_the_log_starts_over_under_steady_writes(tmp_path):
+    """Writers that never pause must not keep the checkpoint from finishing: each checkpoint
+    then copies the whole log, and the next writer starts it over, so its length stays that of
+    the writes between two checkpoints and not that of all of them."""
+    import time
+
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}")
+    store.start_checkpoints(interval=0.05)
+    store.migrate()
+    table = metadata.tables["tags"]
+    commits = 0
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:  # back to back, as the event loop runs calls
+        with store.transaction() as conn:
+            conn.execute(table.insert().values(resource_arn=f"arn-{commits}", key="k",
+                                               value="v" * 100))
+        commits += 1
+    with store.transaction(write=False) as conn:
+        driver = conn.connection.driver_connection
+        # (busy, frames in the log now, frames of it checkpointed): the log holds only what
+        # came after the last restart.
+        _busy, frames, _copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    store.dispose()
+    assert commits > 200
+    assert frames < commits / 4
+
+
+def test_a_transaction_inside_another_gets_its_own_connection(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'n.db'}")
+    store.migrate()
+    table = metadata.tables["tags"]
+    with store.transaction() as outer:
+        outer.execute(table.insert().values(resource_arn="a", key="k", value="v"))
+        with store.transaction(write=False) as inner:
+            assert inner is not outer
+            # The outer write is not committed yet.
+            assert inner.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+    with store.transaction(write=False) as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 1
+    store.dispose()

@@ -22,6 +22,11 @@ activation_codes = sa.Table(
     # Set when the code stops working: used, superseded, deactivated or guessed at too often.
     sa.Column("voided_at", Timestamp, nullable=True),
     sa.Index("ix_activation_codes_channel", "channel_pk", "created_at"),
+    # The live code of a channel (there is at most one): voiding and checking a code find it
+    # here, however many spent codes the channel still keeps for the send quota.
+    sa.Index("ix_activation_codes_live", "channel_pk",
+             sqlite_where=sa.text("voided_at IS NULL"),
+             postgresql_where=sa.text("voided_at IS NULL")),
 )
 
 outbox = sa.Table(
