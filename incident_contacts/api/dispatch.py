@@ -13,7 +13,6 @@ InternalServerException with the traceback in the log and never in the response.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +27,7 @@ from incident_contacts.errors import (
     ServiceError,
     ValidationException,
 )
+from incident_contacts.ids import new_id
 from incident_contacts.model.serialize import serialize
 from incident_contacts.model.validate import validate
 from incident_contacts.protocol import awsjson
@@ -76,7 +76,7 @@ class Dispatcher:
     def handle(self, method: str, path: str, headers: Mapping[str, str],
                body: bytes) -> awsjson.HttpResponse:
         """Serve one request; ``headers`` has lower-case names."""
-        request_id = str(uuid.uuid4())
+        request_id = new_id()
         try:
             name = awsjson.operation_of(headers, self.operations)
             caller = self.authenticate(method, path, headers, body)

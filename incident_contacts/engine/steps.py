@@ -10,7 +10,6 @@ still there and the state as it was before.
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy.engine import Connection, Row
 
 from incident_contacts.delivery import text
 from incident_contacts.engine import planner, timers
+from incident_contacts.ids import new_id
 from incident_contacts.service import arns, outbox
 from incident_contacts.service.channels import open_address
 from incident_contacts.service.context import Caller, RequestContext
@@ -242,7 +242,7 @@ def send_page(step: Step, track: Any, stage: int, channel: Row[Any],
               retry_minutes: int) -> None:
     """One page: its row (with the accept code's hash) and its message in the outbox."""
     engagement = step.engagement
-    page_id = str(uuid.uuid4())
+    page_id = new_id()
     code = f"{secrets.randbelow(10**6):06d}"
     values = {
         "page_id": page_id, "account": engagement.account, "region": engagement.region,

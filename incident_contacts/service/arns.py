@@ -11,6 +11,7 @@ rotation              ``rotation/<uuid>``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 SERVICE = "ssm-contacts"
@@ -37,6 +38,9 @@ class Arn:
                 f"{self.kind}/{'/'.join(self.parts)}")
 
 
+# ARNs are built and parsed on every call, mostly the same few again and again; both are pure
+# functions of their arguments, and an Arn is immutable.
+@functools.lru_cache(maxsize=8192)
 def build(region: str, account: str, kind: str, *parts: str) -> str:
     return str(Arn(partition(region), region, account, kind, parts))
 
@@ -49,6 +53,7 @@ def channel_arn(region: str, account: str, alias: str, channel_id: str) -> str:
     return build(region, account, "contact-channel", alias, channel_id)
 
 
+@functools.lru_cache(maxsize=8192)
 def parse(text: str) -> Arn | None:
     """The parts of an ssm-contacts ARN, or None when it is not one of ours."""
     pieces = text.split(":", 5)

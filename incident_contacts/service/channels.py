@@ -7,7 +7,6 @@ their row, and found again (a duplicate address on one contact) through a keyed 
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import regex
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from incident_contacts.errors import ConflictException, ValidationException
+from incident_contacts.ids import new_id
 from incident_contacts.service import activation, arns, pagination
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import find_channel, find_contact
@@ -111,7 +111,7 @@ def create_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dict[
     channel_type = params["Type"]
     address = address_of(params)
     check_address(channel_type, address, "DeliveryAddress.SimpleAddress")
-    channel_id = str(uuid.uuid4())
+    channel_id = new_id()
     sealed, index = seal_address(ctx, channel_id, address)
     existing = _duplicate(ctx, contact.id, channel_type, index, contact.alias)
     if existing is not None:

@@ -9,7 +9,6 @@ DataEncryptionException.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import orjson
@@ -18,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from incident_contacts.engine import timers
 from incident_contacts.errors import ResourceNotFoundException, ValidationException
+from incident_contacts.ids import new_id
 from incident_contacts.service import arns, pagination
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import find_contact, parse_arn
@@ -123,7 +123,7 @@ def start_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     ``engagement/<alias of ContactId>/<uuid>``; the plan is read now and kept with the
     engagement, so editing the contact later does not change an engagement under way."""
     contact = find_contact(ctx, params["ContactId"])
-    engagement_id = str(uuid.uuid4())
+    engagement_id = new_id()
     keyring = ctx.runtime.keyring
     sealed = {
         column: None if params.get(name) is None

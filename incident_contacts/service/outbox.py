@@ -7,7 +7,6 @@ pending. Addresses, words and codes are sealed with the data key, bound to the m
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from incident_contacts.crypto import DecryptError
+from incident_contacts.ids import new_id
 from incident_contacts.service.context import RequestContext
 from incident_contacts.store.prepared import insert_of
 from incident_contacts.store.schema.delivery import outbox
@@ -46,7 +46,7 @@ class NewMessage:
 
 def enqueue(ctx: RequestContext, message: NewMessage) -> str:
     """Write the message in the current transaction; the worker is woken after commit."""
-    message_id = str(uuid.uuid4())
+    message_id = new_id()
     keyring = ctx.runtime.keyring
     sealed: dict[str, Any] = {}
     for column in _SEALED:

@@ -11,7 +11,6 @@ wins. Override ids are UUIDs (the model's ``Uuid``), not ARNs.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from incident_contacts.errors import ResourceNotFoundException, ValidationException
+from incident_contacts.ids import new_id
 from incident_contacts.oncall.recurrence import Override
 from incident_contacts.service import pagination, rotations
 from incident_contacts.service.context import RequestContext
@@ -40,7 +40,7 @@ def create_rotation_override(ctx: RequestContext, params: dict[str, Any]) -> dic
     if end <= start:
         raise ValidationException.field("EndTime", "An override must end after it starts.")
     contact_pks = _override_contacts(ctx, rotation.id, params["NewContactIds"])
-    override_id = str(uuid.uuid4())
+    override_id = new_id()
     pk = ctx.conn.execute(
         rotation_overrides.insert().values(
             override_id=override_id, rotation_pk=rotation.id, start_time=start, end_time=end,

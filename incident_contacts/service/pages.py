@@ -10,7 +10,6 @@ with the reason) and STOP (the engagement stopped before the page was read).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import orjson
@@ -20,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 from incident_contacts.crypto import hashes_equal, keyed_hash
 from incident_contacts.engine import planner
 from incident_contacts.errors import ResourceNotFoundException, ValidationException
+from incident_contacts.ids import new_id
 from incident_contacts.service import arns, pagination
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.engagements import (
@@ -92,7 +92,7 @@ def add_receipt(conn: Connection, runtime: Any, page: Any, receipt_type: str, *,
                 note: str | None = None, message_id: str | None = None) -> None:
     """``info`` is what a provider said (a message id, a failure), kept as the outbox keeps
     it; ``note`` is what a person wrote or the code they gave, sealed at rest."""
-    receipt_id = str(uuid.uuid4())
+    receipt_id = new_id()
     conn.execute(_INSERT_RECEIPT, {
         "receipt_id": receipt_id, "page_pk": page.id, "receipt_type": receipt_type,
         "channel_arn": channel_arn,

@@ -14,7 +14,6 @@ and shifts build on.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from incident_contacts.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
+from incident_contacts.ids import new_id
 from incident_contacts.oncall.recurrence import MAX_INSTANT, MIN_INSTANT, Recurrence
 from incident_contacts.oncall.zones import validate_time_zone
 from incident_contacts.service import arns, pagination, tags
@@ -56,7 +56,7 @@ def create_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     time_zone, recurrence = _check_settings(params)
     start = _start_time(ctx, params.get("StartTime"))
     member_pks = _member_pks(ctx, params["ContactIds"])
-    rotation_id = str(uuid.uuid4())
+    rotation_id = new_id()
     arn = rotation_arn(ctx.region, ctx.account, rotation_id)
     pk = ctx.conn.execute(
         rotations.insert().values(

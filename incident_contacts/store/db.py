@@ -113,6 +113,75 @@ def _on_driver(connection: Connection, method: Any, statement: str | None = None
                                          dialect=connection.dialect) from exc
 
 
+class _KeptTransaction:
+    """A transaction on the SQLite connection a thread keeps (``Store.transaction``).
+
+    BEGIN and COMMIT go straight to the driver: SQLAlchemy's transaction costs more than a
+    keyed lookup does. A statement run through SQLAlchemy starts its own transaction object,
+    which finds the driver's open (the "begin" event above) and is then committed or rolled
+    back in its place. A class rather than a generator: this runs on every call.
+    """
+
+    __slots__ = ("connection", "local", "nested", "store", "write")
+
+    def __init__(self, store: Store, local: threading.local, write: bool) -> None:
+        self.store = store
+        self.local = local
+        self.write = write
+        self.nested = False
+
+    def __enter__(self) -> Connection:
+        store = self.store
+        if store._memory_lock is not None:
+            store._memory_lock.acquire()
+        elif self.write:
+            self.nested = store._enter_writers()
+        try:
+            kept = self.connection = store._kept_connection(self.local)
+            kept.info["write"] = self.write
+            _on_driver(kept, kept.connection.driver_connection.execute,  # type: ignore[union-attr]
+                       "BEGIN IMMEDIATE" if self.write else "BEGIN")
+        except BaseException:
+            self._unlock()
+            raise
+        self.local.busy = True
+        return kept
+
+    def __exit__(self, exc_type: Any, _exc: Any, _tb: Any) -> None:
+        self.local.busy = False
+        kept = self.connection
+        driver: Any = kept.connection.driver_connection
+        try:
+            if exc_type is not None:
+                if kept.in_transaction():
+                    kept.rollback()
+                elif driver.in_transaction:
+                    driver.rollback()
+                return
+            try:
+                if kept.in_transaction():
+                    kept.commit()
+                else:
+                    _on_driver(kept, driver.commit)
+            except BaseException:
+                # A COMMIT that failed (the disk, a lock) leaves the transaction open.
+                with contextlib.suppress(Exception):
+                    if kept.in_transaction():
+                        kept.rollback()
+                    if driver.in_transaction:
+                        driver.rollback()
+                raise
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        store = self.store
+        if store._memory_lock is not None:
+            store._memory_lock.release()
+        elif self.write:
+            store._leave_writers(self.nested)
+
+
 class Store:
     """The engine plus what every caller needs of it."""
 
@@ -161,54 +230,23 @@ class Store:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
-    @contextlib.contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+    def transaction(self, *, write: bool = True) -> contextlib.AbstractContextManager[Connection]:
         """One transaction; committed when the block ends, rolled back on an exception."""
+        local = self._local
+        if local is None or getattr(local, "busy", False):
+            # PostgreSQL; or on SQLite a transaction inside another one of this thread,
+            # which gets a connection of its own.
+            return self._pooled_transaction(write)
+        return _KeptTransaction(self, local, write)
+
+    @contextlib.contextmanager
+    def _pooled_transaction(self, write: bool) -> Iterator[Connection]:
         lock = self._memory_lock or (self._writers() if write else contextlib.nullcontext())
-        with lock:
-            local = self._local
-            if local is None or getattr(local, "busy", False):
-                # PostgreSQL; or on SQLite a transaction inside another one of this thread,
-                # which gets a connection of its own.
-                with self.engine.connect() as connection:
-                    if self.sqlite:
-                        connection.info["write"] = write
-                    with connection.begin():
-                        yield connection
-                return
-            kept = self._kept_connection(local)
-            # BEGIN and COMMIT go straight to the driver: SQLAlchemy's transaction costs more
-            # than a keyed lookup does. A statement run through SQLAlchemy starts its own
-            # transaction object, which finds the driver's open (the "begin" event above) and
-            # is then committed or rolled back in its place.
-            driver = kept.connection.driver_connection
-            kept.info["write"] = write
-            _on_driver(kept, driver.execute,  # type: ignore[union-attr]
-                       "BEGIN IMMEDIATE" if write else "BEGIN")
-            local.busy = True
-            try:
-                yield kept
-            except BaseException:
-                local.busy = False
-                if kept.in_transaction():
-                    kept.rollback()
-                elif driver.in_transaction:  # type: ignore[union-attr]
-                    driver.rollback()  # type: ignore[union-attr]
-                raise
-            local.busy = False
-            try:
-                if kept.in_transaction():
-                    kept.commit()
-                else:
-                    _on_driver(kept, driver.commit)  # type: ignore[union-attr]
-            except BaseException:
-                # A COMMIT that failed (the disk, a lock) leaves the transaction open.
-                with contextlib.suppress(Exception):
-                    if kept.in_transaction():
-                        kept.rollback()
-                    if driver.in_transaction:  # type: ignore[union-attr]
-                        driver.rollback()  # type: ignore[union-attr]
-                raise
+        with lock, self.engine.connect() as connection:
+            if self.sqlite:
+                connection.info["write"] = write
+            with connection.begin():
+                yield connection
 
     def _kept_connection(self, local: threading.local) -> Connection:
         """This thread's SQLite connection, made on first use."""
@@ -224,9 +262,16 @@ class Store:
     def _writers(self) -> Iterator[None]:
         """The turn of one writer of this process; after as long as SQLite's busy timeout,
         the same "database is locked" error that SQLite would give."""
-        if self._write_lock is None:
+        nested = self._enter_writers()
+        try:
             yield
-            return
+        finally:
+            self._leave_writers(nested)
+
+    def _enter_writers(self) -> bool:
+        """Wait for the write lock (SQLite file); True when this thread held it already."""
+        if self._write_lock is None:
+            return False
         me = threading.get_ident()
         nested = self._writer == me
         if not nested and not self._writers_may_enter.is_set():
@@ -235,12 +280,14 @@ class Store:
             raise sa.exc.OperationalError(
                 "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
         self._writer = me
-        try:
-            yield
-        finally:
-            if not nested:
-                self._writer = None
-            self._write_lock.release()
+        return nested
+
+    def _leave_writers(self, nested: bool) -> None:
+        if self._write_lock is None:
+            return
+        if not nested:
+            self._writer = None
+        self._write_lock.release()
 
     def start_checkpoints(self, interval: float = 1.0) -> None:
         """SQLite file: checkpoint the WAL from a background thread every ``interval``.
@@ -282,9 +329,11 @@ class Store:
 
     def _checkpoint(self, connection: sqlite3.Connection) -> None:
         lock = self._write_lock
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         if lock is None:
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             return
+        # The bulk of the log is copied above, beside the writers; they wait only while the
+        # few frames they added meanwhile are.
         self._writers_may_enter.clear()
         try:
             if not lock.acquire(timeout=BUSY_TIMEOUT):

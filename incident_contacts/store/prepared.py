@@ -38,10 +38,22 @@ class Prepared:
         if found is None:
             compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
             names = compiled.positiontup
+            parameters: Callable[[Mapping[str, Any]], Any]
+            if names is None:
+                def parameters(values: Mapping[str, Any]) -> Any:
+                    return compiled.construct_params(values)
+            else:
+                # Positional (SQLite): each place takes the caller's value of a parameter
+                # the statement leaves open, or the value the statement itself holds (a
+                # literal such as ``status == "PENDING"``), without constructing every
+                # parameter again on each run. A missing open value is a KeyError.
+                own = compiled.construct_params({}, _check=False)
+                plan = tuple((name, compiled.binds[name].required, own.get(name))
+                             for name in names)
 
-            def parameters(values: Mapping[str, Any]) -> Any:
-                full = compiled.construct_params(values)
-                return full if names is None else tuple(full[name] for name in names)
+                def parameters(values: Mapping[str, Any]) -> Any:
+                    return tuple([values[name] if open_ else values.get(name, value)
+                                  for name, open_, value in plan])
 
             found = (compiled.string, parameters)
             self._compiled[dialect.name] = found
