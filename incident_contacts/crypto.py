@@ -87,12 +87,12 @@ class KeyRing:
 
 def keyed_hash(secret: bytes, *parts: str) -> str:
     """HMAC-SHA256 over the parts, each length-prefixed so that no two tuples collide."""
-    mac = hmac.new(secret, digestmod=hashlib.sha256)
+    message = bytearray()
     for part in parts:
         data = part.encode("utf-8")
-        mac.update(len(data).to_bytes(4, "big"))
-        mac.update(data)
-    return mac.hexdigest()
+        message += len(data).to_bytes(4, "big")
+        message += data
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 def hashes_equal(left: str, right: str) -> bool:

@@ -59,6 +59,21 @@ _REMEMBER = insert_of(idempotency, "account", "region", "operation", "token", "f
 _FORGET = Prepared(idempotency.delete().where(idempotency.c.id == sa.bindparam("row_id")))
 
 
+class _Plan:
+    """What the pipeline needs of one operation, looked up once rather than on each call."""
+
+    __slots__ = ("handler", "idempotent", "input_shape", "output_shape", "readonly")
+
+    def __init__(self, name: str, operation: Operation) -> None:
+        operation_model = model.operation_model(name)
+        self.handler = operation.handler
+        self.readonly = operation.readonly
+        self.input_shape = operation_model.input_shape
+        self.output_shape = operation_model.output_shape
+        self.idempotent = self.input_shape is not None \
+            and "IdempotencyToken" in self.input_shape.members
+
+
 class Dispatcher:
     def __init__(self, runtime: Runtime, *, authenticator: Authenticator | None = None,
                  guards: list[Guard] | None = None,
@@ -72,6 +87,7 @@ class Dispatcher:
             )
         )
         self.guards = guards or []
+        self._plans = {name: _Plan(name, operation) for name, operation in operations.items()}
 
     def handle(self, method: str, path: str, headers: Mapping[str, str],
                body: bytes) -> awsjson.HttpResponse:
@@ -83,31 +99,28 @@ class Dispatcher:
             params = awsjson.parse_body(body)
             for guard in self.guards:
                 guard(caller, name, params)
-            operation_model = model.operation_model(name)
-            input_shape = operation_model.input_shape
-            _check(input_shape, params)
-            idempotent = "IdempotencyToken" in params and input_shape is not None \
-                and "IdempotencyToken" in input_shape.members
-            result = self._run(name, caller, params, request_id, idempotent)
-            return awsjson.success(request_id, serialize(operation_model.output_shape, result))
+            plan = self._plans[name]
+            _check(plan.input_shape, params)
+            idempotent = plan.idempotent and "IdempotencyToken" in params
+            result = self._run(name, plan, caller, params, request_id, idempotent)
+            return awsjson.success(request_id, serialize(plan.output_shape, result))
         except ServiceError as exc:
             return awsjson.error(request_id, exc)
         except Exception:
             log.exception("request %s failed", request_id)
             return awsjson.error(request_id, InternalServerException())
 
-    def _run(self, name: str, caller: Caller, params: dict[str, Any],
+    def _run(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
              request_id: str, idempotent: bool) -> dict[str, Any]:
-        operation = self.operations[name]
         # A lost race (a unique key taken by a concurrent call) is retried once: the retry
         # sees the winner's row and answers as if it had come second.
         for attempt in range(3):
             try:
-                with self.runtime.store.transaction(write=not operation.readonly) as conn:
+                with self.runtime.store.transaction(write=not plan.readonly) as conn:
                     ctx = RequestContext(caller, conn, self.runtime, name, request_id)
                     result = self._replay(ctx, params) if idempotent else None
                     if result is None:
-                        result = operation.handler(ctx, params)
+                        result = plan.handler(ctx, params)
                         if idempotent and ctx.deferred_error is None:
                             self._remember(ctx, params, result)
                 break

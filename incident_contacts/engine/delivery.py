@@ -71,6 +71,7 @@ from incident_contacts.delivery.base import (
 )
 from incident_contacts.engine.background import BackgroundLoop
 from incident_contacts.service import outbox as outbox_messages
+from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.delivery import delivery_attempts, outbox
 
 if TYPE_CHECKING:
@@ -214,11 +215,25 @@ _RELEASE = outbox.update().where(
     outbox.c.claimed_by == sa.bindparam("worker"),
     outbox.c.status == "PENDING",
 ).values(claimed_by=None, claimed_until=None)
-_RECORD_ATTEMPT = delivery_attempts.insert()
-# The columns to set come with the parameters (those named like columns).
-_SETTLE = outbox.update().where(outbox.c.id == sa.bindparam("mid"),
-                                outbox.c.claimed_by == sa.bindparam("holder"),
-                                outbox.c.status == "PENDING")
+_RECORD_ATTEMPT = insert_of(delivery_attempts, "message_pk", "attempt", "started_at", "outcome",
+                            "detail", "worker")
+
+def _settle_statement(*columns: str) -> Prepared:
+    """Settle a row this worker holds: the attempt count, the error, and ``columns``."""
+    return Prepared(outbox.update().where(
+        outbox.c.id == sa.bindparam("mid"),
+        outbox.c.claimed_by == sa.bindparam("holder"),
+        outbox.c.status == "PENDING",
+    ).values({name: sa.bindparam(name) for name in
+              ("attempts", "claimed_by", "claimed_until", "last_error", *columns)}))
+
+
+# One statement per outcome, prepared: every message settles with one of them.
+_SETTLE = {
+    "SENT": _settle_statement("status", "sent_at", "provider_message_id"),
+    "RETRY": _settle_statement("next_attempt_at"),
+    "FAILED": _settle_statement("status"),
+}
 
 
 def _claim(runtime: Runtime, worker_id: str, limit: int, *,
@@ -342,7 +357,7 @@ def _record(runtime: Runtime, worker_id: str, attempts: list[_Attempted],
                 final.append(attempted)
         if hooks and final:
             _run_hooks(conn, final, hooks)
-        conn.execute(_RECORD_ATTEMPT, records)
+        _RECORD_ATTEMPT.execute_many(conn, records)
     for attempted in attempts:
         row, outcome = attempted.row, attempted.outcome
         if outcome.status == "SENT":
@@ -393,7 +408,8 @@ def _settle(conn: Connection, worker_id: str,
         values.update(next_attempt_at=outcome.next_attempt_at)
     else:
         values.update(status="FAILED")
-    updated = conn.execute(_SETTLE, {"mid": row.id, "holder": worker_id, **values}).rowcount
+    updated = _SETTLE[outcome.status].execute(conn, {"mid": row.id, "holder": worker_id,
+                                                     **values})
     detail = outcome.error if outcome.result is None else outcome.result.provider_message_id
     if not updated:
         # The claim ran out and another worker took the row: it owns the outcome now.

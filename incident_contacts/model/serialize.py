@@ -19,6 +19,9 @@ def serialize(shape: Shape | None, value: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+_CONTAINERS = frozenset({"structure", "list", "map"})
+
+
 def _structure(shape: Shape, value: dict[str, Any]) -> dict[str, Any]:
     members = shape.members
     out: dict[str, Any] = {}
@@ -28,7 +31,7 @@ def _structure(shape: Shape, value: dict[str, Any]) -> dict[str, Any]:
         member = members.get(name)
         if member is None:
             continue
-        out[name] = _value(member, item)
+        out[name] = _value(member, item) if member.type_name in _CONTAINERS else item
     return out
 
 

@@ -52,8 +52,12 @@ _LOCK_CHANNEL = Prepared(sa.select(channels.c.id).where(channels.c.id == sa.bind
                          .with_for_update())
 _FORGET = Prepared(activation_codes.delete().where(
     _ac.channel_pk == sa.bindparam("pk"), _ac.created_at <= sa.bindparam("horizon")))
-_COUNT_SENT = Prepared(sa.select(sa.func.count()).select_from(activation_codes).where(
-    _ac.channel_pk == sa.bindparam("pk"), _ac.created_at > sa.bindparam("since")))
+# The codes sent in the quota window, and the oldest code kept: one look at the channel's
+# codes (an index range) tells both.
+_SENT_AND_OLDEST = Prepared(sa.select(
+    sa.func.count().filter(_ac.created_at > sa.bindparam("since")).label("sent"),
+    sa.func.min(_ac.created_at).label("oldest"),
+).where(_ac.channel_pk == sa.bindparam("pk")))
 _VOID = Prepared(activation_codes.update().where(
     _ac.channel_pk == sa.bindparam("pk"), _ac.voided_at.is_(None)
 ).values(voided_at=sa.bindparam("now")))
@@ -70,16 +74,16 @@ def _lock_channel(ctx: RequestContext, channel_pk: int) -> None:
         _LOCK_CHANNEL.all(ctx.conn, {"pk": channel_pk})
 
 
-def _forget_old_codes(ctx: RequestContext, channel_pk: int) -> None:
-    """Codes past both their lifetime and the quota window mean nothing any more: drop them,
-    so a channel's rows stay few however long it lives."""
-    horizon = ctx.now() - max(_WINDOW, float(ctx.runtime.settings.activation_code_ttl))
-    _FORGET.execute(ctx.conn, {"pk": channel_pk, "horizon": horizon})
-
-
 def _sent_in_window(ctx: RequestContext, channel_pk: int) -> int:
-    count = _COUNT_SENT.scalar(ctx.conn, {"pk": channel_pk, "since": ctx.now() - _WINDOW})
-    return int(count)
+    """The codes sent in the last hour. Codes past both their lifetime and that window mean
+    nothing any more, and are dropped on the way, so a channel's rows stay few however long
+    it lives."""
+    now = ctx.now()
+    row = _SENT_AND_OLDEST.first(ctx.conn, {"pk": channel_pk, "since": now - _WINDOW})
+    horizon = now - max(_WINDOW, float(ctx.runtime.settings.activation_code_ttl))
+    if row.oldest is not None and row.oldest <= horizon:
+        _FORGET.execute(ctx.conn, {"pk": channel_pk, "horizon": horizon})
+    return int(row.sent)
 
 
 def void_codes(ctx: RequestContext, channel: Any) -> None:
@@ -98,7 +102,6 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
     """
     settings = ctx.runtime.settings
     _lock_channel(ctx, channel.id)
-    _forget_old_codes(ctx, channel.id)
     if _sent_in_window(ctx, channel.id) >= settings.activation_send_limit:
         if not enforce_quota:
             void_codes(ctx, channel)

@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -51,9 +50,9 @@ _CHANNEL_WITH_CONTACT = Prepared(
 )
 
 
-@dataclass(frozen=True)
-class ContactRef:
-    """The contact a channel belongs to, as far as channel operations need it."""
+class ContactRef(NamedTuple):
+    """The contact a channel belongs to, as far as channel operations need it (a named
+    tuple: one is made on every channel call)."""
 
     id: int
     alias: str

@@ -14,7 +14,7 @@ Booleans by truth value.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,14 +46,19 @@ class Prepared:
                 # Positional (SQLite): each place takes the caller's value of a parameter
                 # the statement leaves open, or the value the statement itself holds (a
                 # literal such as ``status == "PENDING"``), without constructing every
-                # parameter again on each run. A missing open value is a KeyError.
+                # parameter again on each run. A missing open value is SQLAlchemy's error.
                 own = compiled.construct_params({}, _check=False)
                 plan = tuple((name, compiled.binds[name].required, own.get(name))
                              for name in names)
 
                 def parameters(values: Mapping[str, Any]) -> Any:
-                    return tuple([values[name] if open_ else values.get(name, value)
-                                  for name, open_, value in plan])
+                    try:
+                        return tuple([values[name] if open_ else values.get(name, value)
+                                      for name, open_, value in plan])
+                    except KeyError as exc:
+                        raise sa.exc.InvalidRequestError(
+                            f"A value is required for bind parameter {exc.args[0]!r}"
+                        ) from None
 
             found = (compiled.string, parameters)
             self._compiled[dialect.name] = found
@@ -116,6 +121,23 @@ class Prepared:
         try:
             count: int = cursor.rowcount
             return count
+        finally:
+            cursor.close()
+
+
+    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run a write once for each of ``rows`` (the driver's ``executemany``)."""
+        if not rows:
+            return
+        dialect = conn.dialect
+        sql, parameters = self._for(dialect)
+        args = [parameters(values) for values in rows]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        error = dialect.loaded_dbapi.Error
+        try:
+            cursor.executemany(sql, args)
+        except error as exc:
+            raise sa.exc.DBAPIError.instance(sql, args, exc, error, dialect=dialect) from exc
         finally:
             cursor.close()
 

@@ -13,7 +13,7 @@ import inspect
 import io
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -45,6 +45,33 @@ class _RawBody(io.BytesIO):
 
     def stream(self, **_kwargs: Any) -> Iterator[bytes]:
         yield self.getvalue()
+
+
+class _RequestHeaders(Mapping[str, str]):
+    """A botocore request's headers as the pipeline reads them: text values under lower-case
+    names. Each header is looked up when asked for (botocore's header dictionary is already
+    case-insensitive); copying all of them costs more than the few a call reads."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: Any) -> None:
+        self._headers = headers
+
+    def __getitem__(self, name: str) -> str:
+        value = self._headers[name]
+        return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self._headers.get(name)
+        if value is None:
+            return default
+        return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.lower() for name in self._headers)
+
+    def __len__(self) -> int:
+        return len(self._headers)
 
 
 def _before_send(request: Any, **_kwargs: Any) -> AWSResponse | None:
@@ -129,8 +156,7 @@ class SsmContactsMock:
 
     def respond(self, request: Any) -> AWSResponse:
         assert self.dispatcher is not None, "the mock is not started"
-        headers = {k.lower(): (v.decode("latin-1") if isinstance(v, bytes) else v)
-                   for k, v in request.headers.items()}
+        headers = _RequestHeaders(request.headers)
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")

@@ -57,3 +57,21 @@ def test_driver_errors_come_out_as_sqlalchemys_and_roll_back(store):
         INSERT.execute(conn, {"arn": "r2", "key": "k", "value": "again"})
     with store.transaction(write=False) as conn:
         assert [r.key for r in BY_ARN.all(conn, {"arn": "r2"})] == ["k"]
+
+
+def test_execute_many_writes_every_row_or_none(store):
+    with store.transaction() as conn:
+        INSERT.execute_many(conn, [{"arn": "r3", "key": f"k{n}", "value": "v"} for n in range(5)])
+        INSERT.execute_many(conn, [])
+    with store.transaction(write=False) as conn:
+        assert COUNT.scalar(conn, {"arn": "r3"}) == 5
+    with pytest.raises(sa.exc.IntegrityError), store.transaction() as conn:
+        INSERT.execute_many(conn, [{"arn": "r3", "key": "new", "value": "v"},
+                                   {"arn": "r3", "key": "k0", "value": "again"}])
+    with store.transaction(write=False) as conn:
+        assert COUNT.scalar(conn, {"arn": "r3"}) == 5
+
+
+def test_a_missing_open_parameter_is_an_error(store):
+    with pytest.raises(sa.exc.InvalidRequestError), store.transaction() as conn:
+        INSERT.execute(conn, {"arn": "r4", "key": "k"})
