@@ -27,6 +27,7 @@ from incident_contacts.errors import DataEncryptionException
 from incident_contacts.service import arns
 from incident_contacts.service.engagements import locked, record_event
 from incident_contacts.service.pages import add_receipt
+from incident_contacts.store.prepared import Prepared
 from incident_contacts.store.schema.engagements import (
     engagement_tracks,
     engagements,
@@ -114,7 +115,8 @@ def next_due(runtime: Runtime) -> float | None:
         return timers.next_due(conn)
 
 
-_TRACK = sa.select(engagement_tracks).where(engagement_tracks.c.id == sa.bindparam("track_pk"))
+_TRACK = Prepared(sa.select(engagement_tracks)
+                  .where(engagement_tracks.c.id == sa.bindparam("track_pk")))
 
 
 def _run(runtime: Runtime, conn: Connection, worker_id: str, timer: Row[Any]) -> int:
@@ -127,7 +129,7 @@ def _run(runtime: Runtime, conn: Connection, worker_id: str, timer: Row[Any]) ->
     elif timer.kind == timers.ESCALATE:
         steps.escalate(step, int(timer.stage), timer.due_at)
     elif timer.kind == timers.TRACK:
-        track = conn.execute(_TRACK, {"track_pk": timer.subject_pk}).first()
+        track = _TRACK.first(conn, {"track_pk": timer.subject_pk})
         if track is not None:
             steps.track_stage(step, track, int(timer.stage), timer.due_at)
     elif timer.kind == timers.RETRY:
@@ -140,19 +142,19 @@ def _run(runtime: Runtime, conn: Connection, worker_id: str, timer: Row[Any]) ->
 # -- receipts from delivery --------------------------------------------------------------------
 
 # Built once, run with parameters: the delivery worker runs these for every page it sends.
-_PAGE_BY_ID = sa.select(pages).where(pages.c.page_id == sa.bindparam("page_id"))
-_ERRORS = sa.select(sa.func.count()).select_from(page_receipts).where(
-    page_receipts.c.page_pk == sa.bindparam("page_pk"), page_receipts.c.receipt_type == "ERROR")
-_STOPPED = sa.select(
+_PAGE_BY_ID = Prepared(sa.select(pages).where(pages.c.page_id == sa.bindparam("page_id")))
+_ERRORS = Prepared(sa.select(sa.func.count()).select_from(page_receipts).where(
+    page_receipts.c.page_pk == sa.bindparam("page_pk"), page_receipts.c.receipt_type == "ERROR"))
+_STOPPED = Prepared(sa.select(
     engagements.c.stop_time,
     sa.select(engagement_tracks.c.stopped_at)
     .where(engagement_tracks.c.id == sa.bindparam("track_pk")).scalar_subquery()
     .label("track_stopped_at"),
-).where(engagements.c.id == sa.bindparam("engagement_pk"))
-_MARK_SENT = pages.update().where(pages.c.id == sa.bindparam("page")).values(
+).where(engagements.c.id == sa.bindparam("engagement_pk")))
+_MARK_SENT = Prepared(pages.update().where(pages.c.id == sa.bindparam("page")).values(
     sent_time=sa.func.coalesce(pages.c.sent_time, sa.bindparam("at")),
     provider_message_id=sa.bindparam("provider"),
-)
+))
 
 
 def record_delivery(conn: Connection, row: Row[Any], outcome: delivery.Outcome) -> None:
@@ -164,22 +166,22 @@ def record_delivery(conn: Connection, row: Row[Any], outcome: delivery.Outcome) 
     arn = arns.parse(row.page_arn)
     if arn is None or len(arn.parts) != 2:
         return
-    page = conn.execute(_PAGE_BY_ID, {"page_id": arn.parts[1]}).first()
+    page = _PAGE_BY_ID.first(conn, {"page_id": arn.parts[1]})
     if page is None:
         return
     if outcome.status == "SENT":
         provider_id = outcome.result.provider_message_id if outcome.result else None
         add_receipt(conn, None, page, "SENT", channel_arn=row.channel_arn, at=outcome.at,
                     info=provider_id, message_id=row.message_id)
-        conn.execute(_MARK_SENT, {"page": page.id, "at": outcome.at,
+        _MARK_SENT.execute(conn, {"page": page.id, "at": outcome.at,
                                   "provider": None if provider_id is None
                                   else provider_id[:256]})
         return
     add_receipt(conn, None, page, "ERROR", channel_arn=row.channel_arn, at=outcome.at,
                 info=outcome.error or "delivery failed", message_id=row.message_id)
-    failures = int(conn.execute(_ERRORS, {"page_pk": page.id}).scalar_one())
-    state = conn.execute(_STOPPED, {"engagement_pk": page.engagement_pk,
-                                    "track_pk": page.track_pk}).one()
+    failures = int(_ERRORS.scalar(conn, {"page_pk": page.id}))
+    state = _STOPPED.first(conn, {"engagement_pk": page.engagement_pk,
+                                  "track_pk": page.track_pk})
     due = planner.retry_due(
         retries_done=failures - 1, interval_minutes=page.retry_interval,
         failed_at=outcome.at, read=page.read_time is not None,

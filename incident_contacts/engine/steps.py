@@ -37,11 +37,11 @@ from incident_contacts.store.schema.engagements import engagement_tracks, pages
 _CONTACT = Prepared(sa.select(contacts).where(contacts.c.account == sa.bindparam("account"),
                                               contacts.c.region == sa.bindparam("region"),
                                               contacts.c.alias == sa.bindparam("alias")))
-_CHANNELS = sa.select(channels).where(
-    channels.c.channel_id.in_(sa.bindparam("channel_ids", expanding=True)),
+_CHANNEL_OF_ACCOUNT = Prepared(sa.select(channels).where(
+    channels.c.channel_id == sa.bindparam("channel_id"),
     channels.c.account == sa.bindparam("account"),
     channels.c.region == sa.bindparam("region"),
-)
+))
 _CHANNEL = Prepared(sa.select(channels)
                     .where(channels.c.channel_id == sa.bindparam("channel_id")))
 _INSERT_TRACK = insert_of(engagement_tracks, "engagement_pk", "person_alias", "target_alias",
@@ -202,12 +202,12 @@ def start_track(step: Step, *, person_alias: str, target_alias: str, stage: int,
 def _channel_states(step: Step, stages: list[planner.Stage],
                     index: int) -> tuple[dict[str, planner.ChannelState | None], dict[str, Any]]:
     ids = [t.channel_id for t in stages[index].channels if t.channel_id]
-    rows = {
-        r.channel_id: r for r in step.conn.execute(_CHANNELS, {
-            "channel_ids": ids, "account": step.engagement.account,
-            "region": step.engagement.region,
-        })
-    } if ids else {}
+    # A stage names a few channels: one keyed lookup each.
+    found = (_CHANNEL_OF_ACCOUNT.first(step.conn, {
+        "channel_id": channel_id, "account": step.engagement.account,
+        "region": step.engagement.region,
+    }) for channel_id in dict.fromkeys(ids))
+    rows = {row.channel_id: row for row in found if row is not None}
     states: dict[str, planner.ChannelState | None] = {
         channel_id: None if row is None
         else planner.ChannelState(row.type, row.activation_status == "ACTIVATED")

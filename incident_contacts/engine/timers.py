@@ -44,8 +44,6 @@ _ANY_DUE = Prepared(sa.select(engine_timers.c.id)
                     .where(engine_timers.c.due_at <= sa.bindparam("now")).limit(1))
 _NEXT_DUE = Prepared(sa.select(sa.func.min(engine_timers.c.due_at)))
 _DONE = Prepared(engine_timers.delete().where(engine_timers.c.id == sa.bindparam("timer_id")))
-_DONE_MANY = engine_timers.delete().where(
-    engine_timers.c.id.in_(sa.bindparam("timer_ids", expanding=True)))
 
 
 def schedule(conn: Connection, *, key: str, kind: str, due_at: float, engagement_pk: int,
@@ -86,9 +84,8 @@ def done(conn: Connection, timer_id: int) -> None:
 
 
 def done_all(conn: Connection, timer_ids: list[int]) -> None:
-    """Remove several timers with one statement (those of a batch whose steps all ran)."""
-    if timer_ids:
-        conn.execute(_DONE_MANY, {"timer_ids": timer_ids})
+    """Remove several timers at once (those of a batch whose steps all ran)."""
+    _DONE.execute_many(conn, [{"timer_id": timer_id} for timer_id in timer_ids])
 
 
 def postpone(conn: Connection, timer: Row[Any], now: float, error: str) -> int:

@@ -26,8 +26,9 @@ class EngineWorker(BackgroundLoop):
     wake_topic = "engine"
 
     def __init__(self, runtime: Runtime, *, worker_id: str | None = None,
-                 poll_interval: float = 0.5, batch: int = runner.DEFAULT_BATCH) -> None:
-        super().__init__(runtime, poll_interval=poll_interval, batch=batch)
+                 poll_interval: float = 0.5, batch: int = runner.DEFAULT_BATCH,
+                 gather: float = 0.01) -> None:
+        super().__init__(runtime, poll_interval=poll_interval, batch=batch, gather=gather)
         self.worker_id = worker_id or new_worker_id()
         runner.install()
 

@@ -31,6 +31,7 @@ from incident_contacts.service.engagements import (
     record_event,
 )
 from incident_contacts.service.lookup import find_contact, parse_arn
+from incident_contacts.store.prepared import insert_of
 from incident_contacts.store.schema.engagements import (
     engagement_tracks,
     engagements,
@@ -40,7 +41,8 @@ from incident_contacts.store.schema.engagements import (
 
 # Built once, run with parameters: a statement's construction costs more than running it on
 # SQLite, and receipts are written for every page sent.
-_INSERT_RECEIPT = page_receipts.insert()
+_INSERT_RECEIPT = insert_of(page_receipts, "receipt_id", "page_pk", "receipt_type",
+                            "channel_arn", "info", "note", "receipt_time", "message_id")
 _PAGE_BY_ARN = sa.select(pages).where(
     pages.c.page_id == sa.bindparam("page_id"),
     pages.c.account == sa.bindparam("account"),
@@ -93,7 +95,7 @@ def add_receipt(conn: Connection, runtime: Any, page: Any, receipt_type: str, *,
     """``info`` is what a provider said (a message id, a failure), kept as the outbox keeps
     it; ``note`` is what a person wrote or the code they gave, sealed at rest."""
     receipt_id = new_id()
-    conn.execute(_INSERT_RECEIPT, {
+    _INSERT_RECEIPT.execute(conn, {
         "receipt_id": receipt_id, "page_pk": page.id, "receipt_type": receipt_type,
         "channel_arn": channel_arn,
         "info": None if info is None else info[:2048] or None,   # ReceiptInfo: 1-2048 chars
