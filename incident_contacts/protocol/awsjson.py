@@ -20,7 +20,7 @@ from incident_contacts.errors import ServiceError, ValidationException
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 
-@dataclass
+@dataclass(slots=True)
 class HttpResponse:
     status: int
     body: bytes

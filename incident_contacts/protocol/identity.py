@@ -7,6 +7,7 @@ know, else ``000000000000``. Signatures are not checked in this mode.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -18,7 +19,19 @@ _ACCOUNT = re.compile(r"^[0-9]{12}$")
 
 def credential_scope(headers: Mapping[str, str]) -> tuple[str, str] | None:
     """The access key id and region named by the Authorization header, if any."""
-    match = _CREDENTIAL.search(headers.get("authorization", ""))
+    authorization = headers.get("authorization", "")
+    # The signature changes with every request, the credential scope hardly ever: the scope
+    # is cut out and read once.
+    start = authorization.find("Credential=")
+    if start < 0:
+        return None
+    end = authorization.find(",", start)
+    return _scope(authorization[start:] if end < 0 else authorization[start:end])
+
+
+@functools.lru_cache(maxsize=1024)
+def _scope(credential: str) -> tuple[str, str] | None:
+    match = _CREDENTIAL.match(credential)
     return (match.group(1), match.group(2)) if match else None
 
 

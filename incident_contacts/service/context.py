@@ -21,7 +21,7 @@ class Caller:
     principal_arn: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     caller: Caller
     conn: Connection
