@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from incident_contacts.errors import ConflictException
 from incident_contacts.service import arns, pagination, plans, rotations, tags
 from incident_contacts.service.context import RequestContext
-from incident_contacts.service.lookup import find_contact
+from incident_contacts.service.lookup import contact_key, contact_not_found, find_contact
 from incident_contacts.store.prepared import Prepared
 from incident_contacts.store.schema.core import contacts
 
@@ -26,6 +26,11 @@ _SET_PLAN = Prepared(contacts.update().where(contacts.c.id == sa.bindparam("pk")
                      .values(plan=sa.bindparam("plan")))
 _SET_DISPLAY_NAME = Prepared(contacts.update().where(contacts.c.id == sa.bindparam("pk"))
                              .values(display_name=sa.bindparam("name")))
+_SET_DISPLAY_NAME_BY_KEY = Prepared(contacts.update().where(
+    contacts.c.account == sa.bindparam("account"),
+    contacts.c.region == sa.bindparam("region"),
+    contacts.c.alias == sa.bindparam("alias"),
+).values(display_name=sa.bindparam("name")))
 
 
 def _arn(ctx: RequestContext, row: Any) -> str:
@@ -88,6 +93,13 @@ def get_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def update_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """A given ``Plan`` replaces the whole plan; an absent one leaves it as it is (Terraform
     updates ``DisplayName`` alone, spec §6.9)."""
+    if "Plan" not in params and "DisplayName" in params:
+        # The display name alone: one statement, no need to read the contact first.
+        key = contact_key(params["ContactId"])
+        if key is None or not _SET_DISPLAY_NAME_BY_KEY.execute(
+                ctx.conn, {**key, "name": params["DisplayName"]}):
+            raise contact_not_found(params["ContactId"])
+        return {}
     row = find_contact(ctx, params["ContactId"])
     if "Plan" in params:
         plans.check_plan(ctx, row.type, params["Plan"], contact_pk=row.id, creating=False)

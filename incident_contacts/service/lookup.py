@@ -61,6 +61,19 @@ class ContactRef(NamedTuple):
     type: str
 
 
+def contact_key(given: str, *, member: str = "ContactId") -> dict[str, str] | None:
+    """The account, region and alias a contact ARN names (the contacts table's key), None
+    when the ARN cannot name a contact; a ValidationException when it is not a contact ARN."""
+    arn = parse_arn(given, "contact", member)
+    if len(arn.parts) != 1:
+        return None
+    return {"account": arn.account, "region": arn.region, "alias": arn.parts[0]}
+
+
+def contact_not_found(given: str) -> ResourceNotFoundException:
+    return _not_found("Contact", "CONTACT", given)
+
+
 def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
                  missing: str = "not_found") -> Any:
     """The contact an ARN names; ``missing`` says what its absence is: ``not_found`` or
@@ -96,4 +109,5 @@ def find_channel(ctx: RequestContext, given: str, *,
                            row.contact_type)
 
 
-__all__ = ["ContactRef", "find_channel", "find_contact", "parse_arn"]
+__all__ = ["ContactRef", "contact_key", "contact_not_found", "find_channel", "find_contact",
+           "parse_arn"]

@@ -69,6 +69,38 @@ def test_update_display_name_leaves_plan(client):
     assert got["Plan"] == plan
 
 
+@pytest.mark.parametrize("fields", [{"DisplayName": "Nobody"}, {"Plan": {"Stages": []}}, {}])
+def test_update_missing_contact(client, backend, fields):
+    missing = f"arn:aws:ssm-contacts:us-east-1:{backend.account}:contact/nobody"
+    with pytest.raises(ClientError) as excinfo:
+        client.update_contact(ContactId=missing, **fields)
+    err = error_of(excinfo)
+    assert err["Error"]["Code"] == "ResourceNotFoundException"
+    assert err["ResourceId"] == missing
+    assert err["ResourceType"] == "CONTACT"
+
+
+def test_update_display_name_of_something_not_a_contact(client, backend):
+    arn = personal(client, "notachannel")
+    ch = channel(client, arn)
+    with pytest.raises(ClientError) as excinfo:
+        client.update_contact(ContactId=ch, DisplayName="x")
+    err = error_of(excinfo)
+    assert err["Error"]["Code"] == "ValidationException"
+    assert [f["Name"] for f in err["Fields"]] == ["ContactId"]
+    assert "DisplayName" not in client.get_contact(ContactId=arn)
+
+
+def test_another_account_cannot_rename_a_contact(client, backend):
+    arn = personal(client, "mine", DisplayName="Mine")
+    intruder = backend.client(account="123412341234")
+    with pytest.raises(ClientError) as excinfo:
+        intruder.update_contact(ContactId=arn, DisplayName="Taken")
+    assert error_of(excinfo)["Error"]["Code"] in ("AccessDeniedException",
+                                                   "ResourceNotFoundException")
+    assert client.get_contact(ContactId=arn)["DisplayName"] == "Mine"
+
+
 def test_update_plan_replaces_whole_plan(client):
     arn = personal(client, "replace")
     first, second = channel(client, arn, "+15005550100"), channel(client, arn, "+15005550101")
