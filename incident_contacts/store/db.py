@@ -150,8 +150,8 @@ class _KeptTransaction:
     def __exit__(self, exc_type: Any, _exc: Any, _tb: Any) -> None:
         self.local.busy = False
         kept = self.connection
-        driver: Any = kept.connection.driver_connection
         try:
+            driver: Any = kept.connection.driver_connection
             if exc_type is not None:
                 if kept.in_transaction():
                     kept.rollback()
@@ -236,6 +236,10 @@ class Store:
         if local is None or getattr(local, "busy", False):
             # PostgreSQL; or on SQLite a transaction inside another one of this thread,
             # which gets a connection of its own.
+            if local is not None and self._memory_lock is not None:
+                # An in-memory database has one connection, whose transaction is open.
+                raise RuntimeError("an in-memory database cannot open a transaction inside "
+                                   "another one")
             return self._pooled_transaction(write)
         return _KeptTransaction(self, local, write)
 

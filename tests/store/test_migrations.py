@@ -114,3 +114,16 @@ def test_a_transaction_inside_another_gets_its_own_connection(tmp_path):
     with store.transaction(write=False) as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 1
     store.dispose()
+
+
+def test_an_in_memory_database_refuses_a_transaction_inside_another():
+    store = Store("sqlite://")
+    store.migrate()
+    table = metadata.tables["tags"]
+    with pytest.raises(RuntimeError), store.transaction() as outer:
+        outer.execute(table.insert().values(resource_arn="a", key="k", value="v"))
+        with store.transaction(write=False):
+            pass
+    with store.transaction(write=False) as conn:  # the outer one was rolled back
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+    store.dispose()
