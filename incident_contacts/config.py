@@ -42,6 +42,7 @@ class Settings:
     delivery_max_attempts: int = 8          # a message is FAILED after this many attempts
     # Background work: the delivery worker and the engagement engine.
     workers: bool = True
+    metrics: bool = True                    # GET /metrics, Prometheus' text format
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

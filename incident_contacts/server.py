@@ -15,6 +15,7 @@ from incident_contacts.delivery import DeliverySettings, Transport, build_transp
 from incident_contacts.engine.delivery import DeliveryWorker, RetryPolicy
 from incident_contacts.engine.worker import EngineWorker
 from incident_contacts.keys import load_keyring
+from incident_contacts.metrics import Metrics
 from incident_contacts.runtime import Runtime
 from incident_contacts.store.db import Store
 
@@ -28,11 +29,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     return runtime
 
 
-def build_dispatcher(runtime: Runtime) -> Dispatcher:
+def build_dispatcher(runtime: Runtime, metrics: Metrics | None = None) -> Dispatcher:
     """The pipeline with the authenticator and guards (throttling, authorization) that the
-    settings ask for (``api.security``)."""
+    settings ask for (``api.security``), counting calls into ``metrics`` when given."""
     parts = security.pipeline(runtime)
-    return Dispatcher(runtime, authenticator=parts.authenticator, guards=parts.guards)
+    return Dispatcher(runtime, authenticator=parts.authenticator, guards=parts.guards,
+                      metrics=metrics)
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:
@@ -60,18 +62,21 @@ def build_application(settings: Settings, clock: Clock | None = None, *,
         # Built before the runtime, so a half-done configuration fails before any migration.
         transports = build_transports(delivery_settings(settings))
     runtime = build_runtime(settings, clock)
-    background = build_workers(runtime, transports) if settings.workers else []
-    return Application(runtime, build_dispatcher(runtime), background)
+    metrics = Metrics(runtime) if settings.metrics else None
+    background = build_workers(runtime, transports, metrics) if settings.workers else []
+    return Application(runtime, build_dispatcher(runtime, metrics), background, metrics=metrics)
 
 
-def build_workers(runtime: Runtime, transports: Mapping[str, Transport]) -> list[Any]:
+def build_workers(runtime: Runtime, transports: Mapping[str, Transport],
+                  metrics: Metrics | None = None) -> list[Any]:
     """The background workers, each with ``start()``/``stop()``: the delivery worker and the
     engagement engine. The server runs them beside the API; ``incident-contacts worker``
     runs them alone."""
     settings = runtime.settings
     return [
         DeliveryWorker(runtime, transports,
-                       policy=RetryPolicy(max_attempts=settings.delivery_max_attempts)),
+                       policy=RetryPolicy(max_attempts=settings.delivery_max_attempts),
+                       observe=None if metrics is None else metrics.observe_delivery),
         EngineWorker(runtime),
     ]
 

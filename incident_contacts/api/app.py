@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from incident_contacts.api import webhooks
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.errors import ServiceError, ValidationException
+from incident_contacts.metrics import Metrics
 from incident_contacts.protocol import awsjson
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import engagements, outbox
@@ -47,9 +49,11 @@ class Application:
     """ASGI callable. ``background`` are started with the server and stopped with it."""
 
     def __init__(self, runtime: Runtime, dispatcher: Dispatcher,
-                 background: list[Any] | None = None) -> None:
+                 background: list[Any] | None = None, *,
+                 metrics: Metrics | None = None) -> None:
         self.runtime = runtime
         self.dispatcher = dispatcher
+        self.metrics = metrics
         self.background = background or []
         self.ready = False
         # On SQLite a call is a few dozen microseconds of local work, and a thread per call
@@ -58,6 +62,8 @@ class Application:
         # PostgreSQL calls wait on the network, and run in threads.
         self.inline = runtime.store.sqlite
         routes = [Route(f"{BASE}/health", self.health, methods=["GET"])]
+        if metrics is not None:
+            routes.append(Route("/metrics", self.metrics_page, methods=["GET"]))
         if runtime.settings.inspection_enabled:
             routes += [
                 Route(f"{BASE}/messages", self.messages, methods=["GET", "DELETE"]),
@@ -127,6 +133,12 @@ class Application:
         if not self.ready:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    async def metrics_page(self, _request: Request) -> Response:
+        """Prometheus' text format (``incident_contacts.metrics``); it reads the database."""
+        assert self.metrics is not None
+        body = await anyio.to_thread.run_sync(self.metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def _inspector(self, request: Request) -> str | None:
         """Whose data an inspection request may see: None for everyone's.

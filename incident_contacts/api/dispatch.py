@@ -13,6 +13,7 @@ InternalServerException with the traceback in the log and never in the response.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ from incident_contacts.errors import (
     ValidationException,
 )
 from incident_contacts.ids import new_id
+from incident_contacts.metrics import UNKNOWN_OPERATION, Metrics
 from incident_contacts.model.serialize import serialize
 from incident_contacts.model.validate import validate
 from incident_contacts.protocol import awsjson
@@ -77,8 +79,10 @@ class _Plan:
 class Dispatcher:
     def __init__(self, runtime: Runtime, *, authenticator: Authenticator | None = None,
                  guards: list[Guard] | None = None,
-                 operations: Mapping[str, Operation] = OPERATIONS) -> None:
+                 operations: Mapping[str, Operation] = OPERATIONS,
+                 metrics: Metrics | None = None) -> None:
         self.runtime = runtime
+        self.metrics = metrics
         self.operations = operations
         settings = runtime.settings
         self.authenticate: Authenticator = authenticator or (
@@ -92,7 +96,10 @@ class Dispatcher:
     def handle(self, method: str, path: str, headers: Mapping[str, str],
                body: bytes) -> awsjson.HttpResponse:
         """Serve one request; ``headers`` has lower-case names."""
+        started = time.perf_counter()
         request_id = new_id()
+        name = UNKNOWN_OPERATION
+        outcome = "OK"
         try:
             name = awsjson.operation_of(headers, self.operations)
             caller = self.authenticate(method, path, headers, body)
@@ -103,12 +110,18 @@ class Dispatcher:
             _check(plan.input_shape, params)
             idempotent = plan.idempotent and "IdempotencyToken" in params
             result = self._run(name, plan, caller, params, request_id, idempotent)
-            return awsjson.success(request_id, serialize(plan.output_shape, result))
+            response = awsjson.success(request_id, serialize(plan.output_shape, result))
         except ServiceError as exc:
-            return awsjson.error(request_id, exc)
+            outcome = exc.code
+            response = awsjson.error(request_id, exc)
         except Exception:
             log.exception("request %s failed", request_id)
-            return awsjson.error(request_id, InternalServerException())
+            error = InternalServerException()
+            outcome = error.code
+            response = awsjson.error(request_id, error)
+        if self.metrics is not None:
+            self.metrics.observe_request(name, outcome, time.perf_counter() - started)
+        return response
 
     def _run(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
              request_id: str, idempotent: bool) -> dict[str, Any]:

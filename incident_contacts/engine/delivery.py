@@ -149,13 +149,15 @@ def deliver_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id
                 limit: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
                 rng: random.Random | None = None,
                 hooks: list[DeliveredHook] | None = None,
-                stopping: threading.Event | None = None, peek: bool = True) -> int:
+                stopping: threading.Event | None = None, peek: bool = True,
+                observe: Callable[[str, str], None] | None = None) -> int:
     """Claim up to ``limit`` due messages, send each, record the outcomes.
 
     Returns how many messages were claimed; 0 when nothing was due. Never raises for a
     message that cannot be sent: that is an outcome to record. ``peek=False`` skips the read
     that spares an idle poll the write lock, when work is known to be waiting. ``hooks`` replaces
-    :data:`on_delivered` for this call; when ``stopping`` is set, or the batch runs past half
+    :data:`on_delivered` for this call; ``observe(channel_type, outcome)`` hears of every
+    attempt once it is recorded (metrics); when ``stopping`` is set, or the batch runs past half
     of its claim, the messages not yet sent are given back for the next round or worker.
     """
     rng = rng or random.Random()
@@ -174,12 +176,12 @@ def deliver_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id
                 break
             done.append(_deliver_one(runtime, transports, row, policy, rng))
             if time.monotonic() - recorded_at >= RECORD_EVERY:
-                _record(runtime, worker_id, done, run_hooks)
+                _record(runtime, worker_id, done, run_hooks, observe)
                 done = []
                 recorded_at = time.monotonic()
     finally:
         if done:
-            _record(runtime, worker_id, done, run_hooks)
+            _record(runtime, worker_id, done, run_hooks, observe)
     return len(rows)
 
 
@@ -346,7 +348,8 @@ def _deliver_one(runtime: Runtime, transports: Mapping[str, Transport], row: Row
 
 
 def _record(runtime: Runtime, worker_id: str, attempts: list[_Attempted],
-            hooks: list[DeliveredHook]) -> None:
+            hooks: list[DeliveredHook],
+            observe: Callable[[str, str], None] | None = None) -> None:
     """Record the outcomes of several attempts in one transaction."""
     with runtime.store.transaction() as conn:
         records, final = [], []
@@ -360,6 +363,8 @@ def _record(runtime: Runtime, worker_id: str, attempts: list[_Attempted],
         _RECORD_ATTEMPT.execute_many(conn, records)
     for attempted in attempts:
         row, outcome = attempted.row, attempted.outcome
+        if observe is not None:
+            observe(row.channel_type, outcome.status)
         if outcome.status == "SENT":
             log.debug("message %s sent (attempt %d)", row.message_id, outcome.attempt)
         else:
@@ -442,8 +447,10 @@ class DeliveryWorker(BackgroundLoop):
     def __init__(self, runtime: Runtime, transports: Mapping[str, Transport], *,
                  worker_id: str | None = None, poll_interval: float = 1.0,
                  batch: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
-                 gather: float = 0.02) -> None:
+                 gather: float = 0.02,
+                 observe: Callable[[str, str], None] | None = None) -> None:
         super().__init__(runtime, poll_interval=poll_interval, batch=batch, gather=gather)
+        self.observe = observe
         self.transports = dict(transports)
         self.worker_id = worker_id or new_worker_id()
         self.policy = policy
@@ -452,7 +459,7 @@ class DeliveryWorker(BackgroundLoop):
     def _round(self) -> int:
         return deliver_due(self.runtime, self.transports, self.worker_id, limit=self.batch,
                            policy=self.policy, rng=self._rng, stopping=self._stopping,
-                           peek=not self.expecting_work)
+                           peek=not self.expecting_work, observe=self.observe)
 
 
 __all__ = [

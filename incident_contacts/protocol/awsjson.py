@@ -56,6 +56,9 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise ValidationException(
             "The request body must be a JSON object.", reason="CANNOT_PARSE"
         )
+    if None in value.values():
+        # A member sent as null is a member not sent, as AWS reads it (SDKs never send null).
+        value = {name: member for name, member in value.items() if member is not None}
     return value
 
 

@@ -305,6 +305,21 @@ def test_members_the_model_does_not_name_are_ignored(http: AsgiClient) -> None:
     assert response.status == 200
 
 
+def test_a_member_sent_as_null_is_a_member_not_sent(http: AsgiClient) -> None:
+    created = _post(http, "SSMContacts.CreateContact",
+                    b'{"Alias": "nully", "Type": "PERSONAL", "Plan": {"Stages": []}}')
+    arn = created.json()["ContactArn"]
+    body = orjson.dumps({"ContactId": arn, "Plan": None, "DisplayName": None})
+    assert _post(http, "SSMContacts.UpdateContact", body).status == 200
+    got = _post(http, "SSMContacts.GetContact", orjson.dumps({"ContactId": arn})).json()
+    assert got["Plan"] == {"Stages": []}
+    assert "DisplayName" not in got
+    refused = _post(http, "SSMContacts.CreateContact",
+                    b'{"Alias": "other", "Type": null, "Plan": {"Stages": []}}')
+    assert refused.status == 400
+    assert refused.json()["Fields"] == [{"Name": "Type", "Message": "Member must not be null"}]
+
+
 # -- the tables against the model -----------------------------------------------------------------
 
 
