@@ -29,12 +29,19 @@ figures):
 
 from __future__ import annotations
 
+import bisect
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from incident_contacts.store.prepared import Prepared
@@ -47,6 +54,7 @@ if TYPE_CHECKING:
 UNKNOWN_OPERATION = "(unknown)"
 # An API call takes from well under a millisecond (SQLite) to seconds (a stalled database).
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BUCKET_NAMES = tuple(repr(bound) for bound in _BUCKETS)
 
 # Both read through indexes: the outbox by status (ix_outbox_due), the timers whole (a table
 # that holds only what is scheduled).
@@ -62,35 +70,18 @@ CHANNEL_TYPES = ("SMS", "VOICE", "EMAIL")
 
 
 class Metrics:
-    """The server's metrics; :meth:`observe_request` runs on every API call, so it only
-    looks up a prepared child and adds."""
+    """The server's metrics; :meth:`observe_request` runs on every API call."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._requests = Counter(
-            "incident_contacts_requests", "API calls answered, by operation and outcome "
-            "(OK or the error code).", ["operation", "outcome"], registry=self.registry)
-        self._duration = Histogram(
-            "incident_contacts_request_duration_seconds", "Time to answer an API call, "
-            "without the HTTP server.", ["operation"], buckets=_BUCKETS, registry=self.registry)
+        self._calls = _Calls()
+        self.registry.register(self._calls)
         self._attempts = Counter(
             "incident_contacts_delivery_attempts", "Messages handed to a transport by this "
             "process, by channel type and outcome (SENT, RETRY, FAILED).",
             ["channel_type", "outcome"], registry=self.registry)
         self.registry.register(_StoreCollector(runtime))
-        self._counters: dict[tuple[str, str], Any] = {}
-        self._histograms: dict[str, Any] = {}
-
-    def observe_request(self, operation: str, outcome: str, seconds: float) -> None:
-        key = (operation, outcome)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = self._requests.labels(operation, outcome)
-        counter.inc()
-        histogram = self._histograms.get(operation)
-        if histogram is None:
-            histogram = self._histograms[operation] = self._duration.labels(operation)
-        histogram.observe(seconds)
+        self.observe_request = self._calls.add
 
     def observe_delivery(self, channel_type: str, outcome: str) -> None:
         self._attempts.labels(channel_type, outcome).inc()
@@ -98,6 +89,56 @@ class Metrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format (reads the database: call off the loop)."""
         return generate_latest(self.registry)
+
+
+class _Calls(Collector):
+    """Counts and durations of API calls, kept as plain numbers under one lock and made into
+    Prometheus families at each scrape. (prometheus_client's Counter and Histogram take a
+    lock per value and per observation; on every call that cost several microseconds more
+    inside the server, a tenth of a write's budget against the benchmark floor.)"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outcomes: dict[tuple[str, str], int] = {}
+        # per operation: a count per bucket (the last one past every bound), then the sum
+        self._durations: dict[str, list[float]] = {}
+
+    def add(self, operation: str, outcome: str, seconds: float) -> None:
+        bucket = bisect.bisect_left(_BUCKETS, seconds)
+        key = (operation, outcome)
+        with self._lock:
+            self._outcomes[key] = self._outcomes.get(key, 0) + 1
+            row = self._durations.get(operation)
+            if row is None:
+                row = self._durations[operation] = [0.0] * (len(_BUCKETS) + 2)
+            row[bucket] += 1
+            row[-1] += seconds
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            outcomes = sorted(self._outcomes.items())
+            durations = sorted((operation, list(row)) for operation, row in
+                               self._durations.items())
+        calls = CounterMetricFamily(
+            "incident_contacts_requests",
+            "API calls answered, by operation and outcome (OK or the error code).",
+            labels=["operation", "outcome"])
+        for (operation, outcome), count in outcomes:
+            calls.add_metric([operation, outcome], count)
+        yield calls
+        histogram = HistogramMetricFamily(
+            "incident_contacts_request_duration_seconds",
+            "Time to answer an API call, without the HTTP server.", labels=["operation"])
+        for operation, row in durations:
+            cumulative, buckets = 0.0, []
+            for bound, observed in zip((*_BUCKET_NAMES, "+Inf"), row[:-1], strict=True):
+                cumulative += observed
+                buckets.append((bound, cumulative))
+            histogram.add_metric([operation], buckets, sum_value=row[-1])
+        yield histogram
 
 
 class _StoreCollector(Collector):

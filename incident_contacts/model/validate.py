@@ -39,6 +39,13 @@ def _compiled(pattern: str) -> Any:
     return regex.compile(_ascii_words(pattern))
 
 
+@functools.lru_cache(maxsize=4096)
+def _matches(pattern: str, value: str) -> bool:
+    """Whether ``value`` satisfies the model's ``pattern``. The same ARNs and names come back
+    call after call, and a pattern is a pure function of the value: the answer is kept."""
+    return _compiled(pattern).search(value) is not None
+
+
 def _ascii_words(pattern: str) -> str:
     """``\\w`` spelled out as ASCII, inside and outside character classes."""
     out: list[str] = []
@@ -168,7 +175,7 @@ def _check_string(shape: Shape, value: Any, path: str, errors: list[FieldError])
         return
     _check_size(shape, len(value), path, errors, value)
     pattern = meta.get("pattern")
-    if pattern is not None and _compiled(pattern).search(value) is None:
+    if pattern is not None and not _matches(pattern, value):
         errors.append(FieldError(
             path,
             f"Value '{_describe(value)}' at '{path}' failed to satisfy constraint: "
