@@ -105,8 +105,9 @@ class Application:
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        # ASGI servers give header names in lower case.
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # ASGI asks servers for lower-case names; not every server or test client obeys.
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}
         if too_large:
             response = awsjson.error("-", ValidationException(
                 "The request body is larger than 2 MiB.", reason="CANNOT_PARSE"))

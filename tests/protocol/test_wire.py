@@ -305,6 +305,15 @@ def test_members_the_model_does_not_name_are_ignored(http: AsgiClient) -> None:
     assert response.status == 200
 
 
+def test_header_names_in_any_case(http: AsgiClient) -> None:
+    """ASGI asks servers for lower-case header names; one that sends them as the client wrote
+    them is understood all the same."""
+    response = http.post({"X-Amz-Target": "SSMContacts.ListContacts",
+                             "Content-Type": "application/x-amz-json-1.1"}, b"{}")
+    assert response.status == 200
+    assert response.json() == {"Contacts": []}
+
+
 def test_a_member_sent_as_null_is_a_member_not_sent(http: AsgiClient) -> None:
     created = _post(http, "SSMContacts.CreateContact",
                     b'{"Alias": "nully", "Type": "PERSONAL", "Plan": {"Stages": []}}')
