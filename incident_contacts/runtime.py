@@ -104,12 +104,14 @@ class Runtime:
 
     def wake_delivery(self) -> None:
         """Called after a transaction that queued a message commits."""
-        for listener in list(self._wake_listeners["delivery"]):
-            listener()
+        self._wake("delivery")
 
     def wake_engine(self) -> None:
         """Called after a transaction that scheduled an engine step commits."""
-        for listener in list(self._wake_listeners["engine"]):
+        self._wake("engine")
+
+    def _wake(self, topic: str) -> None:
+        for listener in list(self._wake_listeners[topic]):
             listener()
 
     def close(self) -> None:

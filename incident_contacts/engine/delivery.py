@@ -220,6 +220,7 @@ _RELEASE = outbox.update().where(
 _RECORD_ATTEMPT = insert_of(delivery_attempts, "message_pk", "attempt", "started_at", "outcome",
                             "detail", "worker")
 
+
 def _settle_statement(*columns: str) -> Prepared:
     """Settle a row this worker holds: the attempt count, the error, and ``columns``."""
     return Prepared(outbox.update().where(

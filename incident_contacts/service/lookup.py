@@ -78,14 +78,12 @@ def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
                  missing: str = "not_found") -> Any:
     """The contact an ARN names; ``missing`` says what its absence is: ``not_found`` or
     ``invalid`` (for operations that model no ResourceNotFoundException)."""
-    arn = parse_arn(given, "contact", member)
-    row = _CONTACT_BY_ALIAS.first(
-        ctx.conn, {"account": arn.account, "region": arn.region, "alias": arn.parts[0]},
-    ) if len(arn.parts) == 1 else None
+    key = contact_key(given, member=member)
+    row = _CONTACT_BY_ALIAS.first(ctx.conn, key) if key is not None else None
     if row is None:
         if missing == "invalid":
             raise ValidationException.field(member, f"Contact {given} does not exist.")
-        raise _not_found("Contact", "CONTACT", given)
+        raise contact_not_found(given)
     return row
 
 
@@ -103,7 +101,7 @@ def find_channel(ctx: RequestContext, given: str, *,
         contact = _CONTACT_BY_ALIAS.first(
             ctx.conn, {"account": arn.account, "region": arn.region, "alias": alias})
         if contact is None:
-            raise _not_found("Contact", "CONTACT", given)
+            raise contact_not_found(given)
         raise _not_found("Contact channel", "CONTACT_CHANNEL", given)
     return row, ContactRef(row.contact_pk, row.contact_alias, row.account, row.region,
                            row.contact_type)

@@ -113,6 +113,15 @@ def _on_driver(connection: Connection, method: Any, statement: str | None = None
                                          dialect=connection.dialect) from exc
 
 
+def _roll_back(kept: Connection, driver: Any) -> None:
+    """Undo the open transaction: SQLAlchemy's when a statement through it began one (which
+    rolls the driver back too), else the driver's."""
+    if kept.in_transaction():
+        kept.rollback()
+    if driver.in_transaction:
+        driver.rollback()
+
+
 class _KeptTransaction:
     """A transaction on the SQLite connection a thread keeps (``Store.transaction``).
 
@@ -153,10 +162,7 @@ class _KeptTransaction:
         try:
             driver: Any = kept.connection.driver_connection
             if exc_type is not None:
-                if kept.in_transaction():
-                    kept.rollback()
-                elif driver.in_transaction:
-                    driver.rollback()
+                _roll_back(kept, driver)
                 return
             try:
                 if kept.in_transaction():
@@ -166,10 +172,7 @@ class _KeptTransaction:
             except BaseException:
                 # A COMMIT that failed (the disk, a lock) leaves the transaction open.
                 with contextlib.suppress(Exception):
-                    if kept.in_transaction():
-                        kept.rollback()
-                    if driver.in_transaction:
-                        driver.rollback()
+                    _roll_back(kept, driver)
                 raise
         finally:
             self._unlock()

@@ -124,7 +124,6 @@ class Prepared:
         finally:
             cursor.close()
 
-
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run a write once for each of ``rows`` (the driver's ``executemany``)."""
         if not rows:
