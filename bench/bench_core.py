@@ -2,14 +2,18 @@
 
     python bench/bench_core.py [--rounds 3] [--seconds 5] [--connections 8]
 
-Starts three servers on loopback: incident-contacts (one process, SQLite file, throttling
-off), the floor (a bare ASGI app answering ``{}`` on the same uvicorn stack and options) and
-``moto_server``. Then, after a warm-up, each round loads each of these in turn for
-``--seconds`` with the same generator (wrk when installed):
+Starts four servers on loopback: incident-contacts (one process, SQLite file, throttling
+off), a second one with its read cache off, the floor (a bare ASGI app answering ``{}`` on the
+same uvicorn stack and options) and ``moto_server``. Then, after a warm-up, each round loads
+each of these in turn for ``--seconds`` with the same generator (wrk when installed):
 
 * floor                      the floor, with a GetContactChannel body;
-* GetContactChannel          one of 16 channels (a read: the join to its contact, the address
-                             opened with the data key, the output shaped by the model);
+* GetContactChannel          one of 16 channels, as ``serve`` answers by default: a repeated
+                             read comes from the read cache while nothing commits;
+* GetContactChannel, uncached  the same with INCIDENT_CONTACTS_READ_CACHE=0, as every read is
+                             answered when writes keep changing the database: the join to its
+                             contact, the address opened with the data key, the output shaped
+                             by the model (no target; printed to show what the cache is worth);
 * UpdateContact              DisplayName of one of 16 contacts (a write: BEGIN IMMEDIATE, the
                              contact found, updated and committed in WAL mode);
 * moto GetParameter          moto's SSM, one of 100 parameters;
@@ -44,6 +48,7 @@ from common import (
 )
 
 CHANNELS = 16
+UNCACHED = "GetContactChannel, uncached"
 
 
 def _client(service: str, server: Server) -> Any:
@@ -92,15 +97,19 @@ def main() -> int:
     try:
         ours = start_incident_contacts()
         servers.append(ours)
+        uncached = start_incident_contacts({"INCIDENT_CONTACTS_READ_CACHE": "0"})
+        servers.append(uncached)
         floor = start_floor()
         servers.append(floor)
         moto = start_moto()
         servers.append(moto)
         reads, writes = prepare_ours(ours)
+        uncached_reads, _ = prepare_ours(uncached)
         gets, puts = prepare_moto(moto)
         work = {
             "floor": (floor.url, reads),
             "GetContactChannel": (ours.url, reads),
+            UNCACHED: (uncached.url, uncached_reads),
             "UpdateContact": (ours.url, writes),
             "moto GetParameter": (moto.url, gets),
             "moto PutParameter": (moto.url, puts),
@@ -110,6 +119,7 @@ def main() -> int:
         print(f"load: {args.connections} connections, {args.seconds:g} s per run, "
               f"{args.rounds} rounds", flush=True)
         pids = {"floor": floor.process.pid, "GetContactChannel": ours.process.pid,
+                UNCACHED: uncached.process.pid,
                 "UpdateContact": ours.process.pid, "moto GetParameter": moto.process.pid,
                 "moto PutParameter": moto.process.pid}
         results = interleaved(work, rounds=args.rounds, seconds=args.seconds,
@@ -128,8 +138,10 @@ def main() -> int:
                 0.5),
         verdict("UpdateContact / floor (req/s)", results.rps("UpdateContact") / floor_rps, 0.3),
     ]
+    print(f"{UNCACHED + ' / floor (req/s)':<58} {results.rps(UNCACHED) / floor_rps:6.2f}   "
+          "no target: every read answered afresh")
     floor_cpu = results.cpu_us("floor")
-    for name in ("GetContactChannel", "UpdateContact"):
+    for name in ("GetContactChannel", UNCACHED, "UpdateContact"):
         cpu = results.cpu_us(name)
         if floor_cpu is not None and cpu is not None:
             print(f"{'floor / ' + name + ' (CPU per request)':<58} {floor_cpu / cpu:6.2f}   "

@@ -9,6 +9,7 @@ from typing import Any
 from incident_contacts.api import security
 from incident_contacts.api.app import Application
 from incident_contacts.api.dispatch import Dispatcher
+from incident_contacts.api.readcache import ReadCache
 from incident_contacts.clock import Clock, SystemClock
 from incident_contacts.config import Settings
 from incident_contacts.delivery import DeliverySettings, Transport, build_transports
@@ -33,8 +34,9 @@ def build_dispatcher(runtime: Runtime, metrics: Metrics | None = None) -> Dispat
     """The pipeline with the authenticator and guards (throttling, authorization) that the
     settings ask for (``api.security``), counting calls into ``metrics`` when given."""
     parts = security.pipeline(runtime)
+    entries = runtime.settings.read_cache
     return Dispatcher(runtime, authenticator=parts.authenticator, guards=parts.guards,
-                      metrics=metrics)
+                      metrics=metrics, read_cache=ReadCache(entries) if entries > 0 else None)
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:

@@ -6,8 +6,10 @@ needs no routing); everything else goes through a Starlette router.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -45,6 +47,20 @@ def _error(exc: ServiceError) -> Response:
                     headers=dict(response.headers))
 
 
+def _for_this_turn(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[], None]], bool]:
+    """``Store.keep_reading`` for calls served on ``loop``: what it is given runs at the start
+    of the loop's next turn."""
+    thread = threading.get_ident()
+
+    def keep(forget: Callable[[], None]) -> bool:
+        if threading.get_ident() != thread:
+            return False
+        loop.call_soon(forget)
+        return True
+
+    return keep
+
+
 class Application:
     """ASGI callable. ``background`` are started with the server and stopped with it."""
 
@@ -75,6 +91,9 @@ class Application:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        store = self.runtime.store
+        if self.inline:
+            store.keep_reading = _for_this_turn(asyncio.get_running_loop())
         for item in self.background:
             item.start()
         self.ready = True
@@ -82,6 +101,7 @@ class Application:
             yield
         finally:
             self.ready = False
+            store.keep_reading = None
             for item in reversed(self.background):
                 await anyio.to_thread.run_sync(item.stop)
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from incident_contacts import crypto, model
 from incident_contacts.api.operations import OPERATIONS, Operation
+from incident_contacts.api.readcache import ReadCache
 from incident_contacts.errors import (
     InternalServerException,
     ServiceError,
@@ -64,12 +65,13 @@ _FORGET = Prepared(idempotency.delete().where(idempotency.c.id == sa.bindparam("
 class _Plan:
     """What the pipeline needs of one operation, looked up once rather than on each call."""
 
-    __slots__ = ("handler", "idempotent", "input_shape", "output_shape", "readonly")
+    __slots__ = ("cached", "handler", "idempotent", "input_shape", "output_shape", "readonly")
 
     def __init__(self, name: str, operation: Operation) -> None:
         operation_model = model.operation_model(name)
         self.handler = operation.handler
         self.readonly = operation.readonly
+        self.cached = operation.cached
         self.input_shape = operation_model.input_shape
         self.output_shape = operation_model.output_shape
         self.idempotent = self.input_shape is not None \
@@ -80,9 +82,12 @@ class Dispatcher:
     def __init__(self, runtime: Runtime, *, authenticator: Authenticator | None = None,
                  guards: list[Guard] | None = None,
                  operations: Mapping[str, Operation] = OPERATIONS,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None,
+                 read_cache: ReadCache | None = None) -> None:
         self.runtime = runtime
         self.metrics = metrics
+        # Only where the store can tell when the database changed (readcache).
+        self.read_cache = read_cache if runtime.store.marks_changes else None
         self.operations = operations
         settings = runtime.settings
         self.authenticate: Authenticator = authenticator or (
@@ -107,10 +112,13 @@ class Dispatcher:
             for guard in self.guards:
                 guard(caller, name, params)
             plan = self._plans[name]
-            _check(plan.input_shape, params)
-            idempotent = plan.idempotent and "IdempotencyToken" in params
-            result = self._run(name, plan, caller, params, request_id, idempotent)
-            response = awsjson.success(request_id, serialize(plan.output_shape, result))
+            if plan.cached and self.read_cache is not None:
+                response = self._cached_read(name, plan, caller, params, request_id, body)
+            else:
+                _check(plan.input_shape, params)
+                idempotent = plan.idempotent and "IdempotencyToken" in params
+                result = self._run(name, plan, caller, params, request_id, idempotent)
+                response = awsjson.success(request_id, serialize(plan.output_shape, result))
         except ServiceError as exc:
             outcome = exc.code
             response = awsjson.error(request_id, exc)
@@ -122,6 +130,26 @@ class Dispatcher:
         if self.metrics is not None:
             self.metrics.observe_request(name, outcome, time.perf_counter() - started)
         return response
+
+    def _cached_read(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
+                     request_id: str, body: bytes) -> awsjson.HttpResponse:
+        """A read answered from the cache when the database has not changed since the same
+        caller sent the same body; a kept answer passed validation when it was made."""
+        cache = self.read_cache
+        assert cache is not None
+        mark = self.runtime.store.change_mark()
+        if mark is None:  # inside another transaction of this thread
+            _check(plan.input_shape, params)
+            result = self._run(name, plan, caller, params, request_id, False)
+            return awsjson.success(request_id, serialize(plan.output_shape, result))
+        key = (name, caller.account, caller.region, caller.principal_arn, body)
+        answer = cache.get(mark, key)
+        if answer is None:
+            _check(plan.input_shape, params)
+            result = self._run(name, plan, caller, params, request_id, False)
+            answer = orjson.dumps(serialize(plan.output_shape, result))
+            cache.put(mark, key, answer)
+        return awsjson.answer(request_id, answer)
 
     def _run(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
              request_id: str, idempotent: bool) -> dict[str, Any]:

@@ -31,30 +31,33 @@ Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
 class Operation:
     handler: Handler
     readonly: bool = False
+    # A read whose answer depends only on the database, the caller and the request (never
+    # the clock): its answers may be kept until the database changes (api.readcache).
+    cached: bool = False
 
 
 OPERATIONS: dict[str, Operation] = {
     # Contacts
     "CreateContact": Operation(contacts.create_contact),
-    "GetContact": Operation(contacts.get_contact, readonly=True),
+    "GetContact": Operation(contacts.get_contact, readonly=True, cached=True),
     "UpdateContact": Operation(contacts.update_contact),
     "DeleteContact": Operation(contacts.delete_contact),
-    "ListContacts": Operation(contacts.list_contacts, readonly=True),
+    "ListContacts": Operation(contacts.list_contacts, readonly=True, cached=True),
     # Contact channels and activation
     "CreateContactChannel": Operation(channels.create_contact_channel),
-    "GetContactChannel": Operation(channels.get_contact_channel, readonly=True),
+    "GetContactChannel": Operation(channels.get_contact_channel, readonly=True, cached=True),
     "UpdateContactChannel": Operation(channels.update_contact_channel),
     "DeleteContactChannel": Operation(channels.delete_contact_channel),
-    "ListContactChannels": Operation(channels.list_contact_channels, readonly=True),
+    "ListContactChannels": Operation(channels.list_contact_channels, readonly=True, cached=True),
     "DeactivateContactChannel": Operation(channels.deactivate_contact_channel),
     "SendActivationCode": Operation(activation.send_activation_code),
     "ActivateContactChannel": Operation(activation.activate_contact_channel),
     # Tags and contact policies
     "TagResource": Operation(tags.tag_resource),
     "UntagResource": Operation(tags.untag_resource),
-    "ListTagsForResource": Operation(tags.list_tags_for_resource, readonly=True),
+    "ListTagsForResource": Operation(tags.list_tags_for_resource, readonly=True, cached=True),
     "PutContactPolicy": Operation(policies.put_contact_policy),
-    "GetContactPolicy": Operation(policies.get_contact_policy, readonly=True),
+    "GetContactPolicy": Operation(policies.get_contact_policy, readonly=True, cached=True),
     # Engagements and pages
     "StartEngagement": Operation(engagements.start_engagement),
     "StopEngagement": Operation(engagements.stop_engagement),

@@ -70,6 +70,11 @@ def success(request_id: str, payload: dict[str, Any]) -> HttpResponse:
     return HttpResponse(200, orjson.dumps(payload), _headers(request_id))
 
 
+def answer(request_id: str, body: bytes) -> HttpResponse:
+    """A success whose body is already encoded."""
+    return HttpResponse(200, body, _headers(request_id))
+
+
 def error(request_id: str, exc: ServiceError) -> HttpResponse:
     headers = _headers(request_id)
     headers.append(("x-amzn-errortype", exc.code))
@@ -77,4 +82,6 @@ def error(request_id: str, exc: ServiceError) -> HttpResponse:
     return HttpResponse(exc.status, orjson.dumps(exc.body()), headers)
 
 
-__all__ = ["CONTENT_TYPE", "HttpResponse", "error", "operation_of", "parse_body", "success"]
+__all__ = [
+    "CONTENT_TYPE", "HttpResponse", "answer", "error", "operation_of", "parse_body", "success",
+]

@@ -10,10 +10,12 @@ URL; there several processes may share one database.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +177,8 @@ class _KeptTransaction:
                     _roll_back(kept, driver)
                 raise
         finally:
+            if self.write:
+                self.store.changes += 1
             self._unlock()
 
     def _unlock(self) -> None:
@@ -215,6 +219,56 @@ class Store:
         self._local = threading.local() if self.sqlite else None
         self._kept: list[Connection] = []
         self._kept_lock = threading.Lock()
+        self._serials = itertools.count(1)
+        # Write transactions ended in this process (committed or not), for change_mark.
+        self.changes = 0
+        # Set by the server: schedules a callable for the event loop's next turn and answers
+        # True, or answers False when called off the loop's thread (see change_mark).
+        self.keep_reading: Callable[[Callable[[], None]], bool] | None = None
+        event.listen(self.engine, "commit", self._count_change)
+
+    def _count_change(self, connection: Connection) -> None:
+        """SQLAlchemy's commits, from any code that went round ``transaction``; the read
+        transactions that ``transaction`` opened change nothing."""
+        if connection.info.get("write", True):
+            self.changes += 1
+
+    @property
+    def marks_changes(self) -> bool:
+        """Whether change_mark can tell: a SQLite file (not PostgreSQL, not in memory)."""
+        return self._local is not None and self._memory_lock is None
+
+    def change_mark(self) -> tuple[int, int, int] | None:
+        """A value that differs after anything commits to the database, in this process or
+        another; None where that cannot be known at the price of a lookup (PostgreSQL, an
+        in-memory database, or inside a transaction).
+
+        SQLite's ``data_version`` of a connection changes when another connection commits; the
+        commits of this thread's own connection are counted in ``changes``. Take the mark
+        before the transaction whose result it is to vouch for: a commit in between then makes
+        the next mark differ, never the same.
+
+        Reading ``data_version`` takes and drops SQLite's file locks, two system calls. Where
+        ``keep_reading`` allows (the server's event loop), one reading serves the rest of the
+        loop's turn. Every request served in that turn had arrived before the reading was
+        taken, so each answer still shows the database as it was at some moment between the
+        request and its answer; this thread's own commits still count at once.
+        """
+        local = self._local
+        if local is None or self._memory_lock is not None or getattr(local, "busy", False):
+            return None
+        kept = self._kept_connection(local)
+        version = local.version
+        keep = self.keep_reading
+        if version is None or keep is None:
+            driver: Any = kept.connection.driver_connection
+            try:
+                (version,) = driver.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                return None
+            local.version = version if keep is not None and keep(local.forget_version) \
+                else None
+        return (local.serial, version, self.changes)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (in-memory databases: create it)."""
@@ -252,8 +306,12 @@ class Store:
         with lock, self.engine.connect() as connection:
             if self.sqlite:
                 connection.info["write"] = write
-            with connection.begin():
-                yield connection
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                if write:
+                    self.changes += 1
 
     def _kept_connection(self, local: threading.local) -> Connection:
         """This thread's SQLite connection, made on first use."""
@@ -261,6 +319,9 @@ class Store:
         if connection is None or connection.closed or connection.invalidated:
             connection = self.engine.connect()
             local.connection = connection
+            local.serial = next(self._serials)
+            local.version = None  # see change_mark
+            local.forget_version = functools.partial(setattr, local, "version", None)
             with self._kept_lock:
                 self._kept.append(connection)
         return connection
