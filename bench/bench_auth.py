@@ -5,7 +5,8 @@
 Two servers on fresh SQLite files, identical but for the mode: the development mode, and
 SigV4 with a credentials file. Both run every guard, so throttling is on with a rate no load
 reaches (the bucket is still taken per request) and authorization runs; the difference is the
-signature check alone. Each server holds one contact with one channel.
+signature check alone. Each server holds one contact with one channel. A second pair with the
+read cache off shows the signature's cost against a read answered afresh (no target).
 
 The load generator is ``bench/common`` (wrk when installed, else Python threads on keep-alive
 connections). For SigV4 the request is signed by botocore's ``SigV4Auth`` just before the run
@@ -67,9 +68,11 @@ def credentials_file(directory: Path) -> Path:
     return path
 
 
-def start_mode(mode: str, workdir: Path) -> Server:
+def start_mode(mode: str, workdir: Path, cache: bool = True) -> Server:
     workdir.mkdir()
     env = {**UNLIMITED, "INCIDENT_CONTACTS_AUTH": mode}
+    if not cache:
+        env["INCIDENT_CONTACTS_READ_CACHE"] = "0"
     if mode == "sigv4":
         env["INCIDENT_CONTACTS_CREDENTIALS"] = str(credentials_file(workdir))
     return start_incident_contacts(env, workdir=workdir)
@@ -120,40 +123,46 @@ def verify_cost(iterations: int = 5000) -> float:
 def main() -> None:
     parser = load_arguments(__doc__.split("\n")[0])
     args = parser.parse_args()
-    expected = (args.rounds * 2 + 2) * args.seconds
+    expected = (args.rounds * 4 + 4) * args.seconds
     if expected > SIGNATURE_LIFETIME - 120:
         parser.error(f"{expected:.0f}s of load outlasts a signature's 15 minutes")
     with tempfile.TemporaryDirectory(prefix="incident-contacts-bench-auth-") as tmp:
-        off = start_mode("off", Path(tmp) / "off")
+        servers: dict[str, Server] = {}
         try:
-            sigv4 = start_mode("sigv4", Path(tmp) / "sigv4")
-        except BaseException:
-            off.stop()
-            raise
-        try:
-            off_request = aws_request(OPERATION,
-                                      {"ContactChannelId": make_channel(off, ACCOUNT, "x")},
-                                      account=ACCOUNT)
-            body = json.dumps({"ContactChannelId": make_channel(sigv4, KEY_ID, SECRET)})
-            sigv4_request = signed_request(sigv4, body.encode())
-            for server, request in ((off, off_request), (sigv4, sigv4_request)):
+            for cache in (True, False):
+                for mode in ("off", "sigv4"):
+                    name = _name(mode, cache)
+                    servers[name] = start_mode(mode, Path(tmp) / name.replace(" ", "-"), cache)
+            work: dict[str, tuple[str, list[Request]]] = {}
+            for name, server in servers.items():
+                if "sigv4" in name:
+                    body = json.dumps({"ContactChannelId": make_channel(server, KEY_ID, SECRET)})
+                    request = signed_request(server, body.encode())
+                else:
+                    request = aws_request(OPERATION,
+                                          {"ContactChannelId": make_channel(server, ACCOUNT, "x")},
+                                          account=ACCOUNT)
                 answer = check(server.url, request)
                 assert answer["DeliveryAddress"] == {"SimpleAddress": "+15005550199"}
-            rounds = interleaved({
-                "GetContactChannel --auth off": (off.url, [off_request]),
-                "GetContactChannel --auth sigv4": (sigv4.url, [sigv4_request]),
-            }, rounds=args.rounds, seconds=args.seconds, connections=args.connections,
-                threads=args.threads)
+                work[name] = (server.url, [request])
+            rounds = interleaved(work, rounds=args.rounds, seconds=args.seconds,
+                                 connections=args.connections, threads=args.threads)
         finally:
-            sigv4.stop()
-            off.stop()
+            for server in servers.values():
+                server.stop()
     print(rounds.table())
-    off_rps = rounds.rps("GetContactChannel --auth off")
-    sigv4_rps = rounds.rps("GetContactChannel --auth sigv4")
+    off_rps = rounds.rps(_name("off", True))
+    sigv4_rps = rounds.rps(_name("sigv4", True))
     verdict("sigv4 / off throughput (medians)", sigv4_rps / off_rps, 0.85)
     print(f"SigV4 costs {100 * (1 - sigv4_rps / off_rps):.1f}% of the throughput "
           "(target: at most 15%)")
+    uncached = rounds.rps(_name("sigv4", False)) / rounds.rps(_name("off", False))
+    print(f"{'the same with the read cache off (no target)':<58} {uncached:6.2f}")
     print(f"verify() alone, in-process: {verify_cost():.0f} us per request")
+
+
+def _name(mode: str, cache: bool) -> str:
+    return f"GetContactChannel --auth {mode}" if cache else f"--auth {mode}, read cache off"
 
 
 if __name__ == "__main__":
