@@ -43,6 +43,7 @@ class Settings:
     # Background work: the delivery worker and the engagement engine.
     workers: bool = True
     metrics: bool = True                    # GET /metrics, Prometheus' text format
+    console: bool = True                    # the web console at /console
     read_cache: int = 4096                  # answers of repeated reads kept; 0 turns it off
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -23,7 +23,7 @@ from incident_contacts.store.schema.core import server_secrets
 
 log = logging.getLogger(__name__)
 
-SECRET_NAMES = ("activation-codes", "blind-index", "pagination", "accept-codes")
+SECRET_NAMES = ("activation-codes", "blind-index", "pagination", "accept-codes", "console")
 WAKE_TOPICS = ("delivery", "engine")
 """What a committed transaction may have queued: messages for the delivery worker, or steps
 for the engagement engine. Each background loop listens to its own, so a busy API that only

@@ -19,11 +19,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from incident_contacts.api import webhooks
 from incident_contacts.api.dispatch import Dispatcher
+from incident_contacts.console import build_console
 from incident_contacts.errors import ServiceError, ValidationException
 from incident_contacts.metrics import Metrics
 from incident_contacts.protocol import awsjson
@@ -77,7 +78,7 @@ class Application:
         # step gives it up and waits to get it back). So calls run on the event loop itself.
         # PostgreSQL calls wait on the network, and run in threads.
         self.inline = runtime.store.sqlite
-        routes = [Route(f"{BASE}/health", self.health, methods=["GET"])]
+        routes: list[BaseRoute] = [Route(f"{BASE}/health", self.health, methods=["GET"])]
         if metrics is not None:
             routes.append(Route("/metrics", self.metrics_page, methods=["GET"]))
         if runtime.settings.inspection_enabled:
@@ -87,6 +88,9 @@ class Application:
                 Route(f"{BASE}/engagements/events", self.engagement_events, methods=["GET"]),
             ]
         routes += webhooks.routes(runtime)
+        if runtime.settings.console:
+            credentials = getattr(dispatcher.authenticate, "credentials", None)
+            routes.append(Mount("/console", build_console(runtime, dispatcher, credentials)))
         self.router = Starlette(routes=routes, lifespan=self._lifespan)
 
     @contextlib.asynccontextmanager

@@ -131,6 +131,32 @@ class Dispatcher:
             self.metrics.observe_request(name, outcome, time.perf_counter() - started)
         return response
 
+    def call(self, caller: Caller, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """An operation for a caller the server has already identified (the console): the
+        same guards, validation, transaction and output shape as a request. Returns the
+        output as the wire carries it; raises the ServiceError a request would answer."""
+        started = time.perf_counter()
+        outcome = "OK"
+        try:
+            plan = self._plans.get(name)
+            if plan is None:
+                raise ValidationException(f"Unknown operation {name}.",
+                                          reason="UNKNOWN_OPERATION")
+            params = {key: value for key, value in params.items() if value is not None}
+            for guard in self.guards:
+                guard(caller, name, params)
+            _check(plan.input_shape, params)
+            idempotent = plan.idempotent and "IdempotencyToken" in params
+            result = self._run(name, plan, caller, params, new_id(), idempotent)
+            shaped: dict[str, Any] = serialize(plan.output_shape, result)
+            return shaped
+        except ServiceError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.observe_request(name, outcome, time.perf_counter() - started)
+
     def _cached_read(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
                      request_id: str, body: bytes) -> awsjson.HttpResponse:
         """A read answered from the cache when the database has not changed since the same

@@ -118,6 +118,9 @@ def test_a_wrong_key_answers_data_encryption_exception(tmp_path: Path) -> None:
                 call()
             code, status, _message = error(info)
             assert (code, status) == ("DataEncryptionException", 400)
+        # The console cannot sign anyone in without its session secret, and says why.
+        console = httpx.get(server.url + "/console/login")
+        assert console.status_code == 503 and "data key" in console.text
         assert "does not open with the configured data keys" in server.log()
         assert "Traceback" not in server.log()
     finally:

@@ -1,0 +1,422 @@
+"""The console's pages and actions.
+
+Signing in
+    With ``--auth off`` (development) the console asks for an account id, as the development
+    mode takes the account from the access key id. With ``--auth sigv4`` it asks for an access
+    key id and its secret from the credentials file, compared in constant time. The session
+    is a cookie signed with a server secret (Starlette's ``SessionMiddleware``), limited to
+    ``/console``, ``SameSite=Strict``, eight hours. It holds the key id and a keyed hash of the
+    secret, never the secret: a key removed from or changed in the credentials file ends its
+    sessions at the next request.
+
+Reading and acting
+    Every page calls API operations through ``Dispatcher.call`` as the signed-in principal,
+    so the authorization, validation, account and region are those of the API, and an
+    operation the principal may not call shows the API's AccessDeniedException. Each form
+    that changes something carries a per-session token (compared in constant time), on top
+    of the ``SameSite`` cookie. A page is acknowledged with the accept code it carried
+    (AcceptPage with ENFORCE), as from the phone. The delivery page, which has no API
+    operation, is shown to principals who may read every channel of the account
+    (``GetContactChannel`` on ``contact-channel/*``); it never shows activation or accept
+    codes, nor message bodies.
+
+No page uses JavaScript; responses forbid framing and any script (a strict
+Content-Security-Policy).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+import anyio
+import jinja2
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from incident_contacts import crypto
+from incident_contacts.api.dispatch import Dispatcher
+from incident_contacts.api.security import PrincipalCaller
+from incident_contacts.auth.credentials import CredentialStore, Principal
+from incident_contacts.auth.policy import evaluate
+from incident_contacts.errors import DataEncryptionException, ServiceError
+from incident_contacts.runtime import Runtime
+from incident_contacts.service import arns
+from incident_contacts.service.context import Caller
+from incident_contacts.store.schema.delivery import outbox
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+HERE = Path(__file__).parent
+SESSION_SECONDS = 8 * 3600
+MAX_FORM = 16 * 1024
+SHIFT_DAYS = 14
+OUTBOX_ROWS = 200
+_ACCOUNT_ID = frozenset("0123456789")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _when(value: Any) -> str:
+    """Epoch seconds as a UTC time; nothing for a member that is absent."""
+    if not isinstance(value, int | float):
+        return ""
+    moment = datetime.datetime.fromtimestamp(value, datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _short(arn: Any) -> str:
+    """The part of an ARN a person recognises: what follows its kind."""
+    if not isinstance(arn, str) or not arn:
+        return ""
+    parsed = arns.parse(arn)
+    return "/".join(parsed.parts) if parsed is not None else arn
+
+
+class Console:
+    def __init__(self, runtime: Runtime, dispatcher: Dispatcher,
+                 credentials: CredentialStore | None) -> None:
+        self.runtime = runtime
+        self.dispatcher = dispatcher
+        self.credentials = credentials
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+            trim_blocks=True, lstrip_blocks=True,
+            undefined=jinja2.ChainableUndefined)  # absent members are absent, as on the wire
+        self.templates.filters["when"] = _when
+        self.templates.filters["short"] = _short
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def _seal(self, principal: Principal) -> str:
+        return crypto.keyed_hash(self.runtime.secret("console"), "session",
+                                 principal.access_key_id, principal.secret_access_key)
+
+    def caller(self, request: Request) -> Caller | None:
+        """Who the session speaks for, checked again on every request."""
+        session = request.session
+        account, region = session.get("account"), session.get("region")
+        if not isinstance(account, str) or not isinstance(region, str):
+            return None
+        if self.credentials is None:
+            return Caller(account, region)
+        principal = self.credentials.get(str(session.get("key", "")))
+        if principal is None or not crypto.hashes_equal(self._seal(principal),
+                                                        str(session.get("seal", ""))):
+            session.clear()
+            return None
+        return PrincipalCaller(principal.account_id, region, principal.arn, principal=principal)
+
+    def render(self, request: Request, template: str, status: int = 200,
+               **values: Any) -> HTMLResponse:
+        session = request.session
+        body = self.templates.get_template(template).render(
+            caller=values.pop("caller", None), csrf=session.get("csrf", ""),
+            flash=session.pop("flash", None), auth=self.runtime.settings.auth, **values)
+        return HTMLResponse(body, status_code=status, headers=_HEADERS)
+
+    async def call(self, caller: Caller, operation: str, **params: Any) -> dict[str, Any]:
+        """An API operation as ``caller``; like API requests, on the event loop on SQLite and
+        in a thread on PostgreSQL."""
+        return await self._run(self.dispatcher.call, caller, operation, params)
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self.runtime.store.sqlite:
+            return function(*args)
+        return await anyio.to_thread.run_sync(function, *args)
+
+    # -- signing in and out -----------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.render(request, "login.html", region=self.runtime.settings.default_region,
+                               then=request.query_params.get("then", ""))
+        form = await _form(request)
+        region = form.get("region", "").strip() or self.runtime.settings.default_region
+        error = None
+        if not _REGION.fullmatch(region):
+            error = "That is not a region name."
+        elif self.credentials is None:
+            account = form.get("account", "").strip()
+            if len(account) != 12 or not set(account) <= _ACCOUNT_ID:
+                error = "An account id is 12 digits."
+            else:
+                self._start(request, account=account, region=region)
+        else:
+            principal = self.credentials.get(form.get("key", "").strip())
+            given = form.get("secret", "")
+            expected = principal.secret_access_key if principal is not None else "-"
+            if principal is None or not hmac.compare_digest(
+                    expected.encode("utf-8"), given.encode("utf-8", "replace")):
+                error = "The access key id or the secret access key is not valid."
+            else:
+                self._start(request, account=principal.account_id, region=region,
+                            key=principal.access_key_id, seal=self._seal(principal))
+        if error is not None:
+            return self.render(request, "login.html", status=401, error=error, region=region,
+                               then=form.get("then", ""))
+        return RedirectResponse(_local(form.get("then", "")), status_code=303)
+
+    def _start(self, request: Request, **values: str) -> None:
+        request.session.clear()
+        request.session.update(values, csrf=secrets.token_urlsafe(32))
+
+    async def logout(self, request: Request) -> Response:
+        if await self._checked_form(request) is not None:
+            request.session.clear()
+        return RedirectResponse("/console/login", status_code=303)
+
+    async def _checked_form(self, request: Request) -> dict[str, str] | None:
+        """The form of a POST that carries this session's token, else None."""
+        form = await _form(request)
+        expected = str(request.session.get("csrf", ""))
+        given = form.get("csrf", "")
+        if not expected or not hmac.compare_digest(expected.encode(),
+                                                   given.encode("utf-8", "replace")):
+            return None
+        return form
+
+    # -- pages --------------------------------------------------------------------------------
+
+    async def overview(self, request: Request, caller: Caller) -> Response:
+        """Open engagements, contacts and rotations; a part the principal may not list says
+        so instead of failing the page."""
+        parts: dict[str, dict[str, Any] | str] = {}
+        for operation in ("ListEngagements", "ListContacts", "ListRotations"):
+            try:
+                parts[operation] = await self.call(caller, operation, MaxResults=100)
+            except ServiceError as exc:
+                parts[operation] = f"{exc.code}: {exc.message}"
+        return self.render(request, "overview.html", caller=caller, parts=parts)
+
+    async def contacts(self, request: Request, caller: Caller) -> Response:
+        prefix = request.query_params.get("prefix") or None
+        page = await self.call(caller, "ListContacts", AliasPrefix=prefix,
+                               NextToken=request.query_params.get("next") or None)
+        return self.render(request, "contacts.html", caller=caller, prefix=prefix or "",
+                           contacts=page["Contacts"], next=page.get("NextToken"))
+
+    async def contact(self, request: Request, caller: Caller) -> Response:
+        arn = request.query_params.get("arn", "")
+        contact = await self.call(caller, "GetContact", ContactId=arn)
+        channels: list[dict[str, Any]] | str
+        try:
+            channels = (await self.call(caller, "ListContactChannels", ContactId=arn,
+                                        MaxResults=100))["ContactChannels"]
+        except ServiceError as exc:  # a principal may see a contact and not its addresses
+            channels = f"{exc.code}: {exc.message}"
+        return self.render(request, "contact.html", caller=caller, contact=contact,
+                           channels=channels)
+
+    async def _listing(self, request: Request, caller: Caller, operation: str,
+                       member: str) -> Response:
+        """One page of a List operation, in the template named after its member."""
+        page = await self.call(caller, operation,
+                               NextToken=request.query_params.get("next") or None)
+        name = member.lower()
+        return self.render(request, f"{name}.html", caller=caller,
+                           next=page.get("NextToken"), **{name: page[member]})
+
+    async def engagements(self, request: Request, caller: Caller) -> Response:
+        return await self._listing(request, caller, "ListEngagements", "Engagements")
+
+    async def engagement(self, request: Request, caller: Caller) -> Response:
+        arn = request.query_params.get("arn", "")
+        engagement = await self.call(caller, "DescribeEngagement", EngagementId=arn)
+        pages = (await self.call(caller, "ListPagesByEngagement", EngagementId=arn,
+                                 MaxResults=100))["Pages"]
+        return self.render(request, "engagement.html", caller=caller, engagement=engagement,
+                           pages=pages)
+
+    async def rotations(self, request: Request, caller: Caller) -> Response:
+        return await self._listing(request, caller, "ListRotations", "Rotations")
+
+    async def rotation(self, request: Request, caller: Caller) -> Response:
+        arn = request.query_params.get("arn", "")
+        rotation = await self.call(caller, "GetRotation", RotationId=arn)
+        now = self.runtime.clock.now()
+        shifts = (await self.call(caller, "ListRotationShifts", RotationId=arn, StartTime=now,
+                                  EndTime=now + SHIFT_DAYS * 86400,
+                                  MaxResults=1024))["RotationShifts"]
+        return self.render(request, "rotation.html", caller=caller, rotation=rotation,
+                           shifts=shifts, days=SHIFT_DAYS)
+
+    async def delivery(self, request: Request, caller: Caller) -> Response:
+        if not self._may_read_every_channel(caller):
+            return self.render(request, "error.html", status=403, caller=caller,
+                               code="AccessDeniedException",
+                               message="Delivery status shows every channel's address: it "
+                                       "needs ssm-contacts:GetContactChannel on every channel "
+                                       "of the account.")
+        rows = await self._run(self._messages, caller)
+        return self.render(request, "delivery.html", caller=caller, messages=rows,
+                           limit=OUTBOX_ROWS)
+
+    def _may_read_every_channel(self, caller: Caller) -> bool:
+        if not isinstance(caller, PrincipalCaller) or caller.principal is None:
+            return True
+        principal = caller.principal
+        if principal.policy is None:
+            return True
+        every = arns.build(caller.region, caller.account, "contact-channel", "*")
+        return evaluate(principal.policy, principal, "GetContactChannel", every,
+                        resource_account=caller.account).allowed
+
+    def _messages(self, caller: Caller) -> list[dict[str, Any]]:
+        """The newest messages of the caller's account and region, without codes or text."""
+        query = (sa.select(outbox.c.message_id, outbox.c.channel_arn, outbox.c.channel_type,
+                           outbox.c.purpose, outbox.c.page_arn, outbox.c.created_at,
+                           outbox.c.status, outbox.c.attempts, outbox.c.next_attempt_at,
+                           outbox.c.sent_at, outbox.c.last_error)
+                 .where(outbox.c.account == caller.account, outbox.c.region == caller.region)
+                 .order_by(outbox.c.id.desc()).limit(OUTBOX_ROWS))
+        with self.runtime.store.transaction(write=False) as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    # -- actions -----------------------------------------------------------------------------
+
+    async def act(self, request: Request, caller: Caller) -> Response:
+        """``POST /console/act/<action>``: one API operation from a form, then back."""
+        form = await self._checked_form(request)
+        if form is None:
+            return self.render(request, "error.html", status=403, caller=caller,
+                               code="InvalidFormToken",
+                               message="The form has expired or did not come from this "
+                                       "console. Reload the page and try again.")
+        action = request.path_params["action"]
+        arn = form.get("arn", "")
+        back = _local(form.get("back", ""))
+        params: dict[str, Any]
+        if action == "send-code":
+            operation, params, done = ("SendActivationCode", {"ContactChannelId": arn},
+                                       "An activation code is on its way.")
+        elif action == "activate":
+            operation, params, done = ("ActivateContactChannel",
+                                       {"ContactChannelId": arn,
+                                        "ActivationCode": form.get("code", "").strip()},
+                                       "The channel is activated.")
+        elif action == "deactivate":
+            operation, params, done = ("DeactivateContactChannel", {"ContactChannelId": arn},
+                                       "The channel is deactivated.")
+        elif action == "acknowledge":
+            operation, params, done = ("AcceptPage",
+                                       {"PageId": arn, "AcceptType": "READ",
+                                        "AcceptCode": form.get("code", "").strip(),
+                                        "AcceptCodeValidation": "ENFORCE",
+                                        "Note": "Acknowledged in the console."},
+                                       "The page is acknowledged.")
+        elif action == "stop":
+            operation, params, done = ("StopEngagement",
+                                       {"EngagementId": arn,
+                                        "Reason": form.get("reason", "").strip() or None},
+                                       "The engagement is stopped.")
+        else:
+            return self.render(request, "error.html", status=404, caller=caller,
+                               code="NotFound", message="There is no such action.")
+        try:
+            await self.call(caller, operation, **params)
+        except ServiceError as exc:
+            request.session["flash"] = ["error", f"{exc.code}: {exc.message}"]
+        else:
+            request.session["flash"] = ["done", done]
+        return RedirectResponse(back, status_code=303)
+
+
+def _signed_in(console: Console,
+               page: Callable[[Request, Caller], Awaitable[Response]]) -> Callable[
+                   [Request], Awaitable[Response]]:
+    """A page for signed-in callers; an API error becomes an error page with its status."""
+
+    async def endpoint(request: Request) -> Response:
+        caller = console.caller(request)
+        if caller is None:
+            then = request.url.path + ("?" + request.url.query if request.url.query else "")
+            return RedirectResponse("/console/login?" + urlencode({"then": then}),
+                                    status_code=303)
+        try:
+            return await page(request, caller)
+        except ServiceError as exc:
+            return console.render(request, "error.html", status=exc.status, caller=caller,
+                                  code=exc.code, message=exc.message)
+
+    return endpoint
+
+
+def _local(path: str) -> str:
+    """``path`` when it is a page of this console, else the overview: where to go next is
+    never another site."""
+    if path.startswith("/console/") and "//" not in path and "\\" not in path:
+        return path
+    return "/console/"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A urlencoded form (the only kind these pages send), at most ``MAX_FORM`` bytes."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return {}
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def build_console(runtime: Runtime, dispatcher: Dispatcher,
+                  credentials: CredentialStore | None) -> Starlette:
+    """The console as an ASGI app, to mount at ``/console``. Without its session secret (a
+    database sealed under another data key) it answers 503, as the API answers
+    DataEncryptionException, rather than keep the server from starting."""
+    try:
+        session_secret = runtime.secret("console")
+    except DataEncryptionException as exc:
+        log.error("the console is unavailable: its session secret does not open with the "
+                  "configured data keys")
+        message = exc.message
+
+        async def unavailable(_request: Request) -> Response:
+            return Response(message, status_code=503, media_type="text/plain")
+
+        return Starlette(routes=[Route("/{path:path}", unavailable, methods=["GET", "POST"])])
+    console = Console(runtime, dispatcher, credentials)
+    pages: list[tuple[str, Callable[[Request, Caller], Awaitable[Response]]]] = [
+        ("/", console.overview), ("/contacts", console.contacts), ("/contact", console.contact),
+        ("/engagements", console.engagements), ("/engagement", console.engagement),
+        ("/rotations", console.rotations), ("/rotation", console.rotation),
+        ("/delivery", console.delivery),
+    ]
+    routes: list[Any] = [Route(path, _signed_in(console, page)) for path, page in pages]
+    routes += [
+        Route("/login", console.login, methods=["GET", "POST"]),
+        Route("/logout", console.logout, methods=["POST"]),
+        Route("/act/{action}", _signed_in(console, console.act), methods=["POST"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    public_url = runtime.settings.public_url or ""
+    session = Middleware(
+        SessionMiddleware, secret_key=session_secret.hex(),
+        session_cookie="incident_contacts_console", max_age=SESSION_SECONDS,
+        path="/console", same_site="strict", https_only=public_url.startswith("https://"))
+    return Starlette(routes=routes, middleware=[session])
+
+
+__all__ = ["Console", "build_console"]
