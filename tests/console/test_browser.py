@@ -1,0 +1,99 @@
+"""The console in a real browser (Chromium through Playwright): what only a browser checks,
+the Content-Security-Policy letting the style sheet in, the ``SameSite=Strict`` session
+cookie surviving the sign-in redirect, and forms posting with their token.
+
+Chromium comes from Debian (``apt-get install chromium``); Playwright drives it through
+``executable_path`` and never downloads a browser. Outside CI a machine without either skips
+these tests; in CI that is a failure, as a missing PostgreSQL is.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from tests.conftest import IN_CI
+from tests.support.server import ServerProcess, start_server
+
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        path = None
+    if path is None:
+        if IN_CI:
+            pytest.fail("Chromium and Playwright are needed in CI (apt-get install chromium)")
+        pytest.skip("Chromium or Playwright is not installed")
+    return path
+
+
+@pytest.fixture
+def browser_page(tmp_path) -> Iterator[tuple[object, ServerProcess]]:
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    server = start_server(tmp_path)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable,
+                                                 args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(15_000)
+                yield page, server
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+
+
+def test_sign_in_and_activate_a_channel_in_a_browser(browser_page):
+    page, server = browser_page
+    client = boto3.client("ssm-contacts", endpoint_url=server.url, region_name=REGION,
+                          aws_access_key_id=ACCOUNT, aws_secret_access_key="x")
+    contact = client.create_contact(Alias="ama", DisplayName="Ama Owusu", Type="PERSONAL",
+                                    Plan={"Stages": []})["ContactArn"]
+    channel = client.create_contact_channel(
+        ContactId=contact, Name="mail", Type="EMAIL",
+        DeliveryAddress={"SimpleAddress": "ama@example.com"}, DeferActivation=True,
+    )["ContactChannelArn"]
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if message.type == "error" else None)
+    page.on("response", lambda response: refused.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
+
+    page.goto(server.url + "/console/contacts")
+    assert page.url.startswith(server.url + "/console/login")
+    page.fill("input[name=account]", ACCOUNT)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/console/contacts")   # the page first asked for
+    # The style sheet was allowed by the policy: the header has its colour.
+    colour = page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
+    assert colour == "rgb(32, 48, 63)"
+
+    page.click("text=ama")
+    page.click("button:has-text('Send a code')")
+    page.wait_for_selector("text=An activation code is on its way.")
+    (message,) = server.messages(channel)
+    page.fill("input[name=code]", message["ActivationCode"])
+    page.click("button:has-text('Activate')")
+    page.wait_for_selector("text=The channel is activated.")
+    assert client.get_contact_channel(ContactChannelId=channel)["ActivationStatus"] == \
+        "ACTIVATED"
+    assert refused == []   # nothing missing, nothing the policy refused, no script error
+
+    page.click("button:has-text('Sign out')")
+    page.wait_for_url(server.url + "/console/login")
+    page.goto(server.url + "/console/contacts")
+    assert page.url.startswith(server.url + "/console/login")
