@@ -79,6 +79,15 @@ def test_the_cache_is_bounded():
     assert cache.get(mark, "large") is None
     with pytest.raises(ValueError):
         ReadCache(0)
+    # And in bytes: the least recently used go until the rest fits.
+    cache = ReadCache(100, max_bytes=10)
+    cache.get(mark, "z")
+    for key in "abc":
+        cache.put(mark, key, b"1234")
+    assert cache.get(mark, "a") is None and cache.get(mark, "b") == b"1234"
+    assert cache.size == 8
+    cache.put(mark, "b", b"12")  # a new answer for a key replaces the old one's size
+    assert cache.size == 6 and len(cache) == 2
 
 
 # -- the database's change mark -----------------------------------------------------------------
