@@ -19,7 +19,6 @@ operation (``api.dispatch``). This module builds both from the settings (decisio
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,8 +27,9 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from incident_contacts.api.dispatch import Authenticator, Guard
-from incident_contacts.auth.credentials import CredentialStore, Principal
+from incident_contacts.auth.credentials import CredentialStore
 from incident_contacts.auth.policy import Decision, Policy, access_denied, evaluate
+from incident_contacts.auth.principals import PrincipalCaller, contact_policy, principal_of
 from incident_contacts.auth.resources import resource_for
 from incident_contacts.auth.sigv4 import verify_received
 from incident_contacts.auth.throttle import Throttle
@@ -65,24 +65,6 @@ SHARED_KINDS: Final = {"contact": 1, "engagement": 2, "page": 2}
 """ARN kinds a contact policy covers, with the number of path parts (the first is the alias)."""
 
 
-@dataclass
-class PrincipalCaller(Caller):
-    """A caller together with the IAM principal it acts as."""
-
-    principal: Principal | None = None
-
-
-def principal_of(caller: Caller) -> Principal:
-    if isinstance(caller, PrincipalCaller) and caller.principal is not None:
-        return caller.principal
-    return _root(caller.account)
-
-
-@functools.lru_cache(maxsize=4096)
-def _root(account: str) -> Principal:
-    return Principal.account_root(account)
-
-
 class SigV4Authenticator:
     """Verifies the request's signature; the caller is the key's user, in the signed region.
 
@@ -99,17 +81,6 @@ class SigV4Authenticator:
                                             self.credentials)
         return PrincipalCaller(principal.account_id, region, principal.arn,
                                principal=principal)
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_policy(text: str) -> Policy | None:
-    try:
-        return Policy.parse(text)
-    except ValueError as exc:
-        # Stored policies are JSON objects with a Statement; one we cannot evaluate grants
-        # nothing (fail closed).
-        log.warning("a contact policy cannot be evaluated and grants nothing: %s", exc)
-        return None
 
 
 class Authorizer:
@@ -149,7 +120,7 @@ class Authorizer:
                     contacts.c.alias == arn.parts[0],
                 )
             ).scalar()
-        return _parse_policy(text) if text else None
+        return contact_policy(text) if text else None
 
 
 def throttle_guard(throttle: Throttle) -> Guard:

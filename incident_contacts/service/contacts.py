@@ -9,6 +9,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from incident_contacts.auth.principals import shared_with
 from incident_contacts.errors import ConflictException
 from incident_contacts.service import arns, pagination, plans, rotations, tags
 from incident_contacts.service.context import RequestContext
@@ -120,24 +121,33 @@ def delete_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     return {}
 
 
+# Candidates for the shared contacts of a ListContacts page are read this many at a time:
+# each is kept only if its policy shares it with the caller.
+SHARED_BATCH = 100
+_LISTED = (contacts.c.account, contacts.c.region, contacts.c.alias, contacts.c.display_name,
+           contacts.c.type)
+
+
 def list_contacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    """Sorted by alias, filtered by ``AliasPrefix`` and ``Type``; keyset-paged on the alias."""
+    """The caller's contacts and those of other accounts shared with it (spec §6.1: their
+    policy lets the caller GetContact them; their ARN names the owner), sorted by alias and
+    then owner, filtered by ``AliasPrefix`` and ``Type``; keyset-paged on (alias, owner)."""
     limit = pagination.page_size(params)
+    secret = ctx.runtime.secret("pagination")
     scope = f"ListContacts:{ctx.account}:{ctx.region}"
-    after = pagination.decode(ctx.runtime.secret("pagination"), scope, params.get("NextToken"))
-    query = sa.select(
-        contacts.c.account, contacts.c.region, contacts.c.alias, contacts.c.display_name,
-        contacts.c.type,
-    ).where(contacts.c.account == ctx.account, contacts.c.region == ctx.region)
-    prefix = params.get("AliasPrefix")
-    if prefix:
-        # Aliases are [a-z0-9_-], all below U+007F, so this range is exactly the prefix.
-        query = query.where(contacts.c.alias >= prefix, contacts.c.alias < prefix + "\x7f")
-    if params.get("Type"):
-        query = query.where(contacts.c.type == params["Type"])
-    if after:
-        query = query.where(contacts.c.alias > after[0])
-    rows = ctx.conn.execute(query.order_by(contacts.c.alias).limit(limit + 1)).all()
+    after = pagination.decode(secret, scope, params.get("NextToken"))
+    # A token of one element (an alias) comes from before shared contacts were listed.
+    position = None if not after else (str(after[0]), str(after[-1]) if len(after) > 1
+                                       else ctx.account)
+    own = _filtered(sa.select(*_LISTED).where(contacts.c.account == ctx.account,
+                                              contacts.c.region == ctx.region), params)
+    if position is not None:
+        alias, owner = position
+        own = own.where(contacts.c.alias >= alias if ctx.account > owner
+                        else contacts.c.alias > alias)
+    rows = list(ctx.conn.execute(own.order_by(contacts.c.alias).limit(limit + 1)).all())
+    rows += _shared(ctx, params, position, limit + 1)
+    rows.sort(key=lambda row: (row.alias, row.account))
     result: dict[str, Any] = {
         "Contacts": [
             {
@@ -150,10 +160,45 @@ def list_contacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         ]
     }
     if len(rows) > limit:
-        result["NextToken"] = pagination.encode(
-            ctx.runtime.secret("pagination"), scope, [rows[limit - 1].alias]
-        )
+        last = rows[limit - 1]
+        result["NextToken"] = pagination.encode(secret, scope, [last.alias, last.account])
     return result
+
+
+def _filtered(query: Any, params: dict[str, Any]) -> Any:
+    prefix = params.get("AliasPrefix")
+    if prefix:
+        # Aliases are [a-z0-9_-], all below U+007F, so this range is exactly the prefix.
+        query = query.where(contacts.c.alias >= prefix, contacts.c.alias < prefix + "\x7f")
+    if params.get("Type"):
+        query = query.where(contacts.c.type == params["Type"])
+    return query
+
+
+def _shared(ctx: RequestContext, params: dict[str, Any], position: tuple[str, str] | None,
+            wanted: int) -> list[Any]:
+    """Up to ``wanted`` contacts of other accounts in this region shared with the caller,
+    after ``position`` in (alias, owner) order."""
+    query = _filtered(sa.select(*_LISTED, contacts.c.policy).where(
+        contacts.c.region == ctx.region, contacts.c.account != ctx.account,
+        contacts.c.policy.is_not(None)), params)
+    found: list[Any] = []
+    while True:
+        batch_query = query
+        if position is not None:
+            batch_query = query.where(sa.tuple_(contacts.c.alias, contacts.c.account)
+                                      > sa.tuple_(sa.literal(position[0]),
+                                                  sa.literal(position[1])))
+        batch = ctx.conn.execute(batch_query.order_by(contacts.c.alias, contacts.c.account)
+                                 .limit(SHARED_BATCH)).all()
+        for row in batch:
+            if shared_with(ctx.caller, _arn(ctx, row), row.account, row.policy):
+                found.append(row)
+                if len(found) == wanted:
+                    return found
+        if len(batch) < SHARED_BATCH:
+            return found
+        position = (batch[-1].alias, batch[-1].account)
 
 
 __all__ = [

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import new_account
 from tests.functional.helpers import channel, error_of, personal
 
 
@@ -299,3 +302,47 @@ def test_oncall_schedule_without_rotations_yet(client):
     arn = client.create_contact(Alias="empty-sched", Type="ONCALL_SCHEDULE",
                                 Plan={"RotationIds": []})["ContactArn"]
     assert client.get_contact(ContactId=arn)["Plan"].get("RotationIds", []) == []
+
+
+def _share(owner, contact: str, account: str) -> None:
+    owner.put_contact_policy(ContactArn=contact, Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": account},
+                       "Action": ["ssm-contacts:GetContact", "ssm-contacts:StartEngagement"],
+                       "Resource": contact}],
+    }))
+
+
+def _listed(client, **params) -> list[str]:
+    arns, token = [], None
+    while True:
+        page = client.list_contacts(**params, **({"NextToken": token} if token else {}))
+        arns += [contact["ContactArn"] for contact in page["Contacts"]]
+        token = page.get("NextToken")
+        if not token:
+            return arns
+
+
+def test_list_contacts_includes_contacts_shared_with_the_caller(client, backend):
+    owner_account = new_account()
+    owner = backend.client(account=owner_account)
+    mine = personal(client, "beta")
+    theirs = {alias: personal(owner, alias) for alias in ("alpha", "beta", "zulu")}
+    _share(owner, theirs["beta"], backend.account)
+    _share(owner, theirs["zulu"], backend.account)
+    elsewhere = backend.client(region="eu-west-1", account=owner_account)
+    _share(elsewhere, personal(elsewhere, "yankee"), backend.account)  # another region
+
+    shared_beta = sorted([(backend.account, mine), (owner_account, theirs["beta"])])
+    expected = [arn for _, arn in shared_beta] + [theirs["zulu"]]
+    assert _listed(client) == expected
+    assert _listed(client, MaxResults=1) == expected            # a page at a time
+    assert _listed(client, AliasPrefix="z") == [theirs["zulu"]]
+    assert _listed(client, Type="ESCALATION") == []
+    page = client.list_contacts()["Contacts"]
+    assert [c["Alias"] for c in page] == ["beta", "beta", "zulu"]
+    # The owner lists its own, and nothing of the caller's.
+    assert _listed(owner) == [theirs["alpha"], theirs["beta"], theirs["zulu"]]
+    # A policy that no longer names the caller stops the sharing.
+    _share(owner, theirs["zulu"], new_account())
+    assert _listed(client) == [arn for _, arn in shared_beta]

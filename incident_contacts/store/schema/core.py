@@ -18,6 +18,11 @@ contacts = sa.Table(
     sa.Column("policy", sa.Text, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.UniqueConstraint("account", "region", "alias", name="uq_contacts_alias"),
+    # Contacts with a policy, which ListContacts of other accounts may include (shared
+    # contacts), in the order it lists them.
+    sa.Index("ix_contacts_shared", "region", "alias", "account",
+             sqlite_where=sa.text("policy IS NOT NULL"),
+             postgresql_where=sa.text("policy IS NOT NULL")),
 )
 
 channels = sa.Table(

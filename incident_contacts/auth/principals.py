@@ -1,0 +1,61 @@
+"""Who a call acts as, and what a contact policy shares with it.
+
+The authorizer (``api.security``) decides each call with these; ListContacts uses the same
+decision to list the contacts of other accounts that are shared with the caller.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from incident_contacts.auth.credentials import Principal
+from incident_contacts.auth.policy import Policy, evaluate
+from incident_contacts.service.context import Caller
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrincipalCaller(Caller):
+    """A caller together with the IAM principal it acts as."""
+
+    principal: Principal | None = None
+
+
+def principal_of(caller: Caller) -> Principal:
+    if isinstance(caller, PrincipalCaller) and caller.principal is not None:
+        return caller.principal
+    return _root(caller.account)
+
+
+@functools.lru_cache(maxsize=4096)
+def _root(account: str) -> Principal:
+    return Principal.account_root(account)
+
+
+@functools.lru_cache(maxsize=1024)
+def contact_policy(text: str) -> Policy | None:
+    """A stored contact policy, read once per text; None for one that cannot be evaluated."""
+    try:
+        return Policy.parse(text)
+    except ValueError as exc:
+        # Stored policies are JSON objects with a Statement; one we cannot evaluate grants
+        # nothing (fail closed).
+        log.warning("a contact policy cannot be evaluated and grants nothing: %s", exc)
+        return None
+
+
+def shared_with(caller: Caller, contact_arn: str, owner: str, policy_text: str) -> bool:
+    """Whether another account's contact, under ``policy_text``, is shared with ``caller``:
+    whether the caller may GetContact it, decided as the authorizer decides that call."""
+    policy = contact_policy(policy_text)
+    if policy is None:
+        return False
+    principal = principal_of(caller)
+    return evaluate(principal.policy, principal, "GetContact", contact_arn,
+                    resource_account=owner, resource_policy=policy).allowed
+
+
+__all__ = ["PrincipalCaller", "contact_policy", "principal_of", "shared_with"]
