@@ -205,9 +205,9 @@ def test_the_limits_of_a_contact_policy(sigv4_server: ServerProcess,
     ]
     for call, action, resource in refusals:
         denied(call, BOB, action, resource, no_resource(action))
-    # Lists are of the caller's own account only.
+    # ListContacts includes the shared contact (spec §6.1), and no other contact of A.
     listed = {c["ContactArn"] for c in bob.list_contacts()["Contacts"]}
-    assert contact not in listed
+    assert contact in listed and other not in listed
     admin = client(sigv4_server, ADMIN)
     assert admin.get_contact(ContactId=contact).get("DisplayName") != "mine"
     assert admin.list_contact_channels(ContactId=contact)["ContactChannels"][0][
