@@ -126,6 +126,11 @@ def delete_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
 SHARED_BATCH = 100
 _LISTED = (contacts.c.account, contacts.c.region, contacts.c.alias, contacts.c.display_name,
            contacts.c.type)
+# Whether any contact of another account in the region has a policy: usually none, and then
+# the search for shared contacts is skipped.
+_ANY_SHARED = Prepared(sa.select(contacts.c.id).where(
+    contacts.c.region == sa.bindparam("region"), contacts.c.policy.is_not(None),
+    contacts.c.account != sa.bindparam("account")).limit(1))
 
 
 def list_contacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +151,8 @@ def list_contacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         own = own.where(contacts.c.alias >= alias if ctx.account > owner
                         else contacts.c.alias > alias)
     rows = list(ctx.conn.execute(own.order_by(contacts.c.alias).limit(limit + 1)).all())
-    rows += _shared(ctx, params, position, limit + 1)
+    if _ANY_SHARED.first(ctx.conn, {"region": ctx.region, "account": ctx.account}) is not None:
+        rows += _shared(ctx, params, position, limit + 1)
     rows.sort(key=lambda row: (row.alias, row.account))
     result: dict[str, Any] = {
         "Contacts": [
