@@ -27,6 +27,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from incident_contacts.api.dispatch import Authenticator, Guard
+from incident_contacts.auth.conditions import facts
 from incident_contacts.auth.credentials import CredentialStore
 from incident_contacts.auth.policy import Decision, Policy, access_denied, evaluate
 from incident_contacts.auth.principals import PrincipalCaller, contact_policy, principal_of
@@ -86,8 +87,9 @@ class SigV4Authenticator:
 class Authorizer:
     """The authorization guard: IAM-style decisions before any operation runs."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
+        self.clock = clock
 
     def __call__(self, caller: Caller, operation: str, params: dict[str, Any]) -> None:
         principal = principal_of(caller)
@@ -98,11 +100,15 @@ class Authorizer:
             if principal.policy is None:
                 return                      # full access to one's own account
             decision = evaluate(principal.policy, principal, operation, resource,
-                                resource_account=owner)
-        elif operation in SHARED_OPERATIONS and arn is not None:
-            decision = evaluate(principal.policy, principal, operation, resource,
                                 resource_account=owner,
-                                resource_policy=self.contact_policy(arn))
+                                facts=facts(principal, caller.region, owner, self.clock.now(),
+                                            principal.policy))
+        elif operation in SHARED_OPERATIONS and arn is not None:
+            shared = self.contact_policy(arn)
+            decision = evaluate(principal.policy, principal, operation, resource,
+                                resource_account=owner, resource_policy=shared,
+                                facts=facts(principal, caller.region, owner, self.clock.now(),
+                                            principal.policy, shared))
         else:
             decision = Decision(False, "no_resource_allow")
         if not decision.allowed:
@@ -170,7 +176,7 @@ def pipeline(runtime: Runtime) -> Pipeline:
     throttle = Throttle(settings.throttle_rate, settings.throttle_burst, runtime.clock)
     if throttle.enabled:
         guards.append(throttle_guard(throttle))
-    guards.append(Authorizer(runtime.store))
+    guards.append(Authorizer(runtime.store, runtime.clock))
     return Pipeline(authenticator, guards)
 
 

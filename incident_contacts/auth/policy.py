@@ -8,13 +8,14 @@ The subset of IAM this implements (``spec/decisions.md`` §3 and §5):
   ``Resource`` or ``NotResource`` (each a string or a list of strings), and, in resource
   policies, ``Principal``: ``"*"`` or ``{"AWS": ...}`` naming an account id, an account root
   ARN (``arn:aws:iam::123456789012:root``) or a user ARN, one or a list;
-* wildcards ``*`` and ``?``: case-insensitive in actions, case-sensitive in resources.
+* wildcards ``*`` and ``?``: case-insensitive in actions, case-sensitive in resources;
+* ``Condition``, with IAM's operators over the request's context keys (``auth.conditions``):
+  a statement applies only when every condition holds.
 
-What it does not evaluate, it treats **fail-closed**: a statement with a ``Condition`` or a
-``NotPrincipal`` never grants (an ``Allow`` does not apply) and always refuses when the rest of
-it matches (a ``Deny`` applies as if the condition held). The same holds for a resource-policy
-statement that names no principal. Policy variables (``${aws:username}``) are not expanded;
-they match only themselves.
+What it does not evaluate, it treats **fail-closed**: a statement with a ``NotPrincipal``
+never grants (an ``Allow`` does not apply) and always refuses when the rest of it matches (a
+``Deny`` applies). The same holds for a resource-policy statement that names no principal.
+Policy variables (``${aws:username}``) are not expanded; they match only themselves.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from incident_contacts.auth import conditions
+from incident_contacts.auth.conditions import NO_FACTS, Condition, Facts
 from incident_contacts.auth.resources import resource_for
 from incident_contacts.errors import AccessDeniedException
 
@@ -78,19 +81,24 @@ class Statement:
     principals: tuple[str, ...] | None
     """``Principal`` entries (``"*"``, account ids, ARNs); None when the element is absent."""
     unsupported: tuple[str, ...] = ()
-    """Elements present but not evaluated (``Condition``, ``NotPrincipal``): fail closed."""
+    """Elements present but not evaluated (``NotPrincipal``): fail closed."""
     sid: str | None = None
+    conditions: tuple[Condition, ...] = ()
 
-    def applies(self, action: str, resource: str, principal: Principal | None) -> bool:
+    def applies(self, action: str, resource: str, principal: Principal | None,
+                facts: Facts = NO_FACTS) -> bool:
         """Whether this statement speaks to the request, fail-closed as the module describes.
 
-        ``principal`` is None for an identity policy, whose statements are about their holder.
+        ``principal`` is None for an identity policy, whose statements are about their holder;
+        ``facts`` are what its conditions test.
         """
         if _any_glob(self.actions, action, ignore_case=True) == self.not_action:
             return False
         if _any_glob(self.resources, resource, ignore_case=False) == self.not_resource:
             return False
         if self.unsupported and self.effect == "Allow":
+            return False
+        if self.conditions and not conditions.all_hold(self.conditions, facts):
             return False
         if principal is None or "NotPrincipal" in self.unsupported:
             return True  # an identity policy's own statement, or a Deny we cannot narrow
@@ -114,6 +122,11 @@ def _principal_matches(entry: str, principal: Principal) -> bool:
 class Policy:
     statements: tuple[Statement, ...]
     version: str | None = None
+
+    @functools.cached_property
+    def conditional(self) -> bool:
+        """Whether a statement has conditions (then decisions need the request's facts)."""
+        return any(s.conditions for s in self.statements)
 
     @classmethod
     def parse(cls, text: str) -> Policy:
@@ -143,15 +156,20 @@ class Policy:
         return any(s.principals is not None or "NotPrincipal" in s.unsupported
                    for s in self.statements)
 
-    def allows(self, action: str, resource: str, principal: Principal | None = None) -> bool:
+    def allows(self, action: str, resource: str, principal: Principal | None = None,
+               facts: Facts = NO_FACTS) -> bool:
         """An Allow statement applies. Pass ``principal`` for a resource policy; None means the
-        policy is an identity policy, whose statements name no principal."""
-        return any(s.effect == "Allow" and s.applies(qualified(action), resource, principal)
+        policy is an identity policy, whose statements name no principal. ``facts`` are the
+        request's, for conditions (without them every key is absent)."""
+        return any(s.effect == "Allow"
+                   and s.applies(qualified(action), resource, principal, facts)
                    for s in self.statements)
 
-    def denies(self, action: str, resource: str, principal: Principal | None = None) -> bool:
-        """A Deny statement applies; ``principal`` as for :meth:`allows`."""
-        return any(s.effect == "Deny" and s.applies(qualified(action), resource, principal)
+    def denies(self, action: str, resource: str, principal: Principal | None = None,
+               facts: Facts = NO_FACTS) -> bool:
+        """A Deny statement applies; ``principal`` and ``facts`` as for :meth:`allows`."""
+        return any(s.effect == "Deny"
+                   and s.applies(qualified(action), resource, principal, facts)
                    for s in self.statements)
 
 
@@ -207,9 +225,10 @@ def _statement(index: int, stmt: Any) -> Statement:
     if "Principal" in stmt and "NotPrincipal" in stmt:
         raise ValueError(f"{where}: Principal and NotPrincipal are exclusive")
     principals = _principals(where, stmt["Principal"]) if "Principal" in stmt else None
-    unsupported = tuple(k for k in ("Condition", "NotPrincipal") if k in stmt)
+    unsupported = ("NotPrincipal",) if "NotPrincipal" in stmt else ()
+    tests = conditions.parse(where, stmt["Condition"]) if "Condition" in stmt else ()
     return Statement(effect, actions, not_action, resources, not_resource, principals,
-                     unsupported, sid)
+                     unsupported, sid, tests)
 
 
 @dataclass(frozen=True)
@@ -226,6 +245,7 @@ def evaluate(
     *,
     resource_account: str,
     resource_policy: Policy | None = None,
+    facts: Facts = NO_FACTS,
 ) -> Decision:
     """Decide whether ``principal`` may perform ``action`` (``GetContact`` or
     ``ssm-contacts:GetContact``) on ``resource`` (an ARN or ``*``), owned by ``resource_account``.
@@ -236,15 +256,19 @@ def evaluate(
     * Cross-account: the resource policy must allow this principal (by account id, account root
       ARN, user ARN or ``*``) *and* the identity policy must allow (None allows).
     * Anything not allowed is denied.
+    * A statement with conditions applies only when they hold for ``facts``.
     """
     action = qualified(action)
-    if identity_policy is not None and identity_policy.denies(action, resource):
+    if identity_policy is not None and identity_policy.denies(action, resource, None, facts):
         return Decision(False, "explicit_deny_identity")
-    if resource_policy is not None and resource_policy.denies(action, resource, principal):
+    if resource_policy is not None and resource_policy.denies(action, resource, principal,
+                                                              facts):
         return Decision(False, "explicit_deny_resource")
-    identity_ok = identity_policy is None or identity_policy.allows(action, resource)
+    identity_ok = identity_policy is None or identity_policy.allows(action, resource, None,
+                                                                    facts)
     if principal.account_id != resource_account and not (
-        resource_policy is not None and resource_policy.allows(action, resource, principal)
+        resource_policy is not None and resource_policy.allows(action, resource, principal,
+                                                               facts)
     ):
         return Decision(False, "no_resource_allow")
     if not identity_ok:

@@ -10,6 +10,7 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from incident_contacts.auth.conditions import facts
 from incident_contacts.auth.credentials import Principal
 from incident_contacts.auth.policy import Policy, evaluate
 from incident_contacts.service.context import Caller
@@ -47,7 +48,8 @@ def contact_policy(text: str) -> Policy | None:
         return None
 
 
-def shared_with(caller: Caller, contact_arn: str, owner: str, policy_text: str) -> bool:
+def shared_with(caller: Caller, contact_arn: str, owner: str, policy_text: str,
+                now: float) -> bool:
     """Whether another account's contact, under ``policy_text``, is shared with ``caller``:
     whether the caller may GetContact it, decided as the authorizer decides that call."""
     policy = contact_policy(policy_text)
@@ -55,7 +57,9 @@ def shared_with(caller: Caller, contact_arn: str, owner: str, policy_text: str) 
         return False
     principal = principal_of(caller)
     return evaluate(principal.policy, principal, "GetContact", contact_arn,
-                    resource_account=owner, resource_policy=policy).allowed
+                    resource_account=owner, resource_policy=policy,
+                    facts=facts(principal, caller.region, owner, now, principal.policy,
+                                policy)).allowed
 
 
 __all__ = ["PrincipalCaller", "contact_policy", "principal_of", "shared_with"]

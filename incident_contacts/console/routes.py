@@ -50,6 +50,7 @@ from starlette.staticfiles import StaticFiles
 from incident_contacts import crypto
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.api.security import PrincipalCaller
+from incident_contacts.auth.conditions import facts
 from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.policy import evaluate
 from incident_contacts.errors import DataEncryptionException, ServiceError
@@ -281,7 +282,9 @@ class Console:
             return True
         every = arns.build(caller.region, caller.account, "contact-channel", "*")
         return evaluate(principal.policy, principal, "GetContactChannel", every,
-                        resource_account=caller.account).allowed
+                        resource_account=caller.account,
+                        facts=facts(principal, caller.region, caller.account,
+                                    self.runtime.clock.now(), principal.policy)).allowed
 
     def _messages(self, caller: Caller) -> list[dict[str, Any]]:
         """The newest messages of the caller's account and region, without codes or text."""

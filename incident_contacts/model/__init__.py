@@ -12,7 +12,9 @@ The extras file is the only place where we correct the model. It holds
   Smithy model's ``httpError`` traits), and
 * patterns anchored as AWS's Smithy model anchors them (the botocore copy lost the anchors of
   ``SsmContactsArn`` and ``Uuid``), with the nested quantifier of the ARN pattern flattened
-  so that a long invalid value cannot backtrack for ever.
+  so that a long invalid value cannot backtrack for ever, and
+* ``Key`` and ``Value`` of a ``Tag`` as required: the model leaves them optional, and a tag
+  without either is refused as "Member must not be null" rather than stored half.
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def _shared(ctx: RequestContext, params: dict[str, Any], position: tuple[str, st
         batch = ctx.conn.execute(batch_query.order_by(contacts.c.alias, contacts.c.account)
                                  .limit(SHARED_BATCH)).all()
         for row in batch:
-            if shared_with(ctx.caller, _arn(ctx, row), row.account, row.policy):
+            if shared_with(ctx.caller, _arn(ctx, row), row.account, row.policy, ctx.now()):
                 found.append(row)
                 if len(found) == wanted:
                     return found

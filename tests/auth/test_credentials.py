@@ -79,6 +79,9 @@ def entry(**fields: str) -> str:
         (entry(policy="'{\"Statement\": []}'"), "policy: policy Statement must be"),
         (entry(policy='\'{"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", '
                       '"Principal": "*"}}\''), "identity policy must not name a Principal"),
+        (entry(policy='\'{"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*", '
+                      '"Condition": {"StringMaybe": {"aws:username": "x"}}}}\''),
+         "policy: Statement\\[0\\]: unknown condition operator 'StringMaybe'"),
         (entry(colour='"blue"'), "unknown keys: colour"),
         (entry() + "[other]\nx = 1\n", "unknown top-level keys: other"),
         (entry() + entry(), r"credentials\[1\] \(access_key_id 'AKIDCAROL'\): duplicate "

@@ -126,10 +126,16 @@ def test_statement_may_be_a_single_object() -> None:
     assert same_account(pol, "GetContact").allowed
 
 
-def test_condition_never_grants_and_always_refuses() -> None:
+def test_a_condition_on_a_key_the_request_lacks_is_false() -> None:
+    """Decided without a request's facts, every key is absent: an Allow under a condition
+    does not grant, and a Deny under one does not refuse (AWS: the condition is false)."""
     cond = {"Bool": {"aws:SecureTransport": "true"}}
     assert not same_account(policy(allow("*", Condition=cond)), "GetContact").allowed
     pol = policy(allow("*"), deny("ssm-contacts:GetContact", Condition=cond))
+    assert same_account(pol, "GetContact").allowed
+    # A negated operator on an absent key is true, so this Deny refuses.
+    pol = policy(allow("*"), deny("ssm-contacts:GetContact",
+                                  Condition={"StringNotEquals": {"aws:SourceIp": "10.0.0.1"}}))
     assert same_account(pol, "GetContact").reason == "explicit_deny_identity"
     assert same_account(pol, "ListContacts", "*").allowed
 
@@ -258,7 +264,7 @@ def test_resource_statements_without_principal_fail_closed() -> None:
 
 
 def test_conditional_deny_in_a_resource_policy_still_names_its_principal() -> None:
-    cond = {"StringEquals": {"aws:PrincipalTag/team": "ops"}}
+    cond = {"StringNotEquals": {"aws:PrincipalTag/team": "ops"}}   # no tags: true
     shared = policy(
         allow("*", Principal="*"),
         deny("*", Principal={"AWS": "555555555555"}, Condition=cond),

@@ -99,6 +99,8 @@ def test_policy_of_missing_contact(client, backend):
     '{"Statement": [{"Effect": "Maybe", "Action": "ssm-contacts:GetContact", "Resource": "*"}]}',
     '{"Statement": [{"Effect": "Allow", "Resource": "*"}]}',
     '{"Statement": [], "Version": "2012-10-17"}',
+    '{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*", '
+    '"Condition": {"IpAddress": {"aws:SourceIp": "not an address"}}}]}',
 ])
 def test_a_policy_that_cannot_be_evaluated_is_refused(client, policy):
     arn = personal(client, "unevaluable")

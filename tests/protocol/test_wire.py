@@ -654,6 +654,20 @@ def test_list_size(client: Any, raw: Any) -> None:
     assert _one_field(excinfo)[0] == "ContactIds"
 
 
+def test_a_tag_needs_its_key_and_value(raw: Any, client: Any) -> None:
+    """The model leaves both optional; the extras file requires them (found by the fuzzer:
+    ``"Tags": [{}]`` answered 500)."""
+    with pytest.raises(ClientError) as excinfo:
+        raw.create_contact(Alias="akua", Type="PERSONAL", Plan={"Stages": []}, Tags=[{}])
+    assert _fields(excinfo) == [("Tags[0].Key", "Member must not be null"),
+                                ("Tags[0].Value", "Member must not be null")]
+    arn = _contact(client)
+    with pytest.raises(ClientError) as excinfo:
+        raw.tag_resource(ResourceARN=arn, Tags=[{"Key": "team", "Value": "ops"}, {"Key": "x"}])
+    assert _one_field(excinfo) == ("Tags[1].Value", "Member must not be null")
+    assert client.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
+
+
 def test_a_null_list_item_is_named_by_its_index(raw: Any, client: Any) -> None:
     arn = _contact(client)
     with pytest.raises(ClientError) as excinfo:

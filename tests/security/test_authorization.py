@@ -30,6 +30,7 @@ from tests.security.support import (
     error,
     personal,
     policy,
+    start_sigv4,
     statement,
 )
 from tests.support.server import ServerProcess
@@ -302,3 +303,52 @@ def test_off_mode_refuses_other_accounts_unless_shared(off_server: ServerProcess
     with pytest.raises(ClientError) as info:
         theirs.get_contact_channel(ContactChannelId=phone)
     assert error(info)[:2] == ("AccessDeniedException", 403)
+
+
+# -- conditions, on a server ------------------------------------------------------------------
+
+HERE = User("AKIAHEREAAAAAAAAAAAA", "here-secret", A, "here", policy(
+    statement("Allow", "ssm-contacts:*",
+              Condition={"IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1"]},
+                         "StringEquals": {"aws:RequestedRegion": REGION}}),
+))
+ELSEWHERE = User("AKIAELSEWHEREAAAAAAA", "elsewhere-secret", A, "elsewhere", policy(
+    statement("Allow", "ssm-contacts:*",
+              Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
+))
+TLS_ONLY = User("AKIATLSONLYAAAAAAAAA", "tls-secret", A, "tlsonly", policy(
+    statement("Allow", "ssm-contacts:*"),
+    statement("Deny", "ssm-contacts:*", Condition={"Bool": {"aws:SecureTransport": "false"}}),
+))
+
+
+def test_conditions_see_the_request(tmp_path) -> None:
+    """The server fills the request's facts: its client's address (loopback here), that it
+    came over plain HTTP, the signed region."""
+    server = start_sigv4(tmp_path, users=(ADMIN, HERE, ELSEWHERE, TLS_ONLY))
+    try:
+        everywhere = "*"
+        assert "Contacts" in client(server, HERE).list_contacts()
+        denied(lambda: client(server, HERE, region="eu-west-1").list_contacts(), HERE,
+               "ListContacts", everywhere, no_identity("ListContacts"))
+        denied(lambda: client(server, ELSEWHERE).list_contacts(), ELSEWHERE, "ListContacts",
+               everywhere, no_identity("ListContacts"))
+        denied(lambda: client(server, TLS_ONLY).list_contacts(), TLS_ONLY, "ListContacts",
+               everywhere, IDENTITY_DENY)
+    finally:
+        server.stop()
+
+
+def test_a_condition_in_a_contact_policy_narrows_the_sharing(
+        sigv4_server: ServerProcess, shared: dict[str, str]) -> None:
+    document = example_policy(shared["alias"])
+    document["Statement"][0]["Condition"] = {"StringEquals": {"aws:username": "bob"}}
+    share(sigv4_server, shared["contact"], document)
+    assert client(sigv4_server, BOB).get_contact(ContactId=shared["contact"])
+    denied(lambda: client(sigv4_server, BOB2).get_contact(ContactId=shared["contact"]), BOB2,
+           "GetContact", shared["contact"], no_resource("GetContact"))
+    # ListContacts decides the same way.
+    listed = {c["ContactArn"] for c in client(sigv4_server, BOB).list_contacts()["Contacts"]}
+    assert shared["contact"] in listed
+    listed = {c["ContactArn"] for c in client(sigv4_server, BOB2).list_contacts()["Contacts"]}
+    assert shared["contact"] not in listed

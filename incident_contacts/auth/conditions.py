@@ -1,0 +1,328 @@
+"""The ``Condition`` element of IAM policies: its operators, and the request context they test.
+
+A condition block maps operators to keys and values::
+
+    "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.7"]},
+                  "StringEquals": {"aws:RequestedRegion": "eu-west-1"}}
+
+Every operator of the block must hold, and within one operator every key; a key holds when
+the request's value matches any of the values listed (for the negated operators,
+``StringNotEquals`` and the like, when it matches none of them). As AWS documents it, a key
+absent from the request makes an operator false, and a negated operator true; ``…IfExists``
+holds when the key is absent, and ``Null`` tests only whether the key is there. The set
+qualifiers ``ForAnyValue:`` and ``ForAllValues:`` apply to the values of the request's key
+(one value for every key this server knows; ``ForAllValues:`` holds when the key is absent).
+
+Operators: ``String{Equals,NotEquals,EqualsIgnoreCase,NotEqualsIgnoreCase,Like,NotLike}``,
+``Numeric{Equals,NotEquals,LessThan,LessThanEquals,GreaterThan,GreaterThanEquals}``,
+``Date…`` (the same six), ``Bool``, ``BinaryEquals``, ``IpAddress``, ``NotIpAddress``,
+``Arn{Equals,NotEquals,Like,NotLike}``, ``Null``. An operator or value this module cannot read
+makes the policy invalid (``ValueError``), so it is refused when it is given, never half-read.
+
+Keys the request context holds (names are case-insensitive, as in IAM):
+``aws:PrincipalAccount``, ``aws:PrincipalArn``, ``aws:PrincipalType`` (``User`` or
+``Account``), ``aws:username`` (IAM users only), ``aws:RequestedRegion``, ``aws:ResourceAccount``,
+``aws:CurrentTime``, ``aws:EpochTime``, ``aws:SourceIp`` and ``aws:SecureTransport`` (requests
+that came over HTTP; absent in the in-process mock), ``aws:PrincipalIsAWSService`` and
+``aws:ViaAWSService`` (always false). Any other key is absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import datetime
+import functools
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from incident_contacts.auth.credentials import Principal
+
+Values = tuple[str, ...]
+
+REQUEST_SOURCE: contextvars.ContextVar[tuple[str | None, bool] | None] = \
+    contextvars.ContextVar("incident_contacts_request_source", default=None)
+"""``(client address, over TLS)`` of the HTTP request being served; set by the ASGI app."""
+
+
+class Facts(Protocol):
+    """What conditions read: the values of a key, or None when the request has none."""
+
+    def values(self, key: str) -> Values | None: ...
+
+
+class _NoFacts:
+    def values(self, key: str) -> Values | None:
+        return None
+
+
+NO_FACTS: Facts = _NoFacts()
+"""For a decision made without a request (every key absent)."""
+
+
+@dataclass(frozen=True)
+class ConditionContext:
+    """The facts of one request that conditions may test."""
+
+    principal: Principal
+    region: str
+    resource_account: str
+    now: float
+    source: tuple[str | None, bool] | None = None
+
+    def values(self, key: str) -> Values | None:
+        """The request's values of ``key`` (lower-case), or None when it has none."""
+        value = _KEYS.get(key)
+        return None if value is None else value(self)
+
+
+def facts(principal: Principal, region: str, resource_account: str, now: float,
+          *policies: Any) -> Facts:
+    """The facts of the request being served, for deciding under ``policies`` (``Policy`` or
+    None): gathered only when one of them has conditions."""
+    if not any(policy is not None and policy.conditional for policy in policies):
+        return NO_FACTS
+    return ConditionContext(principal, region, resource_account, now, REQUEST_SOURCE.get())
+
+
+def _username(context: ConditionContext) -> Values | None:
+    principal = context.principal
+    return None if principal.root else (principal.user,)
+
+
+def _source_ip(context: ConditionContext) -> Values | None:
+    return None if context.source is None or context.source[0] is None \
+        else (context.source[0],)
+
+
+def _secure(context: ConditionContext) -> Values | None:
+    return None if context.source is None else (_bool(context.source[1]),)
+
+
+def _iso(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_KEYS: dict[str, Callable[[ConditionContext], Values | None]] = {
+    "aws:principalaccount": lambda c: (c.principal.account_id,),
+    "aws:principalarn": lambda c: (c.principal.arn,),
+    "aws:principaltype": lambda c: ("Account" if c.principal.root else "User",),
+    "aws:username": _username,
+    "aws:requestedregion": lambda c: (c.region,),
+    "aws:resourceaccount": lambda c: (c.resource_account,),
+    "aws:currenttime": lambda c: (_iso(c.now),),
+    "aws:epochtime": lambda c: (str(int(c.now)),),
+    "aws:sourceip": _source_ip,
+    "aws:securetransport": _secure,
+    "aws:principalisawsservice": lambda _c: ("false",),
+    "aws:viaawsservice": lambda _c: ("false",),
+}
+
+
+# -- reading values --------------------------------------------------------------------------
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _text(value: Any) -> str:
+    """A condition value as IAM reads JSON: strings as they are, booleans and numbers as text."""
+    if isinstance(value, bool):
+        return _bool(value)
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise ValueError(f"condition values are strings, numbers or booleans, not {value!r}")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def _date(text: str) -> float:
+    """Epoch seconds of an ISO 8601 date or time (UTC unless it says), or of a number."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address or CIDR range") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
+    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+# -- operators --------------------------------------------------------------------------------
+
+# An operator's test of one request value against one policy value, after the policy value
+# was read once (``prepare``) when the policy was parsed.
+Test = Callable[[str, Any], bool]
+
+
+def _compare(read: Callable[[str], float], check: Callable[[float, float], bool]) -> Test:
+    def test(actual: str, expected: Any) -> bool:
+        try:
+            return check(read(actual), expected)
+        except ValueError:
+            return False  # the request's value is not of the kind (never for our keys)
+    return test
+
+
+def _in_network(actual: str, network: Any) -> bool:
+    try:
+        return ipaddress.ip_address(actual) in network
+    except ValueError:
+        return False
+
+
+def _binary(actual: str, expected: Any) -> bool:
+    return bool(base64.b64encode(actual.encode()).decode() == expected)
+
+
+def _arn_glob(pattern: str) -> re.Pattern[str]:
+    if pattern != "*" and pattern.count(":") < 5:
+        raise ValueError(f"{pattern!r} is not an ARN")
+    parts = pattern.split(":", 5)
+    regex = ":".join(
+        "".join("[^:]*" if c == "*" else "[^:]" if c == "?" else re.escape(c) for c in part)
+        if i < 5 else _glob(part).pattern
+        for i, part in enumerate(parts))
+    return re.compile(regex, re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _Operator:
+    test: Test
+    prepare: Callable[[str], Any] = str
+    negated: bool = False
+
+
+_OPERATORS: dict[str, _Operator] = {
+    "StringEquals": _Operator(lambda a, e: a == e),
+    "StringNotEquals": _Operator(lambda a, e: a == e, negated=True),
+    "StringEqualsIgnoreCase": _Operator(lambda a, e: a.casefold() == e, str.casefold),
+    "StringNotEqualsIgnoreCase": _Operator(lambda a, e: a.casefold() == e, str.casefold,
+                                           negated=True),
+    "StringLike": _Operator(lambda a, e: e.fullmatch(a) is not None, _glob),
+    "StringNotLike": _Operator(lambda a, e: e.fullmatch(a) is not None, _glob, negated=True),
+    "NumericEquals": _Operator(_compare(_number, lambda a, e: a == e), _number),
+    "NumericNotEquals": _Operator(_compare(_number, lambda a, e: a == e), _number,
+                                  negated=True),
+    "NumericLessThan": _Operator(_compare(_number, lambda a, e: a < e), _number),
+    "NumericLessThanEquals": _Operator(_compare(_number, lambda a, e: a <= e), _number),
+    "NumericGreaterThan": _Operator(_compare(_number, lambda a, e: a > e), _number),
+    "NumericGreaterThanEquals": _Operator(_compare(_number, lambda a, e: a >= e), _number),
+    "DateEquals": _Operator(_compare(_date, lambda a, e: a == e), _date),
+    "DateNotEquals": _Operator(_compare(_date, lambda a, e: a == e), _date, negated=True),
+    "DateLessThan": _Operator(_compare(_date, lambda a, e: a < e), _date),
+    "DateLessThanEquals": _Operator(_compare(_date, lambda a, e: a <= e), _date),
+    "DateGreaterThan": _Operator(_compare(_date, lambda a, e: a > e), _date),
+    "DateGreaterThanEquals": _Operator(_compare(_date, lambda a, e: a >= e), _date),
+    "Bool": _Operator(lambda a, e: a.lower() == e, str.lower),
+    "BinaryEquals": _Operator(_binary),
+    "IpAddress": _Operator(_in_network, _network),
+    "NotIpAddress": _Operator(_in_network, _network, negated=True),
+    # ARNs: AWS matches them part by part; a pattern's wildcards never cross a ':' there, and
+    # ArnEquals takes wildcards as ArnLike does.
+    "ArnEquals": _Operator(lambda a, e: e.fullmatch(a) is not None, _arn_glob),
+    "ArnLike": _Operator(lambda a, e: e.fullmatch(a) is not None, _arn_glob),
+    "ArnNotEquals": _Operator(lambda a, e: e.fullmatch(a) is not None, _arn_glob,
+                              negated=True),
+    "ArnNotLike": _Operator(lambda a, e: e.fullmatch(a) is not None, _arn_glob,
+                            negated=True),
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One key under one operator: ``{"StringEquals": {"aws:RequestedRegion": [...]}}``."""
+
+    operator: str
+    key: str          # lower-case
+    values: tuple[Any, ...]
+    if_exists: bool
+    qualifier: str | None   # "ForAnyValue", "ForAllValues" or None
+
+    def holds(self, context: Facts) -> bool:
+        actual = context.values(self.key)
+        if self.operator == "Null":
+            must_be_absent: bool = self.values[0] == "true"
+            return (actual is None) == must_be_absent
+        if actual is None:
+            if self.if_exists or self.qualifier == "ForAllValues":
+                return True
+            negated: bool = _OPERATORS[self.operator].negated
+            return negated
+        operator = _OPERATORS[self.operator]
+
+        def one(value: str) -> bool:
+            matched = any(operator.test(value, expected) for expected in self.values)
+            return not matched if operator.negated else matched
+
+        if self.qualifier == "ForAllValues":
+            return all(one(value) for value in actual)
+        return any(one(value) for value in actual)
+
+
+def parse(where: str, block: Any) -> tuple[Condition, ...]:
+    """The conditions of a statement's ``Condition`` element; ValueError for what cannot be
+    evaluated."""
+    if not isinstance(block, dict) or not block:
+        raise ValueError(f"{where}: Condition must be a non-empty object")
+    found: list[Condition] = []
+    for name, keys in block.items():
+        qualifier, _, bare = name.rpartition(":")
+        if qualifier not in ("", "ForAnyValue", "ForAllValues"):
+            raise ValueError(f"{where}: unknown condition set qualifier {qualifier!r}")
+        if_exists = bare.endswith("IfExists") and bare != "IfExists"
+        operator = bare.removesuffix("IfExists") if if_exists else bare
+        if operator not in _OPERATORS and operator != "Null":
+            raise ValueError(f"{where}: unknown condition operator {name!r}")
+        if operator == "Null" and (if_exists or qualifier):
+            raise ValueError(f"{where}: {name!r} is not a condition operator")
+        if not isinstance(keys, dict) or not keys:
+            raise ValueError(f"{where}: Condition.{name} must be a non-empty object")
+        for key, raw in keys.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"{where}: condition keys are non-empty strings")
+            listed = raw if isinstance(raw, list) else [raw]
+            if not listed:
+                raise ValueError(f"{where}: Condition.{name}.{key} has no values")
+            texts = [_text(value) for value in listed]
+            if operator == "Null":
+                if len(texts) != 1 or texts[0].lower() not in ("true", "false"):
+                    raise ValueError(f"{where}: Null takes true or false")
+                values: tuple[Any, ...] = (texts[0].lower(),)
+            else:
+                values = tuple(_OPERATORS[operator].prepare(text) for text in texts)
+            found.append(Condition(operator, key.lower(), values, if_exists,
+                                   qualifier or None))
+    return tuple(found)
+
+
+def all_hold(conditions: tuple[Condition, ...], context: Facts) -> bool:
+    return all(condition.holds(context) for condition in conditions)
+
+
+__all__ = ["NO_FACTS", "REQUEST_SOURCE", "Condition", "ConditionContext", "Facts", "all_hold",
+           "facts", "parse"]

@@ -1,0 +1,168 @@
+"""Conditions of IAM policies: each operator family, absent keys, IfExists, Null, the set
+qualifiers, the request's facts, and values that make a policy invalid."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from incident_contacts.auth import conditions
+from incident_contacts.auth.conditions import NO_FACTS, REQUEST_SOURCE, ConditionContext
+from incident_contacts.auth.credentials import Principal
+from incident_contacts.auth.policy import Policy, evaluate
+
+ACCOUNT = "111122223333"
+OTHER = "444455556666"
+NOW = 1_800_000_000.0          # 2027-01-15T08:00:00Z
+ALICE = Principal("AKIDALICE", "secret", ACCOUNT, "alice")
+ROOT = Principal.account_root(ACCOUNT)
+CONTACT = f"arn:aws:ssm-contacts:us-east-1:{ACCOUNT}:contact/akuam"
+
+
+def facts(principal: Principal = ALICE, *, region: str = "us-east-1",
+          source: tuple[str | None, bool] | None = ("10.1.2.3", True),
+          owner: str = ACCOUNT) -> ConditionContext:
+    return ConditionContext(principal, region, owner, NOW, source)
+
+
+def holds(block: dict[str, Any], context: conditions.Facts | None = None) -> bool:
+    return conditions.all_hold(conditions.parse("Statement[0]", block),
+                               facts() if context is None else context)
+
+
+@pytest.mark.parametrize(("block", "expected"), [
+    ({"StringEquals": {"aws:RequestedRegion": "us-east-1"}}, True),
+    ({"StringEquals": {"aws:RequestedRegion": ["eu-west-1", "us-east-1"]}}, True),  # any value
+    ({"StringEquals": {"aws:RequestedRegion": "US-EAST-1"}}, False),
+    ({"StringEqualsIgnoreCase": {"aws:RequestedRegion": "US-EAST-1"}}, True),
+    ({"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "us-east-1"]}}, False),
+    ({"StringNotEqualsIgnoreCase": {"aws:RequestedRegion": "EU-WEST-1"}}, True),
+    ({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/al?ce"}}, True),
+    ({"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/*"}}, False),
+    ({"stringequals": {"aws:RequestedRegion": "us-east-1"}}, None),  # operators keep their case
+    ({"StringEquals": {"AWS:REQUESTEDREGION": "us-east-1"}}, True),  # keys do not
+    ({"NumericLessThan": {"aws:EpochTime": NOW + 1}}, True),
+    ({"NumericGreaterThanEquals": {"aws:EpochTime": str(int(NOW))}}, True),
+    ({"NumericNotEquals": {"aws:EpochTime": 5}}, True),
+    ({"DateLessThan": {"aws:CurrentTime": "2027-01-15T08:00:01Z"}}, True),
+    ({"DateGreaterThan": {"aws:CurrentTime": "2027-01-15T09:00:00+01:00"}}, False),  # equal
+    ({"DateEquals": {"aws:CurrentTime": "2027-01-15T08:00:00Z"}}, True),
+    ({"DateLessThanEquals": {"aws:EpochTime": "2027-01-15T08:00:00Z"}}, True),
+    ({"Bool": {"aws:SecureTransport": True}}, True),
+    ({"Bool": {"aws:SecureTransport": "false"}}, False),
+    ({"IpAddress": {"aws:SourceIp": ["192.0.2.0/24", "10.0.0.0/8"]}}, True),
+    ({"IpAddress": {"aws:SourceIp": "10.1.2.4"}}, False),
+    ({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, False),
+    ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:user/*"}}, True),
+    ({"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::*:user/alice"}}, True),
+    ({"ArnLike": {"aws:PrincipalArn": "arn:aws:*:user/alice"}}, None),   # not an ARN
+    ({"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::444455556666:*"}}, True),
+    ({"StringEquals": {"aws:PrincipalType": "User", "aws:username": "alice",
+                       "aws:PrincipalAccount": ACCOUNT, "aws:ResourceAccount": ACCOUNT}}, True),
+    ({"StringEquals": {"aws:RequestedRegion": "us-east-1"},
+      "Bool": {"aws:SecureTransport": "false"}}, False),             # every operator must hold
+    ({"Bool": {"aws:ViaAWSService": "false", "aws:PrincipalIsAWSService": "false"}}, True),
+])
+def test_operators(block: dict[str, Any], expected: bool | None) -> None:
+    if expected is None:
+        with pytest.raises(ValueError):
+            holds(block)
+    else:
+        assert holds(block) is expected
+
+
+def test_absent_keys() -> None:
+    """AWS: a key absent from the request makes an operator false and a negated one true;
+    IfExists holds without the key; Null tests only whether it is there."""
+    absent = {"StringEquals": {"aws:PrincipalTag/team": "ops"}}
+    assert not holds(absent)
+    assert holds({"StringNotEquals": {"aws:PrincipalTag/team": "ops"}})
+    assert holds({"StringEqualsIfExists": {"aws:PrincipalTag/team": "ops"}})
+    assert not holds({"StringEqualsIfExists": {"aws:RequestedRegion": "eu-west-1"}})
+    assert holds({"Null": {"aws:PrincipalTag/team": "true", "aws:RequestedRegion": "false"}})
+    assert not holds({"Null": {"aws:SourceIp": "true"}})
+    # The in-process mock serves no HTTP request: no source address, no transport.
+    assert holds({"Null": {"aws:SourceIp": "true", "aws:SecureTransport": "true"}},
+                 facts(source=None))
+    assert not holds({"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}, facts(source=None))
+    # The account itself has no user name.
+    assert holds({"Null": {"aws:username": "true"}}, facts(ROOT))
+    assert holds({"StringEquals": {"aws:PrincipalType": "Account"}}, facts(ROOT))
+    # Without a request every key is absent.
+    assert not holds({"StringEquals": {"aws:RequestedRegion": "us-east-1"}}, NO_FACTS)
+
+
+def test_set_qualifiers() -> None:
+    assert holds({"ForAnyValue:StringEquals": {"aws:RequestedRegion": ["us-east-1", "x"]}})
+    assert holds({"ForAllValues:StringLike": {"aws:RequestedRegion": "us-*"}})
+    assert not holds({"ForAllValues:StringLike": {"aws:RequestedRegion": "eu-*"}})
+    assert holds({"ForAllValues:StringEquals": {"aws:TagKeys": "team"}})  # absent: true
+    assert not holds({"ForAnyValue:StringEquals": {"aws:TagKeys": "team"}})
+
+
+@pytest.mark.parametrize("block", [
+    {},
+    [],
+    {"StringMaybe": {"aws:RequestedRegion": "x"}},
+    {"SomeValues:StringEquals": {"aws:RequestedRegion": "x"}},
+    {"StringEquals": {}},
+    {"StringEquals": {"aws:RequestedRegion": []}},
+    {"StringEquals": {"aws:RequestedRegion": {"nested": 1}}},
+    {"NumericLessThan": {"aws:EpochTime": "soon"}},
+    {"DateLessThan": {"aws:CurrentTime": "tomorrow"}},
+    {"IpAddress": {"aws:SourceIp": "10.0.0.0/33"}},
+    {"Null": {"aws:SourceIp": "maybe"}},
+    {"NullIfExists": {"aws:SourceIp": "true"}},
+])
+def test_what_cannot_be_evaluated_is_refused(block: Any) -> None:
+    with pytest.raises(ValueError):
+        conditions.parse("Statement[0]", block)
+    with pytest.raises(ValueError):
+        Policy.parse(json.dumps({"Statement": [{"Effect": "Allow", "Action": "*",
+                                                "Resource": "*", "Condition": block}]}))
+
+
+def policy(*statements: dict[str, Any]) -> Policy:
+    return Policy.parse(json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+
+
+def test_conditions_decide_identity_and_resource_policies() -> None:
+    only_from_the_office = policy(
+        {"Effect": "Allow", "Action": "ssm-contacts:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ssm-contacts:*", "Resource": "*",
+         "Condition": {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})
+    alice = Principal("AKIDALICE", "secret", ACCOUNT, "alice", only_from_the_office)
+
+    def decide(source: str, **more: Any) -> Any:
+        return evaluate(alice.policy, alice, "GetContact", CONTACT, resource_account=ACCOUNT,
+                        facts=facts(alice, source=(source, True)), **more)
+
+    assert decide("10.9.9.9").allowed
+    assert decide("192.0.2.1").reason == "explicit_deny_identity"
+
+    # Across accounts, the contact policy's condition narrows who it shares with.
+    bob = Principal("AKIDBOB", "secret", OTHER, "bob")
+    shared = policy({"Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "*",
+                     "Resource": CONTACT,
+                     "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}})
+    for region, allowed in (("us-east-1", True), ("eu-west-1", False)):
+        decision = evaluate(None, bob, "GetContact", CONTACT, resource_account=ACCOUNT,
+                            resource_policy=shared, facts=facts(bob, region=region))
+        assert decision.allowed is allowed
+
+
+def test_facts_are_gathered_only_for_policies_with_conditions() -> None:
+    plain = policy({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    conditional = policy({"Effect": "Allow", "Action": "*", "Resource": "*",
+                          "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+    assert conditions.facts(ALICE, "us-east-1", ACCOUNT, NOW, plain, None) is NO_FACTS
+    token = REQUEST_SOURCE.set(("127.0.0.1", False))
+    try:
+        gathered = conditions.facts(ALICE, "us-east-1", ACCOUNT, NOW, plain, conditional)
+    finally:
+        REQUEST_SOURCE.reset(token)
+    assert gathered.values("aws:sourceip") == ("127.0.0.1",)
+    assert gathered.values("aws:securetransport") == ("false",)
+    assert gathered.values("aws:currenttime") == ("2027-01-15T08:00:00Z",)
