@@ -53,7 +53,8 @@ from incident_contacts.api.security import PrincipalCaller
 from incident_contacts.auth.conditions import facts
 from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.policy import evaluate
-from incident_contacts.errors import DataEncryptionException, ServiceError
+from incident_contacts.auth.throttle import Throttle
+from incident_contacts.errors import DataEncryptionException, ServiceError, ThrottlingException
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
@@ -66,6 +67,8 @@ SESSION_SECONDS = 8 * 3600
 MAX_FORM = 16 * 1024
 SHIFT_DAYS = 14
 OUTBOX_ROWS = 200
+SIGN_IN_RATE = 1 / 6
+SIGN_IN_BURST = 10
 _ACCOUNT_ID = frozenset("0123456789")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
@@ -107,6 +110,8 @@ class Console:
             undefined=jinja2.ChainableUndefined)  # absent members are absent, as on the wire
         self.templates.filters["when"] = _when
         self.templates.filters["short"] = _short
+        # Sign-in attempts per client address: a burst of ten, then one every six seconds.
+        self.sign_ins = Throttle(SIGN_IN_RATE, SIGN_IN_BURST, runtime.clock)
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -155,6 +160,14 @@ class Console:
                                then=request.query_params.get("then", ""))
         form = await _form(request)
         region = form.get("region", "").strip() or self.runtime.settings.default_region
+        try:
+            self.sign_ins.acquire(request.client.host if request.client else "-", "SignIn")
+        except ThrottlingException as exc:
+            wait = exc.members.get("RetryAfterSeconds") or 1
+            return self.render(request, "login.html", status=429, region=region,
+                               then=form.get("then", ""),
+                               error=f"Too many attempts to sign in from your address: try "
+                                     f"again in {wait} seconds.")
         error = None
         if not _REGION.fullmatch(region):
             error = "That is not a region name."

@@ -282,3 +282,17 @@ def test_the_server_serves_the_console(tmp_path):
             assert browser.get("/console/static/console.css").status_code == 200
     finally:
         server.stop()
+
+
+def test_sign_in_attempts_are_limited_per_address(tmp_path):
+    clock = ManualClock(START)
+    app = build_application(Settings(database=f"sqlite:///{tmp_path / 'c.db'}", workers=False),
+                            clock)
+    with TestClient(app) as client:
+        for _ in range(10):
+            assert client.post("/console/login", data={"account": "1"}).status_code == 401
+        refused = client.post("/console/login", data={"account": ACCOUNT, "region": REGION})
+        assert refused.status_code == 429 and "Too many attempts" in refused.text
+        assert "incident_contacts_console" not in refused.headers.get("set-cookie", "")
+        clock.advance(6)
+        sign_in(client, account=ACCOUNT, region=REGION)
