@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from incident_contacts.api import webhooks
 from incident_contacts.api.dispatch import Dispatcher
-from incident_contacts.auth.conditions import REQUEST_SOURCE
+from incident_contacts.auth.conditions import REQUEST_SCOPE
 from incident_contacts.console import build_console
 from incident_contacts.errors import ServiceError, ValidationException
 from incident_contacts.metrics import Metrics
@@ -112,9 +112,7 @@ class Application:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            # What conditions of policies may test (aws:SourceIp, aws:SecureTransport).
-            client = scope.get("client")
-            REQUEST_SOURCE.set((client[0] if client else None, scope.get("scheme") == "https"))
+            REQUEST_SCOPE.set(scope)  # what policy conditions may test (aws:SourceIp, ...)
         if scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST":
             await self._aws(scope, receive, send)
         else:

@@ -35,7 +35,7 @@ import datetime
 import functools
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,9 +44,19 @@ if TYPE_CHECKING:
 
 Values = tuple[str, ...]
 
-REQUEST_SOURCE: contextvars.ContextVar[tuple[str | None, bool] | None] = \
-    contextvars.ContextVar("incident_contacts_request_source", default=None)
-"""``(client address, over TLS)`` of the HTTP request being served; set by the ASGI app."""
+REQUEST_SCOPE: contextvars.ContextVar[Mapping[str, Any] | None] = \
+    contextvars.ContextVar("incident_contacts_request_scope", default=None)
+"""The ASGI scope of the HTTP request being served, set by the app; read only when a policy
+has conditions (``aws:SourceIp``, ``aws:SecureTransport``)."""
+
+
+def request_source() -> tuple[str | None, bool] | None:
+    """``(client address, over TLS)`` of the HTTP request being served, if any."""
+    scope = REQUEST_SCOPE.get()
+    if scope is None:
+        return None
+    client = scope.get("client")
+    return (client[0] if client else None, scope.get("scheme") == "https")
 
 
 class Facts(Protocol):
@@ -86,7 +96,7 @@ def facts(principal: Principal, region: str, resource_account: str, now: float,
     None): gathered only when one of them has conditions."""
     if not any(policy is not None and policy.conditional for policy in policies):
         return NO_FACTS
-    return ConditionContext(principal, region, resource_account, now, REQUEST_SOURCE.get())
+    return ConditionContext(principal, region, resource_account, now, request_source())
 
 
 def _username(context: ConditionContext) -> Values | None:
@@ -324,5 +334,5 @@ def all_hold(conditions: tuple[Condition, ...], context: Facts) -> bool:
     return all(condition.holds(context) for condition in conditions)
 
 
-__all__ = ["NO_FACTS", "REQUEST_SOURCE", "Condition", "ConditionContext", "Facts", "all_hold",
-           "facts", "parse"]
+__all__ = ["NO_FACTS", "REQUEST_SCOPE", "Condition", "ConditionContext", "Facts", "all_hold",
+           "facts", "parse", "request_source"]

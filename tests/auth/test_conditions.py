@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from incident_contacts.auth import conditions
-from incident_contacts.auth.conditions import NO_FACTS, REQUEST_SOURCE, ConditionContext
+from incident_contacts.auth.conditions import NO_FACTS, REQUEST_SCOPE, ConditionContext
 from incident_contacts.auth.credentials import Principal
 from incident_contacts.auth.policy import Policy, evaluate
 
@@ -158,11 +158,12 @@ def test_facts_are_gathered_only_for_policies_with_conditions() -> None:
     conditional = policy({"Effect": "Allow", "Action": "*", "Resource": "*",
                           "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
     assert conditions.facts(ALICE, "us-east-1", ACCOUNT, NOW, plain, None) is NO_FACTS
-    token = REQUEST_SOURCE.set(("127.0.0.1", False))
+    token = REQUEST_SCOPE.set({"type": "http", "client": ("127.0.0.1", 50000),
+                               "scheme": "http"})
     try:
         gathered = conditions.facts(ALICE, "us-east-1", ACCOUNT, NOW, plain, conditional)
     finally:
-        REQUEST_SOURCE.reset(token)
+        REQUEST_SCOPE.reset(token)
     assert gathered.values("aws:sourceip") == ("127.0.0.1",)
     assert gathered.values("aws:securetransport") == ("false",)
     assert gathered.values("aws:currenttime") == ("2027-01-15T08:00:00Z",)
