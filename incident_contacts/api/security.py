@@ -62,6 +62,9 @@ SHARED_OPERATIONS: Final = frozenset({
 following its engagements and pages. Its channels (personal data), its policy, its tags, and
 changes to it stay with the owner whatever the policy says."""
 
+MAX_CALLERS: Final = 4096
+"""Callers kept by the SigV4 authenticator, one per access key and region."""
+
 SHARED_KINDS: Final = {"contact": 1, "engagement": 2, "page": 2}
 """ARN kinds a contact policy covers, with the number of path parts (the first is the alias)."""
 
@@ -75,13 +78,21 @@ class SigV4Authenticator:
     def __init__(self, credentials: CredentialStore, clock: Clock) -> None:
         self.credentials = credentials
         self.clock = clock
+        # The caller of each key and region, made once: callers are never changed.
+        self._callers: dict[tuple[str, str], PrincipalCaller] = {}
 
     def __call__(self, method: str, path: str, headers: Mapping[str, str],
                  body: bytes) -> Caller:
         principal, region = verify_received(method, path, headers, body, self.clock.now(),
                                             self.credentials)
-        return PrincipalCaller(principal.account_id, region, principal.arn,
-                               principal=principal)
+        key = (principal.access_key_id, region)
+        caller = self._callers.get(key)
+        if caller is None or caller.principal is not principal:
+            if len(self._callers) >= MAX_CALLERS:
+                self._callers.clear()
+            caller = self._callers[key] = PrincipalCaller(
+                principal.account_id, region, principal.arn, principal=principal)
+        return caller
 
 
 class Authorizer:

@@ -123,12 +123,31 @@ def _components(header: str, has_date: bool) -> tuple[str, str, str]:
     refusal of a malformed one."""
     if has_date:
         # What every SDK sends is read by one regular expression, as the general reading
-        # would read it (a test holds the two together).
-        match = _WELL_FORMED.fullmatch(header.strip())
+        # would read it (a test holds the two together). Only the signature at its end
+        # changes between a client's requests of a day, so the reading of the rest is kept.
+        stripped = header.strip()
+        signature = stripped[-64:]
+        if _SIGNATURE.fullmatch(signature):
+            unsigned = _unsigned_part(stripped[:-64])
+            if unsigned is not None:
+                return unsigned[0], unsigned[1], signature
+        match = _WELL_FORMED.fullmatch(stripped)
         if match is not None:
             credential, signed_names, signature = match.groups()
             return credential, signed_names, signature
     return _components_in_general(header, has_date)
+
+
+@functools.lru_cache(maxsize=1024)
+def _unsigned_part(prefix: str) -> tuple[str, str] | None:
+    """``(Credential, SignedHeaders)`` of a well-formed header made of ``prefix`` and a
+    signature of 64 hex digits, else None. Which hex digits they are cannot change how the
+    expression reads the header: they are neither commas nor spaces, and the signature is the
+    whole of its last group (checked)."""
+    match = _WELL_FORMED.fullmatch(prefix + "0" * 64)
+    if match is None or len(match[3]) != 64:
+        return None
+    return match[1], match[2]
 
 
 def _components_in_general(header: str, has_date: bool) -> tuple[str, str, str]:
@@ -392,9 +411,8 @@ def verify_received(
     )
     expected = _hmac_hex(_signer(principal.secret_access_key, scope.date, scope.region),
                          string_to_sign.encode("utf-8"))
-    # both ASCII: the expected hex digest, and the given one once it is known to be hex
-    given = signature if _SIGNATURE.fullmatch(signature) else "-" * 64
-    if not hmac.compare_digest(expected, given):
+    # as bytes: compare_digest takes any bytes, and a given signature may be any text
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         raise InvalidSignatureException(
             f"{_SIGNATURE_MISMATCH}\n\nThe Canonical String for this request should have been\n"
             f"'{canonical}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n"
