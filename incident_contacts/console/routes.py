@@ -156,9 +156,17 @@ class Console:
 
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
+            # The sign-in form carries a token too, so another site cannot sign a browser in
+            # to an account of its choosing.
+            request.session.setdefault("csrf", secrets.token_urlsafe(32))
             return self.render(request, "login.html", region=self.runtime.settings.default_region,
                                then=request.query_params.get("then", ""))
-        form = await _form(request)
+        form = await self._checked_form(request)
+        if form is None:
+            return self.render(request, "error.html", status=403,
+                               code="InvalidFormToken",
+                               message="The sign-in form has expired or did not come from this "
+                                       "console. Open the sign-in page again.")
         region = form.get("region", "").strip() or self.runtime.settings.default_region
         try:
             self.sign_ins.acquire(request.client.host if request.client else "-", "SignIn")
@@ -193,6 +201,7 @@ class Console:
         return RedirectResponse(_local(form.get("then", "")), status_code=303)
 
     def _start(self, request: Request, **values: str) -> None:
+        """A new session: its values and a new form token."""
         request.session.clear()
         request.session.update(values, csrf=secrets.token_urlsafe(32))
 

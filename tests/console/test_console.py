@@ -44,8 +44,14 @@ def api(app, operation: str, account: str = ACCOUNT, **params):
     return app.dispatcher.call(Caller(account, REGION), operation, params)
 
 
+def login(client, **form):
+    """The sign-in form sent as a browser sends it: with the token of the page it came from."""
+    token = csrf(client.get("/console/login").text)
+    return client.post("/console/login", data={"csrf": token, **form}, follow_redirects=False)
+
+
 def sign_in(client: TestClient, **form) -> None:
-    answer = client.post("/console/login", data=form, follow_redirects=False)
+    answer = login(client, **form)
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == "/console/"
 
@@ -76,19 +82,22 @@ def test_pages_ask_to_sign_in_first(app):
         assert answer.status_code == 303
         assert answer.headers["location"] == \
             "/console/login?then=%2Fconsole%2Fcontacts%3Fprefix%3Da"
-        login = client.get(answer.headers["location"])
-        assert login.status_code == 200 and 'name="account"' in login.text
-        assert "frame-ancestors 'none'" in login.headers["content-security-policy"]
+        page = client.get(answer.headers["location"])
+        assert page.status_code == 200 and 'name="account"' in page.text
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         # After signing in, the page first asked for.
-        answer = client.post("/console/login", data={
-            "account": ACCOUNT, "region": REGION, "then": "/console/contacts?prefix=a"},
-            follow_redirects=False)
+        answer = login(client, account=ACCOUNT, region=REGION, then="/console/contacts?prefix=a")
         assert answer.headers["location"] == "/console/contacts?prefix=a"
         # Never to another site.
         for then in ("https://elsewhere.example/", "//elsewhere.example/", "/console//x"):
-            answer = client.post("/console/login", data={
-                "account": ACCOUNT, "region": REGION, "then": then}, follow_redirects=False)
+            answer = login(client, account=ACCOUNT, region=REGION, then=then)
             assert answer.headers["location"] == "/console/"
+        # A sign-in form from anywhere else (no token of this browser's) is refused.
+        client.cookies.clear()
+        forged = client.post("/console/login", data={"account": ACCOUNT, "region": REGION,
+                                                      "csrf": "forged"})
+        assert forged.status_code == 403 and "InvalidFormToken" in forged.text
+        assert client.get("/console/contacts", follow_redirects=False).status_code == 303
 
 
 def test_development_sign_in_shows_one_account(app):
@@ -96,7 +105,7 @@ def test_development_sign_in_shows_one_account(app):
     api(app, "CreateContact", account=OTHER, Alias="kofi", Type="PERSONAL",
         Plan={"Stages": []})
     with TestClient(app) as client:
-        refused = client.post("/console/login", data={"account": "12", "region": REGION})
+        refused = login(client, account="12", region=REGION)
         assert refused.status_code == 401 and "12 digits" in refused.text
         sign_in(client, account=ACCOUNT, region=REGION)
         page = client.get("/console/contacts").text
@@ -228,11 +237,10 @@ def test_signed_in_with_an_access_key_the_console_is_as_narrow_as_its_policy(tmp
     app = make_app(tmp_path, auth="sigv4", credentials_file=str(credentials))
     contact, _ = seed(app)
     with TestClient(app) as client:
-        login = client.get("/console/login").text
-        assert 'name="secret"' in login and 'name="account"' not in login
+        page = client.get("/console/login").text
+        assert 'name="secret"' in page and 'name="account"' not in page
         for key, secret in ((ADMIN_KEY, "wrong"), ("AKIANOSUCHKEY0000001", ADMIN_SECRET)):
-            refused = client.post("/console/login", data={"key": key, "secret": secret,
-                                                          "region": REGION})
+            refused = login(client, key=key, secret=secret, region=REGION)
             assert refused.status_code == 401 and "not valid" in refused.text
 
         sign_in(client, key=READER_KEY, secret=READER_SECRET, region=REGION)
@@ -270,10 +278,10 @@ def test_the_server_serves_the_console(tmp_path):
         client.create_contact(Alias="efua", DisplayName="Efua Mensah", Type="PERSONAL",
                               Plan={"Stages": []})
         with httpx.Client(base_url=server.url) as browser:
-            login = browser.get("/console/login")
-            assert login.status_code == 200
-            assert login.headers["x-frame-options"] == "DENY"
-            answer = browser.post("/console/login", data={"account": ACCOUNT, "region": REGION})
+            page = browser.get("/console/login")
+            assert page.status_code == 200
+            assert page.headers["x-frame-options"] == "DENY"
+            answer = login(browser, account=ACCOUNT, region=REGION)
             assert answer.status_code == 303
             cookie = answer.headers["set-cookie"].lower()
             assert "path=/console" in cookie and "samesite=strict" in cookie
@@ -290,8 +298,8 @@ def test_sign_in_attempts_are_limited_per_address(tmp_path):
                             clock)
     with TestClient(app) as client:
         for _ in range(10):
-            assert client.post("/console/login", data={"account": "1"}).status_code == 401
-        refused = client.post("/console/login", data={"account": ACCOUNT, "region": REGION})
+            assert login(client, account="1").status_code == 401
+        refused = login(client, account=ACCOUNT, region=REGION)
         assert refused.status_code == 429 and "Too many attempts" in refused.text
         assert "incident_contacts_console" not in refused.headers.get("set-cookie", "")
         clock.advance(6)
