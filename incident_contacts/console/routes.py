@@ -13,12 +13,12 @@ Reading and acting
     Every page calls API operations through ``Dispatcher.call`` as the signed-in principal,
     so the authorization, validation, account and region are those of the API, and an
     operation the principal may not call shows the API's AccessDeniedException. Each form
-    that changes something carries a per-session token (compared in constant time), on top
-    of the ``SameSite`` cookie. A page is acknowledged with the accept code it carried
-    (AcceptPage with ENFORCE), as from the phone. The delivery page, which has no API
-    operation, is shown to principals who may read every channel of the account
-    (``GetContactChannel`` on ``contact-channel/*``); it never shows activation or accept
-    codes, nor message bodies.
+    that changes something, and the sign-in form, carries a per-session token (compared in
+    constant time), on top of the ``SameSite`` cookie. A page is acknowledged with the
+    accept code it carried (AcceptPage with ENFORCE), as from the phone. The delivery page,
+    which has no API operation, is shown to principals who may read every channel of the
+    account (``GetContactChannel`` on ``contact-channel/*``); it never shows activation or
+    accept codes, nor message bodies.
 
 No page uses JavaScript; responses forbid framing and any script (a strict
 Content-Security-Policy).
