@@ -182,6 +182,75 @@ def _glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
+# -- policy variables -------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_DEFAULT = re.compile(r"\s*([^,\s]+)\s*,\s*'([^']*)'\s*")
+_SPECIAL = {"*": "*", "?": "?", "$": "$"}
+
+
+def has_variables(text: str) -> bool:
+    return "${" in text
+
+
+def _resolve(inside: str, facts: Facts) -> str | None:
+    """The value of ``${inside}``: a special character, the request's value of a key (one
+    value), or the default of ``${key, 'default'}``; None when it cannot be resolved."""
+    if inside in _SPECIAL:
+        return _SPECIAL[inside]
+    default = None
+    match = _DEFAULT.fullmatch(inside)
+    key = inside.strip()
+    if match is not None:
+        key, default = match.group(1), match.group(2)
+    values = facts.values(key.lower())
+    if values is not None and len(values) == 1:
+        return values[0]
+    return default
+
+
+def expand(text: str, facts: Facts) -> str | None:
+    """``text`` with its policy variables replaced, or None when one cannot be resolved
+    (AWS: the element then matches nothing)."""
+    parts: list[str] = []
+    end = 0
+    for match in _VARIABLE.finditer(text):
+        value = _resolve(match.group(1), facts)
+        if value is None:
+            return None
+        parts += [text[end:match.start()], value]
+        end = match.end()
+    parts.append(text[end:])
+    return "".join(parts)
+
+
+def expand_glob(pattern: str, facts: Facts, *, ignore_case: bool = False,
+                colon: bool = False) -> re.Pattern[str] | None:
+    """A wildcard pattern with its variables replaced, as a regular expression: ``*`` and
+    ``?`` of the pattern are wildcards (within one ``:`` part when ``colon``), while what a
+    variable stands for, ``${*}`` and ``${?}`` included, is matched literally. None when a
+    variable cannot be resolved."""
+    star, one = ("[^:]*", "[^:]") if colon else (".*", ".")
+    regex: list[str] = []
+    end = 0
+    for match in [*_VARIABLE.finditer(pattern), None]:
+        literal = pattern[end:match.start() if match else len(pattern)]
+        regex += [star if c == "*" else one if c == "?" else re.escape(c) for c in literal]
+        if match is None:
+            break
+        value = _resolve(match.group(1), facts)
+        if value is None:
+            return None
+        regex.append(re.escape(value))
+        end = match.end()
+    return _compiled("".join(regex), ignore_case)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(regex: str, ignore_case: bool) -> re.Pattern[str]:
+    return re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
 # -- operators --------------------------------------------------------------------------------
 
 # An operator's test of one request value against one policy value, after the policy value
@@ -272,6 +341,8 @@ class Condition:
     values: tuple[Any, ...]
     if_exists: bool
     qualifier: str | None   # "ForAnyValue", "ForAllValues" or None
+    raw: tuple[str, ...] = ()
+    """The values as written, when one holds a policy variable (read at each decision)."""
 
     def holds(self, context: Facts) -> bool:
         actual = context.values(self.key)
@@ -284,14 +355,42 @@ class Condition:
             negated: bool = _OPERATORS[self.operator].negated
             return negated
         operator = _OPERATORS[self.operator]
+        expected_values = self._expanded(context) if self.raw else self.values
+        if expected_values is None:
+            return False  # a variable the request cannot fill: the statement does not apply
 
         def one(value: str) -> bool:
-            matched = any(operator.test(value, expected) for expected in self.values)
+            matched = any(operator.test(value, expected) for expected in expected_values)
             return not matched if operator.negated else matched
 
         if self.qualifier == "ForAllValues":
             return all(one(value) for value in actual)
         return any(one(value) for value in actual)
+
+
+    def _expanded(self, facts: Facts) -> tuple[Any, ...] | None:
+        """The values with their policy variables filled from ``facts``; what a variable
+        stands for is matched literally by the ``…Like`` operators."""
+        prepare = _OPERATORS[self.operator].prepare
+        expanded: list[Any] = []
+        for text in self.raw:
+            if not has_variables(text):
+                expanded.append(prepare(text))
+                continue
+            if self.operator in ("StringLike", "StringNotLike"):
+                pattern = expand_glob(text, facts)
+            elif self.operator.startswith("Arn"):
+                pattern = expand_glob(text, facts, colon=True)
+            else:
+                filled = expand(text, facts)
+                try:
+                    pattern = None if filled is None else prepare(filled)
+                except ValueError:
+                    pattern = None
+            if pattern is None:
+                return None
+            expanded.append(pattern)
+        return tuple(expanded)
 
 
 def parse(where: str, block: Any) -> tuple[Condition, ...]:
@@ -312,21 +411,24 @@ def parse(where: str, block: Any) -> tuple[Condition, ...]:
             raise ValueError(f"{where}: {name!r} is not a condition operator")
         if not isinstance(keys, dict) or not keys:
             raise ValueError(f"{where}: Condition.{name} must be a non-empty object")
-        for key, raw in keys.items():
+        for key, given in keys.items():
             if not isinstance(key, str) or not key:
                 raise ValueError(f"{where}: condition keys are non-empty strings")
-            listed = raw if isinstance(raw, list) else [raw]
+            listed = given if isinstance(given, list) else [given]
             if not listed:
                 raise ValueError(f"{where}: Condition.{name}.{key} has no values")
             texts = [_text(value) for value in listed]
+            raw: tuple[str, ...] = ()
             if operator == "Null":
                 if len(texts) != 1 or texts[0].lower() not in ("true", "false"):
                     raise ValueError(f"{where}: Null takes true or false")
                 values: tuple[Any, ...] = (texts[0].lower(),)
+            elif any(has_variables(text) for text in texts):
+                values, raw = (), tuple(texts)   # read when the request fills them
             else:
                 values = tuple(_OPERATORS[operator].prepare(text) for text in texts)
             found.append(Condition(operator, key.lower(), values, if_exists,
-                                   qualifier or None))
+                                   qualifier or None, raw))
     return tuple(found)
 
 

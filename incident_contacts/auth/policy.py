@@ -10,12 +10,15 @@ The subset of IAM this implements (``spec/decisions.md`` §3 and §5):
   ARN (``arn:aws:iam::123456789012:root``) or a user ARN, one or a list;
 * wildcards ``*`` and ``?``: case-insensitive in actions, case-sensitive in resources;
 * ``Condition``, with IAM's operators over the request's context keys (``auth.conditions``):
-  a statement applies only when every condition holds.
+  a statement applies only when every condition holds;
+* policy variables (``${aws:username}``, ``${aws:PrincipalAccount, 'default'}``, ``${*}``) in
+  ``Resource``/``NotResource`` and condition values, filled from the same keys; what a
+  variable stands for is matched literally, and a statement with a variable the request
+  cannot fill does not apply.
 
 What it does not evaluate, it treats **fail-closed**: a statement with a ``NotPrincipal``
 never grants (an ``Allow`` does not apply) and always refuses when the rest of it matches (a
 ``Deny`` applies). The same holds for a resource-policy statement that names no principal.
-Policy variables (``${aws:username}``) are not expanded; they match only themselves.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from incident_contacts.auth import conditions
-from incident_contacts.auth.conditions import NO_FACTS, Condition, Facts
+from incident_contacts.auth.conditions import NO_FACTS, Condition, Facts, expand_glob, has_variables
 from incident_contacts.auth.resources import resource_for
 from incident_contacts.errors import AccessDeniedException
 
@@ -84,6 +87,8 @@ class Statement:
     """Elements present but not evaluated (``NotPrincipal``): fail closed."""
     sid: str | None = None
     conditions: tuple[Condition, ...] = ()
+    variables: bool = False
+    """Whether a resource pattern holds a policy variable."""
 
     def applies(self, action: str, resource: str, principal: Principal | None,
                 facts: Facts = NO_FACTS) -> bool:
@@ -94,7 +99,11 @@ class Statement:
         """
         if _any_glob(self.actions, action, ignore_case=True) == self.not_action:
             return False
-        if _any_glob(self.resources, resource, ignore_case=False) == self.not_resource:
+        if self.variables:
+            matched = self._resources_match(resource, facts)
+            if matched is None or matched == self.not_resource:
+                return False  # a variable the request cannot fill, or no match
+        elif _any_glob(self.resources, resource, ignore_case=False) == self.not_resource:
             return False
         if self.unsupported and self.effect == "Allow":
             return False
@@ -105,6 +114,21 @@ class Statement:
         if self.principals is None:
             return self.effect == "Deny"
         return any(_principal_matches(p, principal) for p in self.principals)
+
+
+    def _resources_match(self, resource: str, facts: Facts) -> bool | None:
+        """Whether a pattern, its variables filled, matches; None when one cannot be filled."""
+        for pattern in self.resources:
+            if not has_variables(pattern):
+                if _glob(pattern, False).fullmatch(resource):
+                    return True
+                continue
+            compiled = expand_glob(pattern, facts)
+            if compiled is None:
+                return None
+            if compiled.fullmatch(resource):
+                return True
+        return False
 
 
 def _principal_matches(entry: str, principal: Principal) -> bool:
@@ -125,8 +149,9 @@ class Policy:
 
     @functools.cached_property
     def conditional(self) -> bool:
-        """Whether a statement has conditions (then decisions need the request's facts)."""
-        return any(s.conditions for s in self.statements)
+        """Whether a statement has conditions or policy variables (then decisions need the
+        request's facts)."""
+        return any(s.conditions or s.variables for s in self.statements)
 
     @classmethod
     def parse(cls, text: str) -> Policy:
@@ -227,8 +252,9 @@ def _statement(index: int, stmt: Any) -> Statement:
     principals = _principals(where, stmt["Principal"]) if "Principal" in stmt else None
     unsupported = ("NotPrincipal",) if "NotPrincipal" in stmt else ()
     tests = conditions.parse(where, stmt["Condition"]) if "Condition" in stmt else ()
+    variables = any(has_variables(pattern) for pattern in resources)
     return Statement(effect, actions, not_action, resources, not_resource, principals,
-                     unsupported, sid, tests)
+                     unsupported, sid, tests, variables)
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,61 @@ def test_facts_are_gathered_only_for_policies_with_conditions() -> None:
     assert gathered.values("aws:sourceip") == ("127.0.0.1",)
     assert gathered.values("aws:securetransport") == ("false",)
     assert gathered.values("aws:currenttime") == ("2027-01-15T08:00:00Z",)
+
+
+# -- policy variables -------------------------------------------------------------------------
+
+MINE = f"arn:aws:ssm-contacts:us-east-1:{ACCOUNT}:contact/alice"
+THEIRS = f"arn:aws:ssm-contacts:us-east-1:{ACCOUNT}:contact/bob"
+
+
+def decide(statement: dict[str, Any], resource: str, principal: Principal = ALICE,
+           **context: Any) -> bool:
+    pol = policy({"Action": "ssm-contacts:*", **statement})
+    user = Principal(principal.access_key_id, "secret", principal.account_id, principal.user,
+                     pol, principal.root)
+    return evaluate(pol, user, "GetContact", resource, resource_account=ACCOUNT,
+                    facts=conditions.facts(user, "us-east-1", ACCOUNT, NOW, pol,
+                                           **context)).allowed
+
+
+def test_variables_in_resources() -> None:
+    own = {"Effect": "Allow", "Resource": "arn:aws:ssm-contacts:*:*:contact/${aws:username}"}
+    assert decide(own, MINE)
+    assert not decide(own, THEIRS)
+    # The account itself has no user name: the statement does not apply.
+    assert not decide(own, MINE, ROOT)
+    # A default stands in for a value the request lacks.
+    default = {"Effect": "Allow",
+               "Resource": "arn:aws:ssm-contacts:*:*:contact/${aws:username, 'alice'}"}
+    assert decide(default, MINE, ROOT)
+    # What a variable stands for is literal, ${*} too; the pattern's own * is a wildcard.
+    literal = {"Effect": "Allow", "Resource": "arn:aws:ssm-contacts:*:*:contact/${*}"}
+    assert not decide(literal, MINE)
+    assert decide(literal, "arn:aws:ssm-contacts:us-east-1:111122223333:contact/*")
+    # A Deny with a variable applies only as far as it can be filled.
+    deny_others = policy(
+        {"Effect": "Allow", "Action": "ssm-contacts:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ssm-contacts:*",
+         "NotResource": "arn:aws:ssm-contacts:*:*:contact/${aws:username}"})
+    assert deny_others.conditional
+    alice = Principal("AKIDALICE", "secret", ACCOUNT, "alice", deny_others)
+    for resource, allowed in ((MINE, True), (THEIRS, False)):
+        assert evaluate(deny_others, alice, "GetContact", resource, resource_account=ACCOUNT,
+                        facts=facts(alice)).allowed is allowed
+
+
+def test_variables_in_condition_values() -> None:
+    same_account = {"StringEquals": {"aws:ResourceAccount": "${aws:PrincipalAccount}"}}
+    assert holds(same_account)
+    assert not holds(same_account, facts(owner=OTHER))
+    assert holds({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/${aws:username}"}})
+    # Filled with "alice", which the pattern then matches literally, not as a wildcard.
+    assert not holds({"StringLike": {"aws:PrincipalArn": "${*}"}})
+    assert holds({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::${aws:PrincipalAccount}:*"}})
+    # A variable the request cannot fill: the condition does not hold, negated or not.
+    assert not holds({"StringEquals": {"aws:RequestedRegion": "${aws:username}"}},
+                     facts(ROOT))
+    assert not holds({"StringNotEquals": {"aws:RequestedRegion": "${aws:username}"}},
+                     facts(ROOT))
+    assert holds({"NumericLessThan": {"aws:EpochTime": "${aws:EpochTime}0"}})
