@@ -322,11 +322,22 @@ TLS_ONLY = User("AKIATLSONLYAAAAAAAAA", "tls-secret", A, "tlsonly", policy(
 ))
 
 
+OWN_CONTACT = User("AKIAOWNCONTACTAAAAAA", "own-secret", A, "efua", policy(
+    statement("Allow", "ssm-contacts:*", "arn:aws:ssm-contacts:*:*:contact/${aws:username}"),
+))
+
+
 def test_conditions_see_the_request(tmp_path) -> None:
     """The server fills the request's facts: its client's address (loopback here), that it
-    came over plain HTTP, the signed region."""
-    server = start_sigv4(tmp_path, users=(ADMIN, HERE, ELSEWHERE, TLS_ONLY))
+    came over plain HTTP, the signed region, the user's name for policy variables."""
+    server = start_sigv4(tmp_path, users=(ADMIN, HERE, ELSEWHERE, TLS_ONLY, OWN_CONTACT))
     try:
+        own = client(server, OWN_CONTACT)
+        arn = own.create_contact(Alias="efua", Type="PERSONAL", Plan={"Stages": []})["ContactArn"]
+        assert own.get_contact(ContactId=arn)["Alias"] == "efua"
+        other = contact_arn(A, "kwame")
+        denied(lambda: own.create_contact(Alias="kwame", Type="PERSONAL", Plan={"Stages": []}),
+               OWN_CONTACT, "CreateContact", other, no_identity("CreateContact"))
         everywhere = "*"
         assert "Contacts" in client(server, HERE).list_contacts()
         denied(lambda: client(server, HERE, region="eu-west-1").list_contacts(), HERE,
