@@ -115,10 +115,8 @@ class Dispatcher:
             if plan.cached and self.read_cache is not None:
                 response = self._cached_read(name, plan, caller, params, request_id, body)
             else:
-                _check(plan.input_shape, params)
-                idempotent = plan.idempotent and "IdempotencyToken" in params
-                result = self._run(name, plan, caller, params, request_id, idempotent)
-                response = awsjson.success(request_id, serialize(plan.output_shape, result))
+                response = awsjson.success(
+                    request_id, self._serve(name, plan, caller, params, request_id))
         except ServiceError as exc:
             outcome = exc.code
             response = awsjson.error(request_id, exc)
@@ -145,11 +143,7 @@ class Dispatcher:
             params = {key: value for key, value in params.items() if value is not None}
             for guard in self.guards:
                 guard(caller, name, params)
-            _check(plan.input_shape, params)
-            idempotent = plan.idempotent and "IdempotencyToken" in params
-            result = self._run(name, plan, caller, params, new_id(), idempotent)
-            shaped: dict[str, Any] = serialize(plan.output_shape, result)
-            return shaped
+            return self._serve(name, plan, caller, params, new_id())
         except ServiceError as exc:
             outcome = exc.code
             raise
@@ -165,17 +159,23 @@ class Dispatcher:
         assert cache is not None
         mark = self.runtime.store.change_mark()
         if mark is None:  # inside another transaction of this thread
-            _check(plan.input_shape, params)
-            result = self._run(name, plan, caller, params, request_id, False)
-            return awsjson.success(request_id, serialize(plan.output_shape, result))
+            return awsjson.success(request_id,
+                                   self._serve(name, plan, caller, params, request_id))
         key = (name, caller.account, caller.region, caller.principal_arn, body)
         answer = cache.get(mark, key)
         if answer is None:
-            _check(plan.input_shape, params)
-            result = self._run(name, plan, caller, params, request_id, False)
-            answer = orjson.dumps(serialize(plan.output_shape, result))
+            answer = orjson.dumps(self._serve(name, plan, caller, params, request_id))
             cache.put(mark, key, answer)
         return awsjson.answer(request_id, answer)
+
+    def _serve(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
+               request_id: str) -> dict[str, Any]:
+        """Validate, run in one transaction, and shape the output by the model."""
+        _check(plan.input_shape, params)
+        idempotent = plan.idempotent and "IdempotencyToken" in params
+        result = self._run(name, plan, caller, params, request_id, idempotent)
+        shaped: dict[str, Any] = serialize(plan.output_shape, result)
+        return shaped
 
     def _run(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
              request_id: str, idempotent: bool) -> dict[str, Any]:

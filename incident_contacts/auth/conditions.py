@@ -176,12 +176,6 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         raise ValueError(f"{text!r} is not an IP address or CIDR range") from None
 
 
-@functools.lru_cache(maxsize=1024)
-def _glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
 # -- policy variables -------------------------------------------------------------------------
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -224,26 +218,46 @@ def expand(text: str, facts: Facts) -> str | None:
     return "".join(parts)
 
 
-def expand_glob(pattern: str, facts: Facts, *, ignore_case: bool = False,
-                colon: bool = False) -> re.Pattern[str] | None:
-    """A wildcard pattern with its variables replaced, as a regular expression: ``*`` and
-    ``?`` of the pattern are wildcards (within one ``:`` part when ``colon``), while what a
-    variable stands for, ``${*}`` and ``${?}`` included, is matched literally. None when a
-    variable cannot be resolved."""
-    star, one = ("[^:]*", "[^:]") if colon else (".*", ".")
+def _regex(pattern: str, facts: Facts | None, *, arn: bool = False) -> str | None:
+    """The regular expression of a wildcard pattern: its ``*`` and ``?`` are wildcards, within
+    one ``:`` part in the first five parts of an ARN (``arn``). With ``facts`` its policy
+    variables are filled, and what a variable stands for (``${*}`` too) is matched literally;
+    None when one cannot be filled. Without, ``${…}`` is text like any other."""
     regex: list[str] = []
+    colons = 0
     end = 0
-    for match in [*_VARIABLE.finditer(pattern), None]:
-        literal = pattern[end:match.start() if match else len(pattern)]
-        regex += [star if c == "*" else one if c == "?" else re.escape(c) for c in literal]
+    matches = [*_VARIABLE.finditer(pattern)] if facts is not None else []
+    for match in [*matches, None]:
+        for c in pattern[end:match.start() if match else len(pattern)]:
+            within = arn and colons < 5
+            colons += c == ":"
+            regex.append(("[^:]*" if within else ".*") if c == "*"
+                         else ("[^:]" if within else ".") if c == "?" else re.escape(c))
         if match is None:
-            break
+            return "".join(regex)
+        assert facts is not None
         value = _resolve(match.group(1), facts)
         if value is None:
             return None
         regex.append(re.escape(value))
         end = match.end()
-    return _compiled("".join(regex), ignore_case)
+    raise AssertionError("unreachable")
+
+
+@functools.lru_cache(maxsize=4096)
+def glob(pattern: str, ignore_case: bool = False) -> re.Pattern[str]:
+    """A wildcard pattern (``*``, ``?``) as a compiled expression, read once per pattern."""
+    regex = _regex(pattern, None)
+    assert regex is not None
+    return _compiled(regex, ignore_case)
+
+
+def expand_glob(pattern: str, facts: Facts, *, ignore_case: bool = False,
+                arn: bool = False) -> re.Pattern[str] | None:
+    """A wildcard pattern with its policy variables filled from ``facts`` (see ``_regex``);
+    None when one cannot be filled."""
+    regex = _regex(pattern, facts, arn=arn)
+    return None if regex is None else _compiled(regex, ignore_case)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -281,12 +295,9 @@ def _binary(actual: str, expected: Any) -> bool:
 def _arn_glob(pattern: str) -> re.Pattern[str]:
     if pattern != "*" and pattern.count(":") < 5:
         raise ValueError(f"{pattern!r} is not an ARN")
-    parts = pattern.split(":", 5)
-    regex = ":".join(
-        "".join("[^:]*" if c == "*" else "[^:]" if c == "?" else re.escape(c) for c in part)
-        if i < 5 else _glob(part).pattern
-        for i, part in enumerate(parts))
-    return re.compile(regex, re.DOTALL)
+    regex = _regex(pattern, None, arn=True)
+    assert regex is not None
+    return _compiled(regex, False)
 
 
 @dataclass(frozen=True)
@@ -302,8 +313,8 @@ _OPERATORS: dict[str, _Operator] = {
     "StringEqualsIgnoreCase": _Operator(lambda a, e: a.casefold() == e, str.casefold),
     "StringNotEqualsIgnoreCase": _Operator(lambda a, e: a.casefold() == e, str.casefold,
                                            negated=True),
-    "StringLike": _Operator(lambda a, e: e.fullmatch(a) is not None, _glob),
-    "StringNotLike": _Operator(lambda a, e: e.fullmatch(a) is not None, _glob, negated=True),
+    "StringLike": _Operator(lambda a, e: e.fullmatch(a) is not None, glob),
+    "StringNotLike": _Operator(lambda a, e: e.fullmatch(a) is not None, glob, negated=True),
     "NumericEquals": _Operator(_compare(_number, lambda a, e: a == e), _number),
     "NumericNotEquals": _Operator(_compare(_number, lambda a, e: a == e), _number,
                                   negated=True),
@@ -380,7 +391,7 @@ class Condition:
             if self.operator in ("StringLike", "StringNotLike"):
                 pattern = expand_glob(text, facts)
             elif self.operator.startswith("Arn"):
-                pattern = expand_glob(text, facts, colon=True)
+                pattern = expand_glob(text, facts, arn=True)
             else:
                 filled = expand(text, facts)
                 try:
@@ -437,4 +448,4 @@ def all_hold(conditions: tuple[Condition, ...], context: Facts) -> bool:
 
 
 __all__ = ["NO_FACTS", "REQUEST_SCOPE", "Condition", "ConditionContext", "Facts", "all_hold",
-           "facts", "parse", "request_source"]
+           "expand_glob", "facts", "glob", "has_variables", "parse", "request_source"]

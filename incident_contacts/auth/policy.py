@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from incident_contacts.auth import conditions
-from incident_contacts.auth.conditions import NO_FACTS, Condition, Facts, expand_glob, has_variables
+from incident_contacts.auth.conditions import (
+    NO_FACTS,
+    Condition,
+    Facts,
+    expand_glob,
+    glob,
+    has_variables,
+)
 from incident_contacts.auth.resources import resource_for
 from incident_contacts.errors import AccessDeniedException
 
@@ -59,14 +66,8 @@ _ROOT_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::(\d{12}):root")
 _IAM_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:(?:iam|sts)::\d{12}:\S+")
 
 
-@functools.lru_cache(maxsize=4096)
-def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
 def _any_glob(patterns: Iterable[str], value: str, *, ignore_case: bool) -> bool:
-    return any(_glob(p, ignore_case).fullmatch(value) for p in patterns)
+    return any(glob(p, ignore_case).fullmatch(value) for p in patterns)
 
 
 def qualified(action: str) -> str:
@@ -120,7 +121,7 @@ class Statement:
         """Whether a pattern, its variables filled, matches; None when one cannot be filled."""
         for pattern in self.resources:
             if not has_variables(pattern):
-                if _glob(pattern, False).fullmatch(resource):
+                if glob(pattern).fullmatch(resource):
                     return True
                 continue
             compiled = expand_glob(pattern, facts)

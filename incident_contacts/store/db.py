@@ -220,7 +220,8 @@ class Store:
         self._kept: list[Connection] = []
         self._kept_lock = threading.Lock()
         self._serials = itertools.count(1)
-        # Write transactions ended in this process (committed or not), for change_mark.
+        # Write transactions ended in this process, for change_mark: SQLAlchemy's commits
+        # (the "commit" event) and those of the kept connections, made on the driver.
         self.changes = 0
         # Set by the server: schedules a callable for the event loop's next turn and answers
         # True, or answers False when called off the loop's thread (see change_mark).
@@ -255,7 +256,7 @@ class Store:
         request and its answer; this thread's own commits still count at once.
         """
         local = self._local
-        if local is None or self._memory_lock is not None or getattr(local, "busy", False):
+        if local is None or not self.marks_changes or getattr(local, "busy", False):
             return None
         kept = self._kept_connection(local)
         version = local.version
@@ -306,12 +307,8 @@ class Store:
         with lock, self.engine.connect() as connection:
             if self.sqlite:
                 connection.info["write"] = write
-            try:
-                with connection.begin():
-                    yield connection
-            finally:
-                if write:
-                    self.changes += 1
+            with connection.begin():
+                yield connection
 
     def _kept_connection(self, local: threading.local) -> Connection:
         """This thread's SQLite connection, made on first use."""
