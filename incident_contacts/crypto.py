@@ -92,7 +92,7 @@ def keyed_hash(secret: bytes, *parts: str) -> str:
         data = part.encode("utf-8")
         message += len(data).to_bytes(4, "big")
         message += data
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac.digest(secret, message, "sha256").hex()
 
 
 def hashes_equal(left: str, right: str) -> bool:

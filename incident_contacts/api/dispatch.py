@@ -97,6 +97,51 @@ class Dispatcher:
         )
         self.guards = guards or []
         self._plans = {name: _Plan(name, operation) for name, operation in operations.items()}
+        prefix = model.target_prefix()
+        self._writing_targets = frozenset(
+            f"{prefix}.{name}" for name, plan in self._plans.items() if not plan.readonly)
+
+    def writes(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request names an operation that writes: such requests may be served
+        together by :meth:`handle_group`."""
+        return headers.get("x-amz-target") in self._writing_targets
+
+    def handle_group(self, requests: list[tuple[str, str, Mapping[str, str], bytes]]
+                     ) -> list[awsjson.HttpResponse]:
+        """Serve several requests as :meth:`handle` does, in turn, with one commit for all of
+        them (``Store.begin_group``): on SQLite the commit and the pages it writes are most of
+        a small write's cost, and requests that arrive together share them.
+
+        Each request still succeeds or fails alone (a savepoint each), sees the writes of those
+        before it, and is answered only after the commit, so an answer never tells of writes
+        that could still be lost. If the commit fails, every request whose writes were waiting
+        for it is answered InternalServerException instead.
+        """
+        store = self.runtime.store
+        group = store.begin_group()
+        if group is None:
+            return [self.handle(*request) for request in requests]
+        responses: list[awsjson.HttpResponse] = []
+        waiting: list[bool] = []
+        committed = False
+        try:
+            for request in requests:
+                before = group.released
+                responses.append(self.handle(*request))
+                waiting.append(group.released != before)
+            committed = True
+        finally:
+            lost = store.end_group(group, commit=committed)
+        if lost is not None:
+            log.error("a group of %d requests could not commit: %s", len(requests), lost)
+            for index, was_waiting in enumerate(waiting):
+                if was_waiting:
+                    request_id = dict(responses[index].headers).get(
+                        awsjson.REQUEST_ID_HEADER, new_id())
+                    responses[index] = awsjson.error(request_id, InternalServerException())
+            return responses
+        _run_hooks(group.after_commit, "a group of requests")
+        return responses
 
     def handle(self, method: str, path: str, headers: Mapping[str, str],
                body: bytes) -> awsjson.HttpResponse:
@@ -196,11 +241,12 @@ class Dispatcher:
                     raise
                 log.info("request %s: retrying after a lost race", request_id)
         assert result is not None
-        for hook in ctx.after_commit:
-            try:
-                hook()
-            except Exception:
-                log.exception("after-commit hook of request %s failed", request_id)
+        if ctx.after_commit:
+            group = self.runtime.store.open_group()
+            if group is not None:
+                group.defer(ctx.after_commit)
+            else:
+                _run_hooks(ctx.after_commit, f"request {request_id}")
         if ctx.deferred_error is not None:
             raise ctx.deferred_error
         return result
@@ -242,6 +288,14 @@ class Dispatcher:
             "result": orjson.dumps(result).decode(),
             "created_at": ctx.now(),
         })
+
+
+def _run_hooks(hooks: list[Callable[[], None]], whose: str) -> None:
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            log.exception("after-commit hook of %s failed", whose)
 
 
 def _check(shape: Any, params: dict[str, Any]) -> None:

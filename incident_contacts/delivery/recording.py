@@ -7,7 +7,8 @@ configured or wanted.
 from __future__ import annotations
 
 import threading
-import uuid
+
+from incident_contacts.ids import new_id
 
 from .base import (
     DeliveryError,
@@ -29,7 +30,7 @@ class RecordingTransport:
     """
 
     def send(self, message: OutgoingMessage) -> DeliveryResult:
-        return DeliveryResult(provider_message_id=f"dev-{uuid.uuid4().hex}")
+        return DeliveryResult(provider_message_id="dev-" + new_id().replace("-", ""))
 
 
 class MemoryTransport:

@@ -62,8 +62,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return value
 
 
+REQUEST_ID_HEADER = "x-amzn-requestid"
+
+
 def _headers(request_id: str) -> list[tuple[str, str]]:
-    return [("content-type", CONTENT_TYPE), ("x-amzn-requestid", request_id)]
+    return [("content-type", CONTENT_TYPE), (REQUEST_ID_HEADER, request_id)]
 
 
 def success(request_id: str, payload: dict[str, Any]) -> HttpResponse:
@@ -83,5 +86,6 @@ def error(request_id: str, exc: ServiceError) -> HttpResponse:
 
 
 __all__ = [
-    "CONTENT_TYPE", "HttpResponse", "answer", "error", "operation_of", "parse_body", "success",
+    "CONTENT_TYPE", "REQUEST_ID_HEADER", "HttpResponse", "answer", "error", "operation_of",
+    "parse_body", "success",
 ]

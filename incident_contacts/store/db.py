@@ -117,11 +117,41 @@ def _on_driver(connection: Connection, method: Any, statement: str | None = None
 
 def _roll_back(kept: Connection, driver: Any) -> None:
     """Undo the open transaction: SQLAlchemy's when a statement through it began one (which
-    rolls the driver back too), else the driver's."""
-    if kept.in_transaction():
-        kept.rollback()
+    rolls the driver back too; a COMMIT that failed leaves it inactive, and only a rollback
+    lets the connection be used again), else the driver's."""
+    kept.rollback()
     if driver.in_transaction:
         driver.rollback()
+
+
+class WriteGroup:
+    """Write transactions of one thread that commit together: group commit (``Store.group``).
+
+    Each transaction of the group is a savepoint inside one database transaction, which takes
+    the write lock at the group's first write and commits when the group ends. A call whose
+    transaction fails rolls back to its savepoint; the others keep their writes. Nothing of
+    the group is durable until it commits, so its callers are answered only then.
+    """
+
+    __slots__ = ("after_commit", "failed", "nested", "open", "released")
+
+    def __init__(self) -> None:
+        self.open = False               # the database transaction has begun
+        self.nested = False             # the thread held the write lock before the group
+        self.released = 0               # savepoints kept: writes waiting for the commit
+        self.failed: BaseException | None = None   # the transaction was lost on the way
+        self.after_commit: list[Callable[[], None]] = []
+
+    def defer(self, hooks: list[Callable[[], None]]) -> None:
+        """Run ``hooks`` after the group commits (each distinct hook once)."""
+        for hook in hooks:
+            if hook not in self.after_commit:
+                self.after_commit.append(hook)
+
+
+_SAVEPOINT = "SAVEPOINT grouped_call"
+_RELEASE = "RELEASE grouped_call"
+_ROLLBACK_TO = "ROLLBACK TO grouped_call"
 
 
 class _KeptTransaction:
@@ -133,15 +163,21 @@ class _KeptTransaction:
     back in its place. A class rather than a generator: this runs on every call.
     """
 
-    __slots__ = ("connection", "local", "nested", "store", "write")
+    __slots__ = ("connection", "group", "local", "nested", "store", "write")
 
     def __init__(self, store: Store, local: threading.local, write: bool) -> None:
         self.store = store
         self.local = local
         self.write = write
         self.nested = False
+        group: WriteGroup | None = getattr(local, "group", None)
+        # A read before the group's first write needs no savepoint: it reads what is
+        # committed, as it would outside the group.
+        self.group = group if group is not None and (write or group.open) else None
 
     def __enter__(self) -> Connection:
+        if self.group is not None:
+            return self._enter_group(self.group)
         store = self.store
         if store._memory_lock is not None:
             store._memory_lock.acquire()
@@ -158,8 +194,52 @@ class _KeptTransaction:
         self.local.busy = True
         return kept
 
+    def _enter_group(self, group: WriteGroup) -> Connection:
+        store = self.store
+        kept = self.connection = store._kept_connection(self.local)
+        driver: Any = kept.connection.driver_connection
+        if group.failed is not None:
+            raise sa.exc.OperationalError(_SAVEPOINT, None, sqlite3.OperationalError(
+                "the transaction of this call's group was lost"))
+        if not group.open:
+            nested = store._enter_writers()
+            try:
+                kept.info["write"] = True
+                _on_driver(kept, driver.execute, "BEGIN IMMEDIATE")
+            except BaseException:
+                store._leave_writers(nested)
+                raise
+            group.open, group.nested = True, nested
+        _on_driver(kept, driver.execute, _SAVEPOINT)
+        self.local.busy = True
+        return kept
+
+    def _exit_group(self, group: WriteGroup, failed: bool) -> None:
+        kept = self.connection
+        driver: Any = kept.connection.driver_connection
+        if not failed:
+            _on_driver(kept, driver.execute, _RELEASE)
+            if self.write:
+                group.released += 1
+            return
+        try:
+            _on_driver(kept, driver.execute, _ROLLBACK_TO)
+            _on_driver(kept, driver.execute, _RELEASE)
+        except sa.exc.DBAPIError as exc:
+            # Some errors (a full disk, an I/O error) end the whole transaction in SQLite:
+            # the savepoint is gone, and with it the writes of the calls before this one.
+            group.failed = exc
+        else:
+            if not driver.in_transaction:
+                group.failed = sa.exc.OperationalError(
+                    _ROLLBACK_TO, None,
+                    sqlite3.OperationalError("the database ended the transaction"))
+
     def __exit__(self, exc_type: Any, _exc: Any, _tb: Any) -> None:
         self.local.busy = False
+        if self.group is not None:
+            self._exit_group(self.group, exc_type is not None)
+            return
         kept = self.connection
         try:
             driver: Any = kept.connection.driver_connection
@@ -258,6 +338,9 @@ class Store:
         local = self._local
         if local is None or not self.marks_changes or getattr(local, "busy", False):
             return None
+        group = getattr(local, "group", None)
+        if group is not None and group.open:
+            return None
         kept = self._kept_connection(local)
         version = local.version
         keep = self.keep_reading
@@ -300,6 +383,52 @@ class Store:
                                    "another one")
             return self._pooled_transaction(write)
         return _KeptTransaction(self, local, write)
+
+    def begin_group(self) -> WriteGroup | None:
+        """Make this thread's next write transactions one group (``WriteGroup``), until
+        :meth:`end_group`; None where groups are not kept (PostgreSQL, an in-memory database,
+        inside a transaction or another group)."""
+        local = self._local
+        if local is None or self._memory_lock is not None or getattr(local, "busy", False) \
+                or getattr(local, "group", None) is not None:
+            return None
+        group = local.group = WriteGroup()
+        return group
+
+    def end_group(self, group: WriteGroup, *, commit: bool = True) -> BaseException | None:
+        """Commit the group (roll it back unless ``commit``); answers the error that lost its
+        writes, or None when they are committed (or there were none)."""
+        local = self._local
+        assert local is not None, "groups are kept on SQLite files only"
+        local.group = None
+        if not group.open:
+            return group.failed
+        kept = self._kept_connection(local)
+        driver: Any = kept.connection.driver_connection
+        try:
+            if commit and group.failed is None:
+                if kept.in_transaction():
+                    kept.commit()
+                else:
+                    _on_driver(kept, driver.commit)
+                return None
+            _roll_back(kept, driver)
+            return group.failed or RuntimeError("the group was rolled back")
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                _roll_back(kept, driver)
+            return exc
+        finally:
+            self.changes += 1
+            self._leave_writers(group.nested)
+
+    def open_group(self) -> WriteGroup | None:
+        """This thread's group, when its transaction has begun: writes made now commit with
+        it, so what waits for their commit (after-commit hooks) waits for the group's."""
+        local = self._local
+        group: WriteGroup | None = getattr(local, "group", None) if local is not None \
+            else None
+        return group if group is not None and group.open else None
 
     @contextlib.contextmanager
     def _pooled_transaction(self, write: bool) -> Iterator[Connection]:
@@ -423,4 +552,4 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["Store", "is_sqlite", "normalise_url", "sqlite_path"]
+__all__ = ["Store", "WriteGroup", "is_sqlite", "normalise_url", "sqlite_path"]
