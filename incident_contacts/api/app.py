@@ -83,7 +83,8 @@ class Application:
         # step gives it up and waits to get it back). So calls run on the event loop itself.
         # PostgreSQL calls wait on the network, and run in threads.
         self.inline = runtime.store.sqlite
-        self._writes: list[tuple[str, str, dict[str, str], bytes,
+        # Writes waiting for their group: the request, and where its answer goes.
+        self._writes: list[tuple[tuple[str, str, dict[str, str], bytes],
                                  asyncio.Future[awsjson.HttpResponse]]] = []
         routes: list[BaseRoute] = [Route(f"{BASE}/health", self.health, methods=["GET"])]
         if metrics is not None:
@@ -178,7 +179,7 @@ class Application:
         """
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[awsjson.HttpResponse] = loop.create_future()
-        self._writes.append(("POST", path, headers, body, answer))
+        self._writes.append((("POST", path, headers, body), answer))
         if len(self._writes) == 1:
             loop.call_soon(loop.call_soon, self._serve_writes)
         return answer
@@ -186,13 +187,13 @@ class Application:
     def _serve_writes(self) -> None:
         writes, self._writes = self._writes, []
         try:
-            responses = self.dispatcher.handle_group([w[:4] for w in writes])
+            responses = self.dispatcher.handle_group([request for request, _ in writes])
         except Exception:
             log.exception("a group of %d writes failed", len(writes))
             responses = [awsjson.error("-", InternalServerException()) for _ in writes]
-        for write, response in zip(writes, responses, strict=True):
-            if not write[4].cancelled():
-                write[4].set_result(response)
+        for (_, answer), response in zip(writes, responses, strict=True):
+            if not answer.cancelled():
+                answer.set_result(response)
 
     async def health(self, _request: Request) -> Response:
         if not self.ready:

@@ -124,8 +124,24 @@ def _roll_back(kept: Connection, driver: Any) -> None:
         driver.rollback()
 
 
+def _commit(kept: Connection, driver: Any) -> None:
+    """Commit the open transaction: through SQLAlchemy when a statement through it began one,
+    else on the driver. A COMMIT that fails (the disk, a lock) leaves the transaction open: it
+    is rolled back, and the error raised."""
+    try:
+        if kept.in_transaction():
+            kept.commit()
+        else:
+            _on_driver(kept, driver.commit)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _roll_back(kept, driver)
+        raise
+
+
 class WriteGroup:
-    """Write transactions of one thread that commit together: group commit (``Store.group``).
+    """Write transactions of one thread that commit together: group commit
+    (``Store.begin_group``).
 
     Each transaction of the group is a savepoint inside one database transaction, which takes
     the write lock at the group's first write and commits when the group ends. A call whose
@@ -195,12 +211,12 @@ class _KeptTransaction:
         return kept
 
     def _enter_group(self, group: WriteGroup) -> Connection:
-        store = self.store
-        kept = self.connection = store._kept_connection(self.local)
-        driver: Any = kept.connection.driver_connection
         if group.failed is not None:
             raise sa.exc.OperationalError(_SAVEPOINT, None, sqlite3.OperationalError(
                 "the transaction of this call's group was lost"))
+        store = self.store
+        kept = self.connection = store._kept_connection(self.local)
+        driver: Any = kept.connection.driver_connection
         if not group.open:
             nested = store._enter_writers()
             try:
@@ -246,16 +262,7 @@ class _KeptTransaction:
             if exc_type is not None:
                 _roll_back(kept, driver)
                 return
-            try:
-                if kept.in_transaction():
-                    kept.commit()
-                else:
-                    _on_driver(kept, driver.commit)
-            except BaseException:
-                # A COMMIT that failed (the disk, a lock) leaves the transaction open.
-                with contextlib.suppress(Exception):
-                    _roll_back(kept, driver)
-                raise
+            _commit(kept, driver)
         finally:
             if self.write:
                 self.store.changes += 1
@@ -338,8 +345,7 @@ class Store:
         local = self._local
         if local is None or not self.marks_changes or getattr(local, "busy", False):
             return None
-        group = getattr(local, "group", None)
-        if group is not None and group.open:
+        if self.open_group() is not None:
             return None
         kept = self._kept_connection(local)
         version = local.version
@@ -407,16 +413,11 @@ class Store:
         driver: Any = kept.connection.driver_connection
         try:
             if commit and group.failed is None:
-                if kept.in_transaction():
-                    kept.commit()
-                else:
-                    _on_driver(kept, driver.commit)
+                _commit(kept, driver)
                 return None
             _roll_back(kept, driver)
             return group.failed or RuntimeError("the group was rolled back")
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                _roll_back(kept, driver)
             return exc
         finally:
             self.changes += 1
