@@ -15,7 +15,9 @@ Reading and acting
     operation the principal may not call shows the API's AccessDeniedException. Each form
     that changes something, and the sign-in form, carries a per-session token (compared in
     constant time), on top of the ``SameSite`` cookie. A page is acknowledged with the
-    accept code it carried (AcceptPage with ENFORCE), as from the phone. The delivery page,
+    accept code it carried (AcceptPage with ENFORCE), as from the phone. Contacts, their
+    channels and plans, rotations and overrides are created, changed and deleted the same
+    way (``console.forms``). The delivery page,
     which has no API operation, is shown to principals who may read every channel of the
     account (``GetContactChannel`` on ``contact-channel/*``); it never shows activation or
     accept codes, nor message bodies.
@@ -54,6 +56,7 @@ from incident_contacts.auth.conditions import facts
 from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.policy import evaluate
 from incident_contacts.auth.throttle import Throttle
+from incident_contacts.console import forms
 from incident_contacts.errors import DataEncryptionException, ServiceError, ThrottlingException
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
@@ -66,7 +69,9 @@ HERE = Path(__file__).parent
 SESSION_SECONDS = 8 * 3600
 MAX_FORM = 16 * 1024
 SHIFT_DAYS = 14
+OVERRIDE_DAYS = 365                # overrides listed on a rotation's page, from now on
 OUTBOX_ROWS = 200
+OPTIONS = 500                   # contacts or rotations a form offers to choose from
 SIGN_IN_RATE = 1 / 6
 SIGN_IN_BURST = 10
 _ACCOUNT_ID = frozenset("0123456789")
@@ -91,11 +96,8 @@ def _when(value: Any) -> str:
 
 
 def _short(arn: Any) -> str:
-    """The part of an ARN a person recognises: what follows its kind."""
-    if not isinstance(arn, str) or not arn:
-        return ""
-    parsed = arns.parse(arn)
-    return "/".join(parsed.parts) if parsed is not None else arn
+    """The part of an ARN a person recognises; nothing for a member that is absent."""
+    return forms.short(arn) if isinstance(arn, str) and arn else ""
 
 
 class Console:
@@ -237,8 +239,10 @@ class Console:
         prefix = request.query_params.get("prefix") or None
         page = await self.call(caller, "ListContacts", AliasPrefix=prefix,
                                NextToken=request.query_params.get("next") or None)
+        rotations = await self._options(caller, "ListRotations")
         return self.render(request, "contacts.html", caller=caller, prefix=prefix or "",
-                           contacts=page["Contacts"], next=page.get("NextToken"))
+                           contacts=page["Contacts"], next=page.get("NextToken"),
+                           rotations=rotations)
 
     async def contact(self, request: Request, caller: Caller) -> Response:
         arn = request.query_params.get("arn", "")
@@ -249,8 +253,43 @@ class Console:
                                         MaxResults=100))["ContactChannels"]
         except ServiceError as exc:  # a principal may see a contact and not its addresses
             channels = f"{exc.code}: {exc.message}"
+        # What the plan editor offers: the contact's channels, the account's contacts that
+        # an escalation plan may engage, or its rotations.
+        options: list[tuple[str, str]] = []
+        if contact["Type"] == "PERSONAL" and not isinstance(channels, str):
+            options = [(ch["ContactChannelArn"], f"{ch['Name']} ({ch['Type']})")
+                       for ch in channels]
+        elif contact["Type"] == "ESCALATION":
+            options = [(c["ContactArn"], c["Alias"])
+                       for c in await self._options(caller, "ListContacts")
+                       if c["Type"] != "ESCALATION" and c["ContactArn"] != contact["ContactArn"]]
+        rotations = []
+        if contact["Type"] == "ONCALL_SCHEDULE":
+            chosen = contact["Plan"].get("RotationIds") or []
+            listed = {r["RotationArn"]: r["Name"]
+                      for r in await self._options(caller, "ListRotations")}
+            rotations = [(r, listed.get(r) or forms.short(r), True) for r in chosen]
+            rotations += [(r, name, False) for r, name in listed.items() if r not in chosen]
         return self.render(request, "contact.html", caller=caller, contact=contact,
-                           channels=channels)
+                           channels=channels, stages=forms.plan_rows(contact, options),
+                           rotations=rotations)
+
+    async def _options(self, caller: Caller, operation: str) -> list[dict[str, Any]]:
+        """Up to ``OPTIONS`` items of a List operation, for a form to choose from; none when
+        the principal may not list them (the API then refuses the form's choices too)."""
+        member = operation.removeprefix("List")
+        items: list[dict[str, Any]] = []
+        token = None
+        try:
+            while len(items) < OPTIONS:
+                page = await self.call(caller, operation, MaxResults=100, NextToken=token)
+                items += page[member]
+                token = page.get("NextToken")
+                if token is None:
+                    break
+        except ServiceError:
+            return []
+        return items[:OPTIONS]
 
     async def _listing(self, request: Request, caller: Caller, operation: str,
                        member: str) -> Response:
@@ -282,8 +321,16 @@ class Console:
         shifts = (await self.call(caller, "ListRotationShifts", RotationId=arn, StartTime=now,
                                   EndTime=now + SHIFT_DAYS * 86400,
                                   MaxResults=1024))["RotationShifts"]
+        overrides: list[dict[str, Any]] | str
+        try:
+            overrides = (await self.call(caller, "ListRotationOverrides", RotationId=arn,
+                                         StartTime=now, EndTime=now + OVERRIDE_DAYS * 86400,
+                                         MaxResults=1024))["RotationOverrides"]
+        except ServiceError as exc:
+            overrides = f"{exc.code}: {exc.message}"
         return self.render(request, "rotation.html", caller=caller, rotation=rotation,
-                           shifts=shifts, days=SHIFT_DAYS)
+                           shifts=shifts, days=SHIFT_DAYS, overrides=overrides,
+                           override_days=OVERRIDE_DAYS)
 
     async def delivery(self, request: Request, caller: Caller) -> Response:
         if not self._may_read_every_channel(caller):
@@ -329,42 +376,22 @@ class Console:
                                code="InvalidFormToken",
                                message="The form has expired or did not come from this "
                                        "console. Reload the page and try again.")
-        action = request.path_params["action"]
-        arn = form.get("arn", "")
-        back = _local(form.get("back", ""))
-        params: dict[str, Any]
-        if action == "send-code":
-            operation, params, done = ("SendActivationCode", {"ContactChannelId": arn},
-                                       "An activation code is on its way.")
-        elif action == "activate":
-            operation, params, done = ("ActivateContactChannel",
-                                       {"ContactChannelId": arn,
-                                        "ActivationCode": form.get("code", "").strip()},
-                                       "The channel is activated.")
-        elif action == "deactivate":
-            operation, params, done = ("DeactivateContactChannel", {"ContactChannelId": arn},
-                                       "The channel is deactivated.")
-        elif action == "acknowledge":
-            operation, params, done = ("AcceptPage",
-                                       {"PageId": arn, "AcceptType": "READ",
-                                        "AcceptCode": form.get("code", "").strip(),
-                                        "AcceptCodeValidation": "ENFORCE",
-                                        "Note": "Acknowledged in the console."},
-                                       "The page is acknowledged.")
-        elif action == "stop":
-            operation, params, done = ("StopEngagement",
-                                       {"EngagementId": arn,
-                                        "Reason": form.get("reason", "").strip() or None},
-                                       "The engagement is stopped.")
-        else:
+        build = forms.ACTIONS.get(request.path_params["action"])
+        if build is None:
             return self.render(request, "error.html", status=404, caller=caller,
                                code="NotFound", message="There is no such action.")
+        back = _local(form.get("back", ""))
         try:
-            await self.call(caller, operation, **params)
+            action = build(form, caller)
+            answer = await self.call(caller, action.operation, **action.params)
+        except forms.FormError as exc:
+            request.session["flash"] = ["error", str(exc)]
         except ServiceError as exc:
             request.session["flash"] = ["error", f"{exc.code}: {exc.message}"]
         else:
-            request.session["flash"] = ["done", done]
+            request.session["flash"] = ["done", action.done]
+            if action.then is not None:
+                back = _local(action.then(answer))
         return RedirectResponse(back, status_code=303)
 
 

@@ -97,3 +97,53 @@ def test_sign_in_and_activate_a_channel_in_a_browser(browser_page):
     page.wait_for_url(server.url + "/console/login")
     page.goto(server.url + "/console/contacts")
     assert page.url.startswith(server.url + "/console/login")
+
+
+def test_a_contact_is_built_and_engaged_in_a_browser(browser_page):
+    """The editing forms as a browser sends them: the plan editor's boxes and rows, under the
+    policy's ``form-action 'self'``."""
+    page, server = browser_page
+    client = boto3.client("ssm-contacts", endpoint_url=server.url, region_name=REGION,
+                          aws_access_key_id=ACCOUNT, aws_secret_access_key="x")
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if message.type == "error" else None)
+    page.goto(server.url + "/console/contacts")
+    page.fill("input[name=account]", ACCOUNT)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/console/contacts")
+
+    page.fill("input[name=alias]", "kwame")
+    page.fill("input[name=name]", "Kwame Mensah")
+    page.click("button:has-text('Create the contact')")
+    page.wait_for_selector("text=The contact is created.")
+    page.fill("form[action$=add-channel] input[name=name]", "phone")
+    page.select_option("form[action$=add-channel] select[name=type]", "SMS")
+    page.fill("form[action$=add-channel] input[name=address]", "+15005550100")
+    page.click("button:has-text('Add the channel')")
+    page.wait_for_selector("text=an activation code is on its way")
+    (contact,) = client.list_contacts()["Contacts"]
+    (channel,) = client.list_contact_channels(ContactId=contact["ContactArn"])["ContactChannels"]
+    (message,) = server.messages(channel["ContactChannelArn"])
+    page.fill("input[name=code]", message["ActivationCode"])
+    page.click("button:has-text('Activate')")
+    page.wait_for_selector("text=The channel is activated.")
+
+    page.click("summary:has-text('Edit')")
+    page.fill("input[name=stage-0-minutes]", "0")
+    page.check("input[name=stage-0-target-0]")
+    page.click("button:has-text('Save the plan')")
+    page.wait_for_selector("text=The plan is saved.")
+    assert client.get_contact(ContactId=contact["ContactArn"])["Plan"]["Stages"] == [
+        {"DurationInMinutes": 0,
+         "Targets": [{"ChannelTargetInfo": {"ContactChannelId": channel["ContactChannelArn"]}}]}]
+
+    page.fill("input[name=sender]", "console")
+    page.fill("input[name=subject]", "Disk full")
+    page.fill("textarea[name=content]", "db-1 is at 99%")
+    page.click("button:has-text('Start an engagement')")
+    page.wait_for_selector("text=The engagement has started.")
+    assert "/console/engagement?arn=" in page.url
+    (engagement,) = client.list_engagements()["Engagements"]
+    assert engagement["ContactArn"] == contact["ContactArn"]
+    assert refused == []

@@ -71,6 +71,15 @@ def seed(app) -> tuple[str, str]:
     return contact, channel
 
 
+def daily_rotation(app, members: list[str]) -> str:
+    """A rotation named "primary", handing off daily at 09:00 UTC from START."""
+    return api(app, "CreateRotation", Name="primary", ContactIds=members, TimeZoneId="UTC",
+               StartTime=START,
+               Recurrence={"NumberOfOnCalls": 1, "RecurrenceMultiplier": 1,
+                           "DailySettings": [{"HourOfDay": 9, "MinuteOfHour": 0}]}
+               )["RotationArn"]
+
+
 def messages(app, channel: str) -> list[dict]:
     with app.runtime.store.transaction(write=False) as conn:
         return outbox.list_messages(conn, app.runtime, channel_arn=channel)
@@ -212,11 +221,7 @@ def test_a_rotation_shows_who_is_on_call(app):
                 Plan={"Stages": []})["ContactArn"]
     second = api(app, "CreateContact", Alias="kwame", Type="PERSONAL",
                  Plan={"Stages": []})["ContactArn"]
-    rotation = api(app, "CreateRotation", Name="primary", ContactIds=[first, second],
-                   TimeZoneId="UTC", StartTime=START,
-                   Recurrence={"NumberOfOnCalls": 1, "RecurrenceMultiplier": 1,
-                               "DailySettings": [{"HourOfDay": 9, "MinuteOfHour": 0}]}
-                   )["RotationArn"]
+    rotation = daily_rotation(app, [first, second])
     with TestClient(app) as client:
         sign_in(client, account=ACCOUNT, region=REGION)
         assert "primary" in client.get("/console/rotations").text
@@ -225,7 +230,8 @@ def test_a_rotation_shows_who_is_on_call(app):
         assert "ama" in page and "kwame" in page
 
 
-def test_signed_in_with_an_access_key_the_console_is_as_narrow_as_its_policy(tmp_path):
+def sigv4_app(tmp_path):
+    """A console with ``--auth sigv4``: an admin key, and a reader key under READER_POLICY."""
     credentials = tmp_path / "credentials.toml"
     credentials.write_text(
         f'[[credentials]]\naccess_key_id = "{ADMIN_KEY}"\n'
@@ -234,7 +240,11 @@ def test_signed_in_with_an_access_key_the_console_is_as_narrow_as_its_policy(tmp
         f'secret_access_key = "{READER_SECRET}"\naccount_id = "{ACCOUNT}"\nuser = "reader"\n'
         f"policy = '''{json.dumps(READER_POLICY)}'''\n")
     credentials.chmod(0o600)
-    app = make_app(tmp_path, auth="sigv4", credentials_file=str(credentials))
+    return make_app(tmp_path, auth="sigv4", credentials_file=str(credentials))
+
+
+def test_signed_in_with_an_access_key_the_console_is_as_narrow_as_its_policy(tmp_path):
+    app = sigv4_app(tmp_path)
     contact, _ = seed(app)
     with TestClient(app) as client:
         page = client.get("/console/login").text

@@ -1,0 +1,423 @@
+"""What the console's forms ask of the API.
+
+Each action turns a submitted form into one API operation and its parameters, the message
+to show when it succeeds, and the page to go to then. The API does the checking, as it does
+for any client: the console only refuses what it cannot put into a request at all (minutes
+that are not a number, a deletion not confirmed) with a :class:`FormError`.
+
+The plan editor sends one row of fields per stage, numbered from 0, and one blank row more
+for a new stage::
+
+    stages=3
+    stage-0-minutes=0        stage-0-target-0=<channel or contact ARN>   stage-0-essential-0=on
+    stage-1-minutes=5        stage-1-target-2=<ARN>   stage-1-retry-2=10   stage-1-remove=on
+    stage-2-minutes=         (the blank row: left out while it names no target)
+
+A target is in the stage while its box is ticked (the field holds its ARN). PERSONAL
+contacts' stages name channels (with an optional retry interval); ESCALATION plans' stages
+name contacts (essential or not). An ONCALL_SCHEDULE's plan is its rotations
+(``rotation-N=<ARN>``).
+
+Rotation and override forms name their contacts one a line, by alias (of the signed-in
+account and region) or by ARN, in turn; their times are ``datetime-local`` fields read in the
+rotation's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from incident_contacts.service import arns
+from incident_contacts.service.context import Caller
+
+MAX_STAGE_ROWS = 101
+"""Stage rows a plan form may send: a plan's stages are numbered up to 100 (``StageIndex``)."""
+
+_TARGET = re.compile(r"stage-(\d{1,3})-target-(\d{1,4})")
+_ROTATION = re.compile(r"rotation-(\d{1,4})")
+
+
+class FormError(Exception):
+    """A form that cannot become a request; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Action:
+    operation: str
+    params: dict[str, Any]
+    done: str
+    # The page to show after success, from the operation's answer; None: the page the form
+    # was sent from.
+    then: Callable[[dict[str, Any]], str] | None = None
+
+
+def contact_page(arn: str) -> str:
+    return "/console/contact?" + urlencode({"arn": arn})
+
+
+def engagement_page(arn: str) -> str:
+    return "/console/engagement?" + urlencode({"arn": arn})
+
+
+def _text(form: Mapping[str, str], name: str) -> str | None:
+    """A text field, trimmed; None when blank, so the API sees the member absent."""
+    value = form.get(name, "").strip()
+    return value or None
+
+
+def _confirmed(form: Mapping[str, str], what: str) -> None:
+    if form.get("confirm") != "yes":
+        raise FormError(f"Tick the box to confirm that the {what} is to be deleted.")
+
+
+def _whole(text: str, what: str) -> int:
+    if not text.isdigit() or len(text) > 4:
+        raise FormError(f"{what} is a whole number of minutes.")
+    return int(text)
+
+
+def _numbered(form: Mapping[str, str], pattern: re.Pattern[str]) -> list[str]:
+    """The values of the ticked fields a pattern numbers, in the order of their numbers."""
+    found = []
+    for key, value in form.items():
+        match = pattern.fullmatch(key)
+        if match and value:
+            found.append((int(match.group(1)), value))
+    return [value for _, value in sorted(found)]
+
+
+def rotations_of(form: Mapping[str, str]) -> list[str]:
+    return _numbered(form, _ROTATION)
+
+
+def stages_of(form: Mapping[str, str], contact_type: str) -> list[dict[str, Any]]:
+    """The ``Plan.Stages`` a plan form describes (see the module's docstring)."""
+    rows = form.get("stages", "0")
+    if not rows.isdigit() or int(rows) > MAX_STAGE_ROWS:
+        raise FormError(f"A plan has at most {MAX_STAGE_ROWS - 1} stages.")
+    targets: dict[int, list[tuple[int, str]]] = {}
+    for key, value in form.items():
+        match = _TARGET.fullmatch(key)
+        if match and value:
+            targets.setdefault(int(match.group(1)), []).append((int(match.group(2)), value))
+    stages: list[dict[str, Any]] = []
+    for row in range(int(rows)):
+        if form.get(f"stage-{row}-remove"):
+            continue
+        minutes = form.get(f"stage-{row}-minutes", "").strip()
+        ticked = sorted(targets.get(row, []))
+        if not minutes and not ticked:
+            continue  # the blank row for a new stage, left blank
+        number = len(stages) + 1
+        stage: dict[str, Any] = {
+            "DurationInMinutes": _whole(minutes, f"Stage {number}: the wait"),
+            "Targets": [_target(form, contact_type, row, index, arn, number)
+                        for index, arn in ticked],
+        }
+        stages.append(stage)
+    return stages
+
+
+def _target(form: Mapping[str, str], contact_type: str, row: int, index: int, arn: str,
+            number: int) -> dict[str, Any]:
+    if contact_type == "ESCALATION":
+        return {"ContactTargetInfo": {
+            "ContactId": arn, "IsEssential": bool(form.get(f"stage-{row}-essential-{index}"))}}
+    info: dict[str, Any] = {"ContactChannelId": arn}
+    retry = form.get(f"stage-{row}-retry-{index}", "").strip()
+    if retry:
+        info["RetryIntervalInMinutes"] = _whole(
+            retry, f"Stage {number}: the interval between retries")
+    return {"ChannelTargetInfo": info}
+
+
+def _plan(form: Mapping[str, str]) -> dict[str, Any]:
+    contact_type = form.get("type", "")
+    if contact_type == "ONCALL_SCHEDULE":
+        return {"RotationIds": rotations_of(form)}
+    return {"Stages": stages_of(form, contact_type)}
+
+
+# -- the actions ------------------------------------------------------------------------------
+
+
+def _send_code(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("SendActivationCode", {"ContactChannelId": form.get("arn", "")},
+                  "An activation code is on its way.")
+
+
+def _activate(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("ActivateContactChannel",
+                  {"ContactChannelId": form.get("arn", ""),
+                   "ActivationCode": form.get("code", "").strip()},
+                  "The channel is activated.")
+
+
+def _deactivate(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("DeactivateContactChannel", {"ContactChannelId": form.get("arn", "")},
+                  "The channel is deactivated.")
+
+
+def _acknowledge(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("AcceptPage",
+                  {"PageId": form.get("arn", ""), "AcceptType": "READ",
+                   "AcceptCode": form.get("code", "").strip(),
+                   "AcceptCodeValidation": "ENFORCE", "Note": "Acknowledged in the console."},
+                  "The page is acknowledged.")
+
+
+def _stop(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("StopEngagement",
+                  {"EngagementId": form.get("arn", ""), "Reason": _text(form, "reason")},
+                  "The engagement is stopped.")
+
+
+def _create_contact(form: Mapping[str, str], caller: Caller) -> Action:
+    contact_type = form.get("type", "")
+    plan: dict[str, Any] = {"Stages": []}
+    if contact_type == "ONCALL_SCHEDULE":
+        plan = {"RotationIds": rotations_of(form)}
+    return Action("CreateContact",
+                  {"Alias": form.get("alias", "").strip(), "DisplayName": _text(form, "name"),
+                   "Type": contact_type, "Plan": plan},
+                  "The contact is created.",
+                  then=lambda answer: contact_page(answer["ContactArn"]))
+
+
+def _rename_contact(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("UpdateContact",
+                  {"ContactId": form.get("arn", ""), "DisplayName": form.get("name", "").strip()},
+                  "The contact's name is changed.")
+
+
+def _delete_contact(form: Mapping[str, str], caller: Caller) -> Action:
+    _confirmed(form, "contact")
+    return Action("DeleteContact", {"ContactId": form.get("arn", "")},
+                  "The contact is deleted.", then=lambda _answer: "/console/contacts")
+
+
+def _update_plan(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("UpdateContact", {"ContactId": form.get("arn", ""), "Plan": _plan(form)},
+                  "The plan is saved.")
+
+
+def _add_channel(form: Mapping[str, str], caller: Caller) -> Action:
+    defer = form.get("defer") == "yes"
+    return Action("CreateContactChannel",
+                  {"ContactId": form.get("arn", ""), "Name": form.get("name", "").strip(),
+                   "Type": form.get("type", ""),
+                   "DeliveryAddress": {"SimpleAddress": form.get("address", "").strip()},
+                   "DeferActivation": defer},
+                  "The channel is added. Send it a code when you are ready to activate it."
+                  if defer else "The channel is added, and an activation code is on its way.")
+
+
+def _delete_channel(form: Mapping[str, str], caller: Caller) -> Action:
+    _confirmed(form, "channel")
+    return Action("DeleteContactChannel", {"ContactChannelId": form.get("arn", "")},
+                  "The channel is deleted.")
+
+
+def _engage(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("StartEngagement",
+                  {"ContactId": form.get("arn", ""), "Sender": form.get("sender", "").strip(),
+                   "Subject": form.get("subject", "").strip(),
+                   "Content": form.get("content", "").strip(),
+                   "PublicSubject": _text(form, "public-subject"),
+                   "PublicContent": _text(form, "public-content")},
+                  "The engagement has started.",
+                  then=lambda answer: engagement_page(answer["EngagementArn"]))
+
+
+def rotation_page(arn: str) -> str:
+    return "/console/rotation?" + urlencode({"arn": arn})
+
+
+_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+def members_of(form: Mapping[str, str], caller: Caller, name: str = "members") -> list[str]:
+    """Contacts, one a line, in turn: an alias of the caller's account and region, or an ARN
+    (a contact shared from another account)."""
+    members = []
+    for line in form.get(name, "").splitlines():
+        line = line.strip()
+        if line:
+            members.append(line if line.startswith("arn:")
+                           else arns.contact_arn(caller.region, caller.account, line))
+    return members
+
+
+def _zone(form: Mapping[str, str]) -> tuple[str, zoneinfo.ZoneInfo]:
+    name = form.get("zone", "").strip() or "UTC"
+    try:
+        return name, zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise FormError(f"{name!r} is not a time zone (an IANA name, as Europe/Berlin)."
+                        ) from None
+
+
+def _moment(form: Mapping[str, str], name: str, what: str, zone: zoneinfo.ZoneInfo) -> float:
+    """A ``datetime-local`` field (``2026-03-01T09:00``) read in ``zone``, as epoch seconds."""
+    text = form.get(name, "").strip()
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise FormError(f"{what} is a date and a time, as 2026-03-01T09:00.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.timestamp()
+
+
+def _hand_off(form: Mapping[str, str]) -> dict[str, int]:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", form.get("time", "").strip())
+    if match is None:
+        raise FormError("The hand-off time is hours and minutes, as 09:00.")
+    return {"HourOfDay": int(match.group(1)), "MinuteOfHour": int(match.group(2))}
+
+
+def _count(form: Mapping[str, str], name: str, what: str) -> int:
+    text = form.get(name, "").strip() or "1"
+    if not text.isdigit() or len(text) > 3:
+        raise FormError(f"{what} is a whole number.")
+    return int(text)
+
+
+def _recurrence(form: Mapping[str, str]) -> dict[str, Any]:
+    hand_off = _hand_off(form)
+    recurrence: dict[str, Any] = {
+        "NumberOfOnCalls": _count(form, "on-call", "The number of contacts on call"),
+        "RecurrenceMultiplier": _count(form, "every", "How many days, weeks or months a shift "
+                                                      "lasts"),
+    }
+    kind = form.get("kind", "daily")
+    if kind == "weekly":
+        day = form.get("weekday", "")
+        if day not in _WEEKDAYS:
+            raise FormError("Choose the day of the week of the hand-off.")
+        recurrence["WeeklySettings"] = [{"DayOfWeek": day, "HandOffTime": hand_off}]
+    elif kind == "monthly":
+        recurrence["MonthlySettings"] = [{
+            "DayOfMonth": _count(form, "monthday", "The day of the month"),
+            "HandOffTime": hand_off}]
+    else:
+        recurrence["DailySettings"] = [hand_off]
+    return recurrence
+
+
+def _create_rotation(form: Mapping[str, str], caller: Caller) -> Action:
+    name, zone = _zone(form)
+    return Action("CreateRotation",
+                  {"Name": form.get("name", "").strip(),
+                   "ContactIds": members_of(form, caller),
+                   "TimeZoneId": name,
+                   "StartTime": _moment(form, "start", "The start", zone),
+                   "Recurrence": _recurrence(form)},
+                  "The rotation is created.",
+                  then=lambda answer: rotation_page(answer["RotationArn"]))
+
+
+def _delete_rotation(form: Mapping[str, str], caller: Caller) -> Action:
+    _confirmed(form, "rotation")
+    return Action("DeleteRotation", {"RotationId": form.get("arn", "")},
+                  "The rotation is deleted.", then=lambda _answer: "/console/rotations")
+
+
+def _create_override(form: Mapping[str, str], caller: Caller) -> Action:
+    _name, zone = _zone(form)
+    return Action("CreateRotationOverride",
+                  {"RotationId": form.get("arn", ""),
+                   "NewContactIds": members_of(form, caller),
+                   "StartTime": _moment(form, "start", "The start", zone),
+                   "EndTime": _moment(form, "end", "The end", zone)},
+                  "The override is created.")
+
+
+def _delete_override(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("DeleteRotationOverride",
+                  {"RotationId": form.get("arn", ""),
+                   "RotationOverrideId": form.get("override", "")},
+                  "The override is deleted.")
+
+
+ACTIONS: dict[str, Callable[[Mapping[str, str], Caller], Action]] = {
+    "send-code": _send_code,
+    "activate": _activate,
+    "deactivate": _deactivate,
+    "acknowledge": _acknowledge,
+    "stop": _stop,
+    "create-contact": _create_contact,
+    "rename-contact": _rename_contact,
+    "delete-contact": _delete_contact,
+    "update-plan": _update_plan,
+    "add-channel": _add_channel,
+    "delete-channel": _delete_channel,
+    "engage": _engage,
+    "create-rotation": _create_rotation,
+    "delete-rotation": _delete_rotation,
+    "create-override": _create_override,
+    "delete-override": _delete_override,
+}
+
+
+# -- the plan editor's rows ---------------------------------------------------------------------
+
+
+@dataclass
+class TargetRow:
+    arn: str
+    label: str
+    ticked: bool = False
+    essential: bool = False
+    retry: int | None = None
+
+
+@dataclass
+class StageRow:
+    minutes: int | None
+    targets: list[TargetRow] = field(default_factory=list)
+
+
+def plan_rows(contact: Mapping[str, Any], options: list[tuple[str, str]]) -> list[StageRow]:
+    """The editor's rows for a contact's stages, and a blank one for a new stage. Each row
+    offers every option (ARN, label) and ticks the stage's targets; a target that is not among
+    the options (a deleted channel, a contact past the list) is offered too, so saving the
+    form never drops a target nobody unticked."""
+    rows = []
+    stages = (contact.get("Plan") or {}).get("Stages") or []
+    for stage in [*stages, None]:
+        chosen: dict[str, TargetRow] = {}
+        for target in (stage or {}).get("Targets", []):
+            channel, person = target.get("ChannelTargetInfo"), target.get("ContactTargetInfo")
+            if channel:
+                chosen[channel["ContactChannelId"]] = TargetRow(
+                    channel["ContactChannelId"], "", True,
+                    retry=channel.get("RetryIntervalInMinutes"))
+            elif person:
+                chosen[person["ContactId"]] = TargetRow(person["ContactId"], "", True,
+                                                        essential=bool(person["IsEssential"]))
+        labels = dict(options)
+        for arn, row in chosen.items():
+            row.label = labels.get(arn) or short(arn)
+        # The stage's own targets first, in their order, so saving keeps it.
+        offered = sorted((TargetRow(arn, label) for arn, label in options if arn not in chosen),
+                         key=lambda row: row.label)
+        rows.append(StageRow(None if stage is None else stage["DurationInMinutes"],
+                             [*chosen.values(), *offered]))
+    return rows
+
+
+def short(arn: str) -> str:
+    """The part of an ARN a person recognises: what follows its kind."""
+    parsed = arns.parse(arn)
+    return "/".join(parsed.parts) if parsed is not None else arn
+
+
+__all__ = ["ACTIONS", "Action", "FormError", "StageRow", "TargetRow", "plan_rows",
+           "rotations_of", "stages_of"]
