@@ -40,7 +40,7 @@ from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
 from incident_contacts.store.db import Store
-from incident_contacts.store.schema.core import contacts
+from incident_contacts.store.schema.core import contacts, tags
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ MAX_CALLERS: Final = 4096
 
 SHARED_KINDS: Final = {"contact": 1, "engagement": 2, "page": 2}
 """ARN kinds a contact policy covers, with the number of path parts (the first is the alias)."""
+
+TAGGABLE: Final = frozenset({"contact", "rotation"})
+"""The kinds of resource that have tags (``aws:ResourceTag/<key>``)."""
 
 
 class SigV4Authenticator:
@@ -107,23 +110,36 @@ class Authorizer:
         resource = resource_for(operation, params, caller.account, caller.region)
         arn = arns.parse(resource) if resource != "*" else None
         owner = arn.account if arn is not None else caller.account
+        def tags() -> dict[str, str]:
+            return self.tags_of(resource) if arn is not None and arn.kind in TAGGABLE else {}
+
         if owner == caller.account:
             if principal.policy is None:
                 return                      # full access to one's own account
             decision = evaluate(principal.policy, principal, operation, resource,
                                 resource_account=owner,
                                 facts=facts(principal, caller.region, owner, self.clock.now(),
-                                            principal.policy))
+                                            principal.policy, request=params,
+                                            resource_tags=tags))
         elif operation in SHARED_OPERATIONS and arn is not None:
             shared = self.contact_policy(arn)
             decision = evaluate(principal.policy, principal, operation, resource,
                                 resource_account=owner, resource_policy=shared,
                                 facts=facts(principal, caller.region, owner, self.clock.now(),
-                                            principal.policy, shared))
+                                            principal.policy, shared, request=params,
+                                            resource_tags=tags))
         else:
             decision = Decision(False, "no_resource_allow")
         if not decision.allowed:
             raise access_denied(principal, operation, resource, decision)
+
+    def tags_of(self, resource: str) -> dict[str, str]:
+        """The tags of a contact or rotation (none while it does not exist), for
+        ``aws:ResourceTag/<key>``."""
+        with self.store.transaction(write=False) as conn:
+            rows = conn.execute(sa.select(tags.c.key, tags.c.value)
+                                .where(tags.c.resource_arn == resource))
+            return {row.key: row.value for row in rows}
 
     def contact_policy(self, arn: arns.Arn) -> Policy | None:
         """The policy of the contact a contact, engagement or page ARN belongs to."""

@@ -25,6 +25,16 @@ Keys the request context holds (names are case-insensitive, as in IAM):
 ``aws:CurrentTime``, ``aws:EpochTime``, ``aws:SourceIp`` and ``aws:SecureTransport`` (requests
 that came over HTTP; absent in the in-process mock), ``aws:PrincipalIsAWSService`` and
 ``aws:ViaAWSService`` (always false). Any other key is absent.
+
+Tags, for attribute-based access control (the part of the key after ``/`` is a tag key, matched
+without regard to case, as IAM matches key names):
+
+* ``aws:PrincipalTag/<key>``: the user's tags (``tags`` in the credentials file);
+* ``aws:RequestTag/<key>`` and ``aws:TagKeys``: the tags the request sets (``Tags`` of
+  CreateContact, CreateRotation and TagResource); ``aws:TagKeys`` is also the keys UntagResource
+  removes. A multivalued key: test it with ``ForAnyValue:`` or ``ForAllValues:``;
+* ``aws:ResourceTag/<key>``: the tags of the contact or rotation the operation acts on, read
+  from the database only when a policy asks (other resources have no tags).
 """
 
 from __future__ import annotations
@@ -83,20 +93,74 @@ class ConditionContext:
     resource_account: str
     now: float
     source: tuple[str | None, bool] | None = None
+    request: Mapping[str, Any] | None = None
+    """The operation's parameters, for the tags it sets or removes."""
+    resource_tags: Callable[[], Mapping[str, str]] | None = None
+    """The tags of the resource acted on (asked at most once)."""
 
     def values(self, key: str) -> Values | None:
         """The request's values of ``key`` (lower-case), or None when it has none."""
         value = _KEYS.get(key)
-        return None if value is None else value(self)
+        if value is not None:
+            return value(self)
+        kind, slash, tag_key = key.partition("/")
+        if slash and kind in _TAG_KEYS:
+            tags = _TAG_KEYS[kind](self)
+            return _tag(tags, tag_key) if tags is not None else None
+        return None
 
 
 def facts(principal: Principal, region: str, resource_account: str, now: float,
-          *policies: Any) -> Facts:
+          *policies: Any, request: Mapping[str, Any] | None = None,
+          resource_tags: Callable[[], Mapping[str, str]] | None = None) -> Facts:
     """The facts of the request being served, for deciding under ``policies`` (``Policy`` or
-    None): gathered only when one of them has conditions."""
+    None): gathered only when one of them has conditions. ``resource_tags`` is called only
+    when a condition tests ``aws:ResourceTag/...``, and once."""
     if not any(policy is not None and policy.conditional for policy in policies):
         return NO_FACTS
-    return ConditionContext(principal, region, resource_account, now, request_source())
+    return ConditionContext(principal, region, resource_account, now, request_source(),
+                            request, None if resource_tags is None
+                            else functools.cache(resource_tags))
+
+
+def _tag(tags: Mapping[str, str], key: str) -> Values | None:
+    for name, value in tags.items():
+        if name.lower() == key:
+            return (value,)
+    return None
+
+
+def _request_tags(context: ConditionContext) -> Mapping[str, str] | None:
+    """The tags the request sets, None when it sets none."""
+    given = (context.request or {}).get("Tags")
+    if not isinstance(given, list) or not given:
+        return None
+    found = {}
+    for tag in given:
+        if isinstance(tag, dict) and isinstance(tag.get("Key"), str):
+            found[tag["Key"]] = str(tag.get("Value", ""))
+    return found or None
+
+
+def _tag_keys(context: ConditionContext) -> Values | None:
+    tags = _request_tags(context)
+    if tags is not None:
+        return tuple(tags)
+    removed = (context.request or {}).get("TagKeys")
+    if isinstance(removed, list) and removed:
+        return tuple(key for key in removed if isinstance(key, str)) or None
+    return None
+
+
+def _resource_tags(context: ConditionContext) -> Mapping[str, str] | None:
+    return None if context.resource_tags is None else context.resource_tags()
+
+
+_TAG_KEYS: dict[str, Callable[[ConditionContext], Mapping[str, str] | None]] = {
+    "aws:principaltag": lambda c: dict(c.principal.tags),
+    "aws:requesttag": _request_tags,
+    "aws:resourcetag": _resource_tags,
+}
 
 
 def _username(context: ConditionContext) -> Values | None:
@@ -130,6 +194,7 @@ _KEYS: dict[str, Callable[[ConditionContext], Values | None]] = {
     "aws:securetransport": _secure,
     "aws:principalisawsservice": lambda _c: ("false",),
     "aws:viaawsservice": lambda _c: ("false",),
+    "aws:tagkeys": _tag_keys,
 }
 
 

@@ -8,6 +8,7 @@
     account_id = "111122223333"
     user = "alice"              # principal arn:aws:iam::111122223333:user/alice
     policy = '''{...}'''        # optional identity policy; absent: full access to own account
+    tags = { team = "sre" }     # optional: the user's tags, for aws:PrincipalTag/<key>
 
 Secrets are needed in plaintext to verify SigV4 (an HMAC), so the file itself is the secret;
 keep it readable by the server only.
@@ -19,13 +20,15 @@ import functools
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from incident_contacts.auth.policy import Policy
 
-_ENTRY_KEYS = frozenset({"access_key_id", "secret_access_key", "account_id", "user", "policy"})
+_ENTRY_KEYS = frozenset({"access_key_id", "secret_access_key", "account_id", "user", "policy",
+                         "tags"})
+_OPTIONAL_KEYS = frozenset({"policy", "tags"})
 _ACCESS_KEY_ID = re.compile(r"\w{1,128}", re.ASCII)
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _USER = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -41,6 +44,7 @@ class Principal:
     user: str
     policy: Policy | None = None
     root: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
 
     @functools.cached_property
     def arn(self) -> str:
@@ -124,10 +128,10 @@ def _principal(source: str, index: int, entry: Any) -> Principal:
     unknown = set(entry) - _ENTRY_KEYS
     if unknown:
         raise fail(f"unknown keys: {', '.join(sorted(unknown))}")
-    missing = [k for k in sorted(_ENTRY_KEYS - {"policy"}) if k not in entry]
+    missing = [k for k in sorted(_ENTRY_KEYS - _OPTIONAL_KEYS) if k not in entry]
     if missing:
         raise fail(f"missing keys: {', '.join(missing)}")
-    for k in _ENTRY_KEYS & set(entry):
+    for k in (_ENTRY_KEYS - {"tags"}) & set(entry):
         if not isinstance(entry[k], str):
             hint = " (quote it, so leading zeros survive)" if k == "account_id" else ""
             raise fail(f"{k} must be a string{hint}")
@@ -153,7 +157,20 @@ def _principal(source: str, index: int, entry: Any) -> Principal:
         account_id=entry["account_id"],
         user=entry["user"],
         policy=policy,
+        tags=_tags(entry.get("tags", {}), fail),
     )
+
+
+def _tags(given: Any, fail: Callable[[str], ValueError]) -> tuple[tuple[str, str], ...]:
+    """A user's tags: a table of strings, keys of 1 to 128 characters and values of at most
+    256, as IAM allows them."""
+    if not isinstance(given, dict):
+        raise fail("tags must be a table, as tags = { team = \"sre\" }")
+    for key, value in given.items():
+        if not 1 <= len(key) <= 128 or not isinstance(value, str) or len(value) > 256:
+            raise fail(f"tags: {key!r} must be 1-128 characters with a string value of at "
+                       "most 256")
+    return tuple(given.items())
 
 
 __all__ = ["CredentialStore", "Principal"]

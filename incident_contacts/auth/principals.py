@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from incident_contacts.auth.conditions import facts
@@ -49,9 +50,11 @@ def contact_policy(text: str) -> Policy | None:
 
 
 def shared_with(caller: Caller, contact_arn: str, owner: str, policy_text: str,
-                now: float) -> bool:
+                now: float, resource_tags: Callable[[], Mapping[str, str]] | None = None
+                ) -> bool:
     """Whether another account's contact, under ``policy_text``, is shared with ``caller``:
-    whether the caller may GetContact it, decided as the authorizer decides that call."""
+    whether the caller may GetContact it, decided as the authorizer decides that call
+    (``resource_tags`` gives the contact's tags, if a condition asks)."""
     policy = contact_policy(policy_text)
     if policy is None:
         return False
@@ -59,7 +62,8 @@ def shared_with(caller: Caller, contact_arn: str, owner: str, policy_text: str,
     return evaluate(principal.policy, principal, "GetContact", contact_arn,
                     resource_account=owner, resource_policy=policy,
                     facts=facts(principal, caller.region, owner, now, principal.policy,
-                                policy)).allowed
+                                policy, request={"ContactId": contact_arn},
+                                resource_tags=resource_tags)).allowed
 
 
 __all__ = ["PrincipalCaller", "contact_policy", "principal_of", "shared_with"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -198,7 +199,9 @@ def _shared(ctx: RequestContext, params: dict[str, Any], position: tuple[str, st
         batch = ctx.conn.execute(batch_query.order_by(contacts.c.alias, contacts.c.account)
                                  .limit(SHARED_BATCH)).all()
         for row in batch:
-            if shared_with(ctx.caller, _arn(ctx, row), row.account, row.policy, ctx.now()):
+            arn = _arn(ctx, row)
+            if shared_with(ctx.caller, arn, row.account, row.policy, ctx.now(),
+                           functools.partial(tags.tag_map, ctx, arn)):
                 found.append(row)
                 if len(found) == wanted:
                     return found

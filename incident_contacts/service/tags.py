@@ -83,6 +83,10 @@ def list_tags(ctx: RequestContext, resource_arn: str) -> list[dict[str, str]]:
     return [{"Key": r.key, "Value": r.value} for r in rows]
 
 
+def tag_map(ctx: RequestContext, resource_arn: str) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in list_tags(ctx, resource_arn)}
+
+
 def _resource_type(resource_arn: str) -> str:
     arn = arns.parse(resource_arn)
     return "ROTATION" if arn is not None and arn.kind == "rotation" else "CONTACT"
@@ -111,6 +115,7 @@ __all__ = [
     "list_tags_for_resource",
     "put_tags",
     "resolvers",
+    "tag_map",
     "tag_resource",
     "untag_resource",
 ]

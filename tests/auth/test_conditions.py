@@ -225,3 +225,69 @@ def test_variables_in_condition_values() -> None:
     assert not holds({"StringNotEquals": {"aws:RequestedRegion": "${aws:username}"}},
                      facts(ROOT))
     assert holds({"NumericLessThan": {"aws:EpochTime": "${aws:EpochTime}0"}})
+
+
+# -- tags -------------------------------------------------------------------------------------
+
+SRE = Principal("AKIDSRE", "secret", ACCOUNT, "sre-lead", tags=(("Team", "sre"),))
+
+
+def test_tag_keys_read_the_principal_the_request_and_the_resource() -> None:
+    asked: list[int] = []
+
+    def resource_tags() -> dict[str, str]:
+        asked.append(1)
+        return {"team": "sre", "Cost-Center": "42"}
+
+    context = ConditionContext(SRE, "us-east-1", ACCOUNT, NOW, None,
+                               {"Tags": [{"Key": "team", "Value": "sre"},
+                                         {"Key": "env", "Value": "prod"}]},
+                               resource_tags)
+    assert context.values("aws:principaltag/team") == ("sre",)      # key names ignore case
+    assert context.values("aws:principaltag/other") is None
+    assert context.values("aws:requesttag/env") == ("prod",)
+    assert context.values("aws:tagkeys") == ("team", "env")
+    assert asked == []                                                 # read only when asked
+    assert context.values("aws:resourcetag/cost-center") == ("42",)
+    assert context.values("aws:resourcetag/team") == ("sre",)
+    assert context.values("aws:resourcetag/none") is None
+    # A request that sets no tags has neither key; UntagResource's keys are aws:TagKeys.
+    bare = ConditionContext(SRE, "us-east-1", ACCOUNT, NOW, None, {"ContactId": CONTACT})
+    assert bare.values("aws:requesttag/team") is None and bare.values("aws:tagkeys") is None
+    assert bare.values("aws:resourcetag/team") is None
+    untag = ConditionContext(SRE, "us-east-1", ACCOUNT, NOW, None, {"TagKeys": ["a", "b"]})
+    assert untag.values("aws:tagkeys") == ("a", "b")
+
+
+def test_tags_decide_access() -> None:
+    """Attribute-based access: a user reaches the resources tagged with their team, and
+    creates only resources tagged so, with no other tag."""
+    same_team = {"Effect": "Allow", "Action": "ssm-contacts:*", "Resource": "*",
+                 "Condition": {"StringEquals": {
+                     "aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}}
+    create = {"Effect": "Allow", "Action": "ssm-contacts:CreateContact", "Resource": "*",
+              "Condition": {"StringEquals": {"aws:RequestTag/team": "${aws:PrincipalTag/team}"},
+                            "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}}
+    pol = policy(same_team, create)
+    user = Principal(SRE.access_key_id, "secret", ACCOUNT, SRE.user, pol, tags=SRE.tags)
+
+    def allowed(operation: str, request: dict[str, Any], tags: dict[str, str]) -> bool:
+        context = conditions.facts(user, "us-east-1", ACCOUNT, NOW, pol, request=request,
+                                   resource_tags=lambda: tags)
+        return evaluate(pol, user, operation, CONTACT, resource_account=ACCOUNT,
+                        facts=context).allowed
+
+    assert allowed("GetContact", {}, {"team": "sre"})
+    assert not allowed("GetContact", {}, {"team": "ops"})
+    assert not allowed("GetContact", {}, {})
+    assert allowed("CreateContact", {"Tags": [{"Key": "team", "Value": "sre"}]}, {})
+    assert not allowed("CreateContact", {"Tags": [{"Key": "team", "Value": "ops"}]}, {})
+    assert not allowed("CreateContact", {"Tags": [{"Key": "team", "Value": "sre"},
+                                                  {"Key": "env", "Value": "x"}]}, {})
+    assert not allowed("CreateContact", {}, {})
+    # A user without the tag matches nothing: the variable cannot be filled.
+    untagged = Principal("AKIDNOTAGS", "secret", ACCOUNT, "new", pol)
+    context = conditions.facts(untagged, "us-east-1", ACCOUNT, NOW, pol,
+                               resource_tags=lambda: {"team": "sre"})
+    assert not evaluate(pol, untagged, "GetContact", CONTACT, resource_account=ACCOUNT,
+                        facts=context).allowed

@@ -83,6 +83,9 @@ def entry(**fields: str) -> str:
                       '"Condition": {"StringMaybe": {"aws:username": "x"}}}}\''),
          "policy: Statement\\[0\\]: unknown condition operator 'StringMaybe'"),
         (entry(colour='"blue"'), "unknown keys: colour"),
+        (entry(tags='"sre"'), "tags must be a table"),
+        (entry(tags="{ team = 3 }"), "tags: 'team' must be 1-128 characters with a string"),
+        (entry(tags='{ team = "' + "x" * 257 + '" }'), "tags: 'team' must be"),
         (entry() + "[other]\nx = 1\n", "unknown top-level keys: other"),
         (entry() + entry(), r"credentials\[1\] \(access_key_id 'AKIDCAROL'\): duplicate "
                             r"access_key_id, first defined in credentials\[0\]"),
@@ -110,3 +113,12 @@ def test_duplicate_principals_in_the_constructor() -> None:
     alice = Principal("AKID", "s", "111122223333", "alice")
     with pytest.raises(ValueError, match="duplicate access_key_id 'AKID'"):
         CredentialStore([alice, alice])
+
+
+def test_a_user_may_carry_tags() -> None:
+    """For aws:PrincipalTag/<key> in policies."""
+    store = CredentialStore.from_toml(entry(tags='{ team = "sre", "cost-center" = "42" }'))
+    (carol,) = store
+    assert carol.tags == (("team", "sre"), ("cost-center", "42"))
+    (plain,) = CredentialStore.from_toml(entry())
+    assert plain.tags == ()

@@ -35,6 +35,7 @@ class User:
     account: str
     name: str
     policy: dict[str, Any] | None = None
+    tags: dict[str, str] | None = None
 
     @property
     def arn(self) -> str:
@@ -92,6 +93,10 @@ def credentials_toml(users: tuple[User, ...] = USERS) -> str:
         ]
         if user.policy is not None:
             lines.append(f"policy = {_toml_string(json.dumps(user.policy))}")
+        if user.tags is not None:
+            pairs = ", ".join(f"{_toml_string(k)} = {_toml_string(v)}"
+                              for k, v in user.tags.items())
+            lines.append(f"tags = {{ {pairs} }}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 

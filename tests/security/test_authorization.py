@@ -363,3 +363,49 @@ def test_a_condition_in_a_contact_policy_narrows_the_sharing(
     assert shared["contact"] in listed
     listed = {c["ContactArn"] for c in client(sigv4_server, BOB2).list_contacts()["Contacts"]}
     assert shared["contact"] not in listed
+
+
+TEAM_LEAD = User("AKIATEAMLEADAAAAAAAA", "lead-secret", A, "sre-lead", policy(
+    statement("Allow", "ssm-contacts:*", Condition={"StringEquals": {
+        "aws:ResourceTag/team": "${aws:PrincipalTag/team}"}}),
+    statement("Allow", ["ssm-contacts:CreateContact", "ssm-contacts:TagResource"],
+              Condition={"StringEquals": {"aws:RequestTag/team": "${aws:PrincipalTag/team}"},
+                         "ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}),
+    statement("Allow", "ssm-contacts:List*"),
+), tags={"team": "sre"})
+
+
+def test_tags_decide_who_reaches_what(tmp_path) -> None:
+    """Attribute-based access through a real server: the user's tag against the tags a
+    request sets and the tags a contact has, read at every request."""
+    server = start_sigv4(tmp_path, users=(ADMIN, TEAM_LEAD))
+    try:
+        lead, admin = client(server, TEAM_LEAD), client(server, ADMIN)
+        ours = lead.create_contact(Alias="sre-primary", Type="PERSONAL", Plan={"Stages": []},
+                                   Tags=[{"Key": "team", "Value": "sre"}])["ContactArn"]
+        assert lead.get_contact(ContactId=ours)["Alias"] == "sre-primary"
+        lead.update_contact(ContactId=ours, DisplayName="SRE primary")
+        for tags in ([{"Key": "team", "Value": "ops"}],
+                     [{"Key": "team", "Value": "sre"}, {"Key": "env", "Value": "prod"}]):
+            denied(lambda tags=tags: lead.create_contact(
+                Alias="elsewhere", Type="PERSONAL", Plan={"Stages": []}, Tags=tags),
+                TEAM_LEAD, "CreateContact", contact_arn(A, "elsewhere"),
+                no_identity("CreateContact"))
+        denied(lambda: lead.create_contact(Alias="untagged", Type="PERSONAL",
+                                           Plan={"Stages": []}),
+               TEAM_LEAD, "CreateContact", contact_arn(A, "untagged"),
+               no_identity("CreateContact"))
+
+        theirs = admin.create_contact(Alias="ops-primary", Type="PERSONAL",
+                                      Plan={"Stages": []},
+                                      Tags=[{"Key": "team", "Value": "ops"}])["ContactArn"]
+        denied(lambda: lead.get_contact(ContactId=theirs), TEAM_LEAD, "GetContact", theirs,
+               no_identity("GetContact"))
+        # Tags are read at each request: retagged, the contact is out of the user's reach.
+        assert lead.get_contact(ContactId=ours)["DisplayName"] == "SRE primary"
+        admin.tag_resource(ResourceARN=ours, Tags=[{"Key": "team", "Value": "ops"}])
+        denied(lambda: lead.get_contact(ContactId=ours), TEAM_LEAD, "GetContact", ours,
+               no_identity("GetContact"))
+        assert admin.get_contact(ContactId=ours)["Alias"] == "sre-primary"
+    finally:
+        server.stop()
