@@ -4,10 +4,12 @@ Signing in
     With ``--auth off`` (development) the console asks for an account id, as the development
     mode takes the account from the access key id. With ``--auth sigv4`` it asks for an access
     key id and its secret from the credentials file, compared in constant time. The session
-    is a cookie signed with a server secret (Starlette's ``SessionMiddleware``), limited to
-    ``/console``, ``SameSite=Strict``, eight hours. It holds the key id and a keyed hash of the
-    secret, never the secret: a key removed from or changed in the credentials file ends its
-    sessions at the next request.
+    is kept on the server (``console_sessions``): the cookie, signed with a server secret
+    (Starlette's ``SessionMiddleware``), limited to ``/console``, ``SameSite=Strict``, carries
+    a random token whose keyed hash names the record. Signing out deletes the record, so a
+    copied cookie stops working; a record lasts eight hours from signing in. With access
+    keys the cookie also holds a keyed hash of the secret, never the secret: a key removed
+    from or changed in the credentials file ends its sessions at the next request.
 
 Reading and acting
     Every page calls API operations through ``Dispatcher.call`` as the signed-in principal,
@@ -61,6 +63,7 @@ from incident_contacts.errors import DataEncryptionException, ServiceError, Thro
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
+from incident_contacts.store.schema.console import console_sessions
 from incident_contacts.store.schema.delivery import outbox
 
 log = logging.getLogger(__name__)
@@ -121,20 +124,51 @@ class Console:
         return crypto.keyed_hash(self.runtime.secret("console"), "session",
                                  principal.access_key_id, principal.secret_access_key)
 
-    def caller(self, request: Request) -> Caller | None:
-        """Who the session speaks for, checked again on every request."""
+    async def caller(self, request: Request) -> Caller | None:
+        """Who the session speaks for, checked again on every request: its record on the
+        server (gone once signed out, or after ``SESSION_SECONDS``), and with access keys
+        the key, unchanged in the credentials file."""
         session = request.session
-        account, region = session.get("account"), session.get("region")
-        if not isinstance(account, str) or not isinstance(region, str):
-            return None
-        if self.credentials is None:
-            return Caller(account, region)
-        principal = self.credentials.get(str(session.get("key", "")))
-        if principal is None or not crypto.hashes_equal(self._seal(principal),
-                                                        str(session.get("seal", ""))):
+        token = session.get("token")
+        record = await self._run(self._session, token) if isinstance(token, str) else None
+        if record is None:
             session.clear()
             return None
-        return PrincipalCaller(principal.account_id, region, principal.arn, principal=principal)
+        if self.credentials is None:
+            return Caller(record.account, record.region)
+        principal = self.credentials.get(record.access_key_id or "")
+        if principal is None or not crypto.hashes_equal(self._seal(principal),
+                                                        str(session.get("seal", ""))):
+            await self._run(self._end_session, token)
+            session.clear()
+            return None
+        return PrincipalCaller(principal.account_id, record.region, principal.arn,
+                               principal=principal)
+
+    def _token_hash(self, token: str) -> str:
+        return crypto.keyed_hash(self.runtime.secret("console"), "session-token", token)
+
+    def _session(self, token: str) -> Any:
+        with self.runtime.store.transaction(write=False) as conn:
+            return conn.execute(sa.select(console_sessions).where(
+                console_sessions.c.token_hash == self._token_hash(token),
+                console_sessions.c.expires_at > self.runtime.clock.now())).first()
+
+    def _new_session(self, account: str, region: str, access_key_id: str | None) -> str:
+        """A session's record, and its token for the cookie; expired records go on the way."""
+        token = secrets.token_urlsafe(32)
+        now = self.runtime.clock.now()
+        with self.runtime.store.transaction() as conn:
+            conn.execute(console_sessions.delete().where(console_sessions.c.expires_at <= now))
+            conn.execute(console_sessions.insert().values(
+                token_hash=self._token_hash(token), account=account, region=region,
+                access_key_id=access_key_id, created_at=now, expires_at=now + SESSION_SECONDS))
+        return token
+
+    def _end_session(self, token: str) -> None:
+        with self.runtime.store.transaction() as conn:
+            conn.execute(console_sessions.delete().where(
+                console_sessions.c.token_hash == self._token_hash(token)))
 
     def render(self, request: Request, template: str, status: int = 200,
                **values: Any) -> HTMLResponse:
@@ -186,7 +220,7 @@ class Console:
             if len(account) != 12 or not set(account) <= _ACCOUNT_ID:
                 error = "An account id is 12 digits."
             else:
-                self._start(request, account=account, region=region)
+                await self._start(request, account, region)
         else:
             principal = self.credentials.get(form.get("key", "").strip())
             given = form.get("secret", "")
@@ -195,20 +229,26 @@ class Console:
                     expected.encode("utf-8"), given.encode("utf-8", "replace")):
                 error = "The access key id or the secret access key is not valid."
             else:
-                self._start(request, account=principal.account_id, region=region,
-                            key=principal.access_key_id, seal=self._seal(principal))
+                await self._start(request, principal.account_id, region,
+                                  principal.access_key_id, seal=self._seal(principal))
         if error is not None:
             return self.render(request, "login.html", status=401, error=error, region=region,
                                then=form.get("then", ""))
         return RedirectResponse(_local(form.get("then", "")), status_code=303)
 
-    def _start(self, request: Request, **values: str) -> None:
-        """A new session: its values and a new form token."""
+    async def _start(self, request: Request, account: str, region: str,
+                     access_key_id: str | None = None, **values: str) -> None:
+        """A new session: its record, its token and a new form token in the cookie."""
+        token = await self._run(self._new_session, account, region, access_key_id)
         request.session.clear()
-        request.session.update(values, csrf=secrets.token_urlsafe(32))
+        request.session.update(values, token=token, csrf=secrets.token_urlsafe(32))
 
     async def logout(self, request: Request) -> Response:
+        """Signing out ends the session on the server: a copy of the cookie stops working."""
         if await self._checked_form(request) is not None:
+            token = request.session.get("token")
+            if isinstance(token, str):
+                await self._run(self._end_session, token)
             request.session.clear()
         return RedirectResponse("/console/login", status_code=303)
 
@@ -401,7 +441,7 @@ def _signed_in(console: Console,
     """A page for signed-in callers; an API error becomes an error page with its status."""
 
     async def endpoint(request: Request) -> Response:
-        caller = console.caller(request)
+        caller = await console.caller(request)
         if caller is None:
             then = request.url.path + ("?" + request.url.query if request.url.query else "")
             return RedirectResponse("/console/login?" + urlencode({"then": then}),

@@ -9,6 +9,7 @@ import re
 import boto3
 import httpx
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from incident_contacts.clock import ManualClock
@@ -314,3 +315,40 @@ def test_sign_in_attempts_are_limited_per_address(tmp_path):
         assert "incident_contacts_console" not in refused.headers.get("set-cookie", "")
         clock.advance(6)
         sign_in(client, account=ACCOUNT, region=REGION)
+
+
+def test_signing_out_ends_the_session_everywhere(tmp_path):
+    """Sessions are kept on the server: a copy of the cookie stops working when its owner
+    signs out, and every session ends eight hours after it began. The database holds a keyed
+    hash of the session's token, never the token."""
+    clock = ManualClock(START)
+    app = build_application(Settings(database=f"sqlite:///{tmp_path / 'c.db'}", workers=False),
+                            clock)
+    with TestClient(app) as owner, TestClient(app) as thief:
+        sign_in(owner, account=ACCOUNT, region=REGION)
+        thief.cookies.set("incident_contacts_console",
+                          owner.cookies.get("incident_contacts_console"), path="/console")
+        assert thief.get("/console/contacts", follow_redirects=False).status_code == 200
+        with app.runtime.store.transaction(write=False) as conn:
+            (row,) = conn.execute(sa.text("SELECT * FROM console_sessions")).mappings().all()
+        assert row["account"] == ACCOUNT and row["expires_at"] == START + 8 * 3600
+        assert len(row["token_hash"]) == 64
+
+        page = owner.get("/console/contacts").text
+        out = owner.post("/console/logout", data={"csrf": csrf(page)}, follow_redirects=False)
+        assert out.headers["location"] == "/console/login"
+        assert thief.get("/console/contacts", follow_redirects=False).status_code == 303
+        with app.runtime.store.transaction(write=False) as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM console_sessions")).scalar() == 0
+
+        sign_in(owner, account=ACCOUNT, region=REGION)
+        clock.advance(8 * 3600 - 1)
+        assert owner.get("/console/contacts", follow_redirects=False).status_code == 200
+        clock.advance(1)
+        answer = owner.get("/console/contacts", follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"].startswith(
+            "/console/login")
+        # Signing in again clears the records that expired.
+        sign_in(owner, account=ACCOUNT, region=REGION)
+        with app.runtime.store.transaction(write=False) as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM console_sessions")).scalar() == 1
