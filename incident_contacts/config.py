@@ -40,6 +40,7 @@ class Settings:
     twilio_base_url: str = "https://api.twilio.com"
     public_url: str | None = None           # how providers reach our webhooks
     delivery_max_attempts: int = 8          # a message is FAILED after this many attempts
+    outbox_retention_days: float = 30.0     # SENT and FAILED messages are deleted after; 0 keeps
     # Background work: the delivery worker and the engagement engine.
     workers: bool = True
     metrics: bool = True                    # GET /metrics, Prometheus' text format

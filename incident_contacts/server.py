@@ -14,6 +14,7 @@ from incident_contacts.clock import Clock, SystemClock
 from incident_contacts.config import Settings
 from incident_contacts.delivery import DeliverySettings, Transport, build_transports
 from incident_contacts.engine.delivery import DeliveryWorker, RetryPolicy
+from incident_contacts.engine.housekeeping import Housekeeper
 from incident_contacts.engine.worker import EngineWorker
 from incident_contacts.keys import load_keyring
 from incident_contacts.metrics import Metrics
@@ -71,16 +72,19 @@ def build_application(settings: Settings, clock: Clock | None = None, *,
 
 def build_workers(runtime: Runtime, transports: Mapping[str, Transport],
                   metrics: Metrics | None = None) -> list[Any]:
-    """The background workers, each with ``start()``/``stop()``: the delivery worker and the
-    engagement engine. The server runs them beside the API; ``incident-contacts worker``
-    runs them alone."""
+    """The background workers, each with ``start()``/``stop()``: the delivery worker, the
+    engagement engine, and the housekeeping that deletes old delivered messages. The server
+    runs them beside the API; ``incident-contacts worker`` runs them alone."""
     settings = runtime.settings
-    return [
+    workers: list[Any] = [
         DeliveryWorker(runtime, transports,
                        policy=RetryPolicy(max_attempts=settings.delivery_max_attempts),
                        observe=None if metrics is None else metrics.observe_delivery),
         EngineWorker(runtime),
     ]
+    if settings.outbox_retention_days > 0:
+        workers.append(Housekeeper(runtime))
+    return workers
 
 
 __all__ = ["build_application", "build_dispatcher", "build_runtime", "build_workers",

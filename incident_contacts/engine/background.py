@@ -25,7 +25,9 @@ class BackgroundLoop(abc.ABC):
     round is (``_round``, returning how many items it handled)."""
 
     thread_name = "background"
-    wake_topic = "delivery"     # which of Runtime's wake-ups start a round (WAKE_TOPICS)
+    # Which of Runtime's wake-ups start a round (WAKE_TOPICS); None: only the start and the
+    # poll interval do.
+    wake_topic: str | None = "delivery"
 
     def __init__(self, runtime: Runtime, *, poll_interval: float, batch: int,
                  gather: float = 0.0) -> None:
@@ -47,7 +49,7 @@ class BackgroundLoop(abc.ABC):
     def start(self) -> None:
         if self._thread is not None:
             return
-        if not self._listening:
+        if not self._listening and self.wake_topic is not None:
             self.runtime.on_wake(self.wake, topics=(self.wake_topic,))
             self._listening = True
         self._stopping.clear()
