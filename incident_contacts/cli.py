@@ -176,5 +176,57 @@ def rotate_key(database: str | None, old_keys: tuple[str, ...], new_key: str | N
         sys.exit(1)
 
 
+@main.command()
+@click.argument("destination", type=click.Path(dir_okay=False, writable=True))
+@click.option("--database", default=None, metavar="URL",
+              help="The SQLite database to copy [env INCIDENT_CONTACTS_DATABASE].")
+def backup(destination: str, database: str | None) -> None:
+    """Copy a SQLite database to DESTINATION, consistently, while servers use it.
+
+    SQLite's online backup copies one snapshot of the database, whatever the servers commit
+    meanwhile. It does not copy the data key: sealed records open only with it, so keep the
+    key (the database's .key file, or INCIDENT_CONTACTS_DATA_KEY) safe, and apart from the
+    backups. For PostgreSQL use pg_dump.
+    """
+    import os
+    import sqlite3
+    from contextlib import closing
+    from pathlib import Path
+
+    from incident_contacts.store.db import normalise_url, sqlite_path
+
+    try:
+        settings = from_environ(database=database)
+        url = normalise_url(settings.database)
+        source = sqlite_path(url)
+        if source is None:
+            raise ValueError("backup copies a SQLite database file; for PostgreSQL use pg_dump"
+                             if not url.startswith("sqlite") else "an in-memory database "
+                             "has nothing to back up")
+        if not source.exists():
+            raise ValueError(f"no database at {source}")
+        target = Path(destination)
+        if target.exists():
+            raise ValueError(f"{target} exists already: backup never overwrites a file")
+        if target.resolve() == source.resolve():
+            raise ValueError("the backup cannot be the database itself")
+    except ValueError as exc:
+        click.echo(f"incident-contacts: {exc}", err=True)
+        sys.exit(2)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    try:
+        with closing(sqlite3.connect(source, timeout=30)) as reader, \
+                closing(sqlite3.connect(partial)) as writer:
+            os.chmod(partial, 0o600)   # it holds everything the database holds
+            reader.backup(writer, pages=4096)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    click.echo(f"backed up {source} to {target} ({target.stat().st_size} bytes); the data "
+               "key is not in it: keep the key apart", err=True)
+
+
 if __name__ == "__main__":
     main()
