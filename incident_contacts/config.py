@@ -25,20 +25,24 @@ class Settings:
     activation_code_ttl: int = 15 * 60      # seconds
     activation_max_attempts: int = 5
     # Data keys (decisions §5).
-    data_key: str | None = None
+    data_key: str | None = field(default=None, repr=False)
     data_key_file: str | None = None
     old_data_keys: tuple[str, ...] = ()
     # Throttling: requests per second per account and operation class; 0 turns it off.
     throttle_rate: float = 50.0
     throttle_burst: int = 200
     # Delivery.
-    smtp_url: str | None = None
+    smtp_url: str | None = field(default=None, repr=False)
     email_from: str = "incident-contacts@localhost"
     twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_from: str | None = None
     twilio_base_url: str = "https://api.twilio.com"
     public_url: str | None = None           # how providers reach our webhooks
+    # Messages POSTed as JSON (delivery.webhook), signed with the secret.
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_types: str | None = None        # the channel types it takes; none: all left
     delivery_max_attempts: int = 8          # a message is FAILED after this many attempts
     outbox_retention_days: float = 30.0     # SENT and FAILED messages are deleted after; 0 keeps
     # Background work: the delivery worker and the engagement engine.

@@ -49,6 +49,9 @@ def delivery_settings(settings: Settings) -> DeliverySettings:
         twilio_from=settings.twilio_from,
         twilio_base_url=settings.twilio_base_url,
         public_url=settings.public_url,
+        webhook_url=settings.webhook_url,
+        webhook_secret=settings.webhook_secret,
+        webhook_types=settings.webhook_types,
     )
 
 

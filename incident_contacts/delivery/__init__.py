@@ -1,5 +1,6 @@
 """Delivery of activation codes and pages: one small :class:`Transport` interface, with SMTP,
-Twilio-compatible, recording and in-memory implementations, and the text of the messages."""
+Twilio-compatible, webhook, recording and in-memory implementations, and the text of the
+messages."""
 
 from .base import (
     DeliveryError,
@@ -14,6 +15,7 @@ from .recording import MemoryTransport, RecordingTransport
 from .smtp import SmtpTransport
 from .text import MessageText, activation_text, page_text
 from .twilio import TwilioTransport, compute_twilio_signature, validate_twilio_signature
+from .webhook import WebhookTransport, verify_webhook_signature, webhook_signature
 
 __all__ = [
     "DeliveryError",
@@ -28,9 +30,12 @@ __all__ = [
     "SmtpTransport",
     "Transport",
     "TwilioTransport",
+    "WebhookTransport",
     "activation_text",
     "build_transports",
     "compute_twilio_signature",
     "page_text",
     "validate_twilio_signature",
+    "verify_webhook_signature",
+    "webhook_signature",
 ]

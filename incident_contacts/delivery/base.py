@@ -20,6 +20,7 @@ __all__ = [
     "PermanentDeliveryError",
     "RetryableDeliveryError",
     "Transport",
+    "retry_after_seconds",
 ]
 
 SMS: Final = "SMS"
@@ -84,3 +85,15 @@ class Transport(Protocol):
     """Sends one message synchronously; raises :class:`DeliveryError` when it was not accepted."""
 
     def send(self, message: OutgoingMessage) -> DeliveryResult: ...
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """An HTTP ``Retry-After`` header in seconds; None when absent, negative or a date (the
+    worker's own backoff then applies)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -16,6 +16,7 @@ from .base import CHANNEL_TYPES, EMAIL, SMS, VOICE, Transport
 from .recording import RecordingTransport
 from .smtp import SmtpTransport
 from .twilio import DEFAULT_TWILIO_BASE_URL, TwilioTransport
+from .webhook import WebhookTransport
 
 __all__ = ["DeliverySettings", "build_transports"]
 
@@ -27,6 +28,9 @@ _ENV = {
     "twilio_from": "INCIDENT_CONTACTS_TWILIO_FROM",
     "twilio_base_url": "INCIDENT_CONTACTS_TWILIO_BASE_URL",
     "public_url": "INCIDENT_CONTACTS_PUBLIC_URL",
+    "webhook_url": "INCIDENT_CONTACTS_WEBHOOK_URL",
+    "webhook_secret": "INCIDENT_CONTACTS_WEBHOOK_SECRET",
+    "webhook_types": "INCIDENT_CONTACTS_WEBHOOK_TYPES",
 }
 
 # Where Twilio posts the key a callee presses (served by ``api.webhooks``).
@@ -45,6 +49,11 @@ class DeliverySettings:
     twilio_base_url: str | None = None
     # How providers reach this server; with it, calls offer "press 1" to acknowledge.
     public_url: str | None = None
+    webhook_url: str | None = field(default=None, repr=False)     # may hold a token
+    webhook_secret: str | None = field(default=None, repr=False)
+    # The channel types the webhook takes, comma-separated; none: every type without SMTP or
+    # Twilio.
+    webhook_types: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> DeliverySettings:
@@ -60,7 +69,8 @@ def build_transports(
     ssl_context: ssl.SSLContext | None = None,
 ) -> dict[str, Transport]:
     """One transport per channel type: SMTP for EMAIL and Twilio for SMS and VOICE where
-    configured, :class:`RecordingTransport` for the rest.
+    configured, the webhook for the types it is given (by default every type left), and
+    :class:`RecordingTransport` for the rest.
 
     Raises ``ValueError`` for a half-done configuration (an SMTP URL without a sender, or some
     of the Twilio values without the others), so a server fails at start, not at first send.
@@ -93,7 +103,29 @@ def build_transports(
         given = {"twilio_account_sid": sid, "twilio_auth_token": token, "twilio_from": sender}
         missing = ", ".join(_ENV[name] for name, value in given.items() if not value)
         raise ValueError(f"Twilio delivery is partly configured; missing {missing}")
+    if settings.webhook_url:
+        webhook = WebhookTransport(settings.webhook_url, settings.webhook_secret,
+                                   client=http_client)
+        for channel_type in _webhook_types(settings, taken=set(transports)):
+            transports[channel_type] = webhook
+    elif settings.webhook_secret or settings.webhook_types:
+        raise ValueError(f"{_ENV['webhook_secret']} or {_ENV['webhook_types']} is set but "
+                         f"{_ENV['webhook_url']} is not")
     recording = RecordingTransport()
     for channel_type in CHANNEL_TYPES:
         transports.setdefault(channel_type, recording)
     return transports
+
+
+def _webhook_types(settings: DeliverySettings, taken: set[str]) -> list[str]:
+    if not settings.webhook_types:
+        return [t for t in CHANNEL_TYPES if t not in taken]
+    named = [part.strip().upper() for part in settings.webhook_types.split(",") if part.strip()]
+    for channel_type in named:
+        if channel_type not in CHANNEL_TYPES:
+            raise ValueError(f"{_ENV['webhook_types']}: {channel_type!r} is not one of "
+                             f"{', '.join(CHANNEL_TYPES)}")
+        if channel_type in taken:
+            raise ValueError(f"{_ENV['webhook_types']} names {channel_type}, which "
+                             f"{'SMTP' if channel_type == EMAIL else 'Twilio'} already sends")
+    return named

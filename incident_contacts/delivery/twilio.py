@@ -27,6 +27,7 @@ from .base import (
     OutgoingMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
+    retry_after_seconds,
 )
 
 __all__ = [
@@ -211,16 +212,6 @@ def _http_error(response: httpx.Response) -> DeliveryError:
     code = data.get("code")
     reason = f"Twilio {status}: {detail}" + (f" (code {code})" if code is not None else "")
     if status == 429 or status >= 500:
-        return RetryableDeliveryError(reason, retry_after=_retry_after(response))
+        return RetryableDeliveryError(
+            reason, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
     return PermanentDeliveryError(reason)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP date; the worker's own backoff applies
-    return seconds if seconds >= 0 else None

@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import json
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from incident_contacts.delivery import verify_webhook_signature
 from tests.activation.helpers import EMAIL, PHONE, new_channel, wait_delivered, wait_until
 from tests.conftest import Backend
-from tests.delivery.conftest import LOOPBACK, FakeTwilio, SmtpServerFactory
+from tests.delivery.conftest import LOOPBACK, FakeTwilio, FakeWebhook, SmtpServerFactory
 from tests.support.server import start_server
 
 SENDER = "Incident Manager <oncall@example.com>"
@@ -98,3 +101,29 @@ def test_a_refused_provider_login_fails_the_message(tmp_path: Path,
     finally:
         server.stop()
     assert len(fake_twilio.requests) == 1     # a 401 is permanent: no retries
+
+
+def test_codes_reach_a_webhook(tmp_path: Path, fake_webhook: FakeWebhook) -> None:
+    """A server with a webhook for every channel type: the receiver gets each code as signed
+    JSON, and a 503 is retried."""
+    fake_webhook.respond_next(503)
+    server = start_server(tmp_path, env={
+        "INCIDENT_CONTACTS_WEBHOOK_URL": fake_webhook.url,
+        "INCIDENT_CONTACTS_WEBHOOK_SECRET": "whsec-server",
+    })
+    try:
+        backend = Backend("server-sqlite", server=server)
+        client = backend.client()
+        channel = new_channel(client, type="SMS", address=PHONE)
+        backend.advance(60)      # past the first retry's backoff
+        [message] = wait_delivered(backend, channel, count=1)
+    finally:
+        server.stop()
+    refused, accepted = fake_webhook.requests
+    assert refused["body"] == accepted["body"]          # the same message, sent again
+    sent = json.loads(accepted["body"])
+    assert sent["Address"] == PHONE and sent["ChannelType"] == "SMS"
+    assert message["ActivationCode"] in sent["Body"] and sent["MessageId"] == message["MessageId"]
+    assert verify_webhook_signature("whsec-server",
+                                    accepted["headers"]["x-incident-contacts-signature"],
+                                    accepted["body"], now=time.time())

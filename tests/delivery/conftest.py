@@ -1,11 +1,13 @@
-"""Local peers for the delivery tests: a self-signed certificate, an SMTP server (aiosmtpd) and a
-fake of Twilio's Messages and Calls endpoints (Starlette under uvicorn). All listen on 127.0.0.1
-on a port the OS picks, and each is stopped by the fixture that started it."""
+"""Local peers for the delivery tests: a self-signed certificate, an SMTP server (aiosmtpd), a
+fake of Twilio's Messages and Calls endpoints and a webhook receiver (Starlette under uvicorn).
+All listen on 127.0.0.1 on a port the OS picks, and each is stopped by the fixture that started
+it."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import ipaddress
 import socket
@@ -278,20 +280,60 @@ class _ThreadedServer(uvicorn.Server):
         return port
 
 
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    """FakeTwilio served by uvicorn on 127.0.0.1 in a thread; ``base_url`` says where."""
-    fake = FakeTwilio(account_sid="AC" + "0" * 32, auth_token="token-" + uuid.uuid4().hex)
-    config = uvicorn.Config(
-        fake.app(), host=LOOPBACK, port=0, lifespan="off", ws="none", log_level="warning"
-    )
+@contextlib.contextmanager
+def served(app: Starlette) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    config = uvicorn.Config(app, host=LOOPBACK, port=0, lifespan="off", ws="none",
+                            log_level="warning")
     server = _ThreadedServer(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     try:
-        assert server.ready.wait(10), "fake Twilio did not start"
-        fake.base_url = f"http://{LOOPBACK}:{server.port}"
-        yield fake
+        assert server.ready.wait(10), "the local server did not start"
+        yield f"http://{LOOPBACK}:{server.port}"
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """FakeTwilio served by uvicorn on 127.0.0.1 in a thread; ``base_url`` says where."""
+    fake = FakeTwilio(account_sid="AC" + "0" * 32, auth_token="token-" + uuid.uuid4().hex)
+    with served(fake.app()) as base_url:
+        fake.base_url = base_url
+        yield fake
+
+
+# --- a webhook receiver ------------------------------------------------------------------------
+
+
+@dataclass
+class FakeWebhook:
+    """Receives webhook deliveries at ``/hook``: each request's headers and raw body."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    scripted: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    url: str = ""
+
+    def respond_next(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.scripted.append((status, headers or {}))
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> JSONResponse:
+            self.requests.append({"headers": dict(request.headers),
+                                  "body": await request.body()})
+            if self.scripted:
+                status, headers = self.scripted.pop(0)
+                return JSONResponse({"error": "scripted"}, status_code=status, headers=headers)
+            return JSONResponse({"id": "relay-" + uuid.uuid4().hex[:12]}, status_code=202)
+
+        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+
+
+@pytest.fixture
+def fake_webhook() -> Iterator[FakeWebhook]:
+    fake = FakeWebhook()
+    with served(fake.app()) as base_url:
+        fake.url = base_url + "/hook"
+        yield fake

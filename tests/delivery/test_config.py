@@ -7,6 +7,7 @@ from incident_contacts.delivery import (
     RecordingTransport,
     SmtpTransport,
     TwilioTransport,
+    WebhookTransport,
     build_transports,
 )
 
@@ -73,3 +74,40 @@ def test_partial_twilio_is_refused() -> None:
 def test_secrets_stay_out_of_repr() -> None:
     settings = DeliverySettings(smtp_url="smtp://u:hunter2@h", twilio_auth_token="tok3n")
     assert "hunter2" not in repr(settings) and "tok3n" not in repr(settings)
+
+
+WEBHOOK = {"INCIDENT_CONTACTS_WEBHOOK_URL": "https://relay.example.com/hook?token=s3cret"}
+
+
+def test_a_webhook_takes_the_types_left() -> None:
+    transports = build_transports(DeliverySettings.from_environ({**SMTP, **WEBHOOK}))
+    assert isinstance(transports["EMAIL"], SmtpTransport)
+    assert isinstance(transports["SMS"], WebhookTransport)
+    assert transports["SMS"] is transports["VOICE"]
+    transports["SMS"].close()
+
+
+def test_a_webhook_takes_the_types_it_is_given() -> None:
+    transports = build_transports(DeliverySettings.from_environ(
+        {**WEBHOOK, "INCIDENT_CONTACTS_WEBHOOK_TYPES": "sms, voice"}))
+    assert isinstance(transports["SMS"], WebhookTransport)
+    assert isinstance(transports["VOICE"], WebhookTransport)
+    assert isinstance(transports["EMAIL"], RecordingTransport)
+
+
+@pytest.mark.parametrize(("environ", "said"), [
+    ({**WEBHOOK, "INCIDENT_CONTACTS_WEBHOOK_TYPES": "PIGEON"}, "'PIGEON' is not one of"),
+    ({**WEBHOOK, **TWILIO, "INCIDENT_CONTACTS_WEBHOOK_TYPES": "SMS"}, "which Twilio already"),
+    ({**WEBHOOK, **SMTP, "INCIDENT_CONTACTS_WEBHOOK_TYPES": "EMAIL"}, "which SMTP already"),
+    ({"INCIDENT_CONTACTS_WEBHOOK_SECRET": "x"}, "INCIDENT_CONTACTS_WEBHOOK_URL is not"),
+    ({"INCIDENT_CONTACTS_WEBHOOK_URL": "ftp://relay.example.com/"}, "http:// or https://"),
+])
+def test_a_webhook_configured_wrong_is_refused(environ: dict[str, str], said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        build_transports(DeliverySettings.from_environ(environ))
+
+
+def test_webhook_secrets_stay_out_of_repr() -> None:
+    settings = DeliverySettings.from_environ(
+        {**WEBHOOK, "INCIDENT_CONTACTS_WEBHOOK_SECRET": "hmac-key"})
+    assert "s3cret" not in repr(settings) and "hmac-key" not in repr(settings)
