@@ -19,8 +19,9 @@ operation (``api.dispatch``). This module builds both from the settings (decisio
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -110,9 +111,6 @@ class Authorizer:
         resource = resource_for(operation, params, caller.account, caller.region)
         arn = arns.parse(resource) if resource != "*" else None
         owner = arn.account if arn is not None else caller.account
-        def tags() -> dict[str, str]:
-            return self.tags_of(resource) if arn is not None and arn.kind in TAGGABLE else {}
-
         if owner == caller.account:
             if principal.policy is None:
                 return                      # full access to one's own account
@@ -120,18 +118,24 @@ class Authorizer:
                                 resource_account=owner,
                                 facts=facts(principal, caller.region, owner, self.clock.now(),
                                             principal.policy, request=params,
-                                            resource_tags=tags))
+                                            resource_tags=self._tags(arn, resource)))
         elif operation in SHARED_OPERATIONS and arn is not None:
             shared = self.contact_policy(arn)
             decision = evaluate(principal.policy, principal, operation, resource,
                                 resource_account=owner, resource_policy=shared,
                                 facts=facts(principal, caller.region, owner, self.clock.now(),
                                             principal.policy, shared, request=params,
-                                            resource_tags=tags))
+                                            resource_tags=self._tags(arn, resource)))
         else:
             decision = Decision(False, "no_resource_allow")
         if not decision.allowed:
             raise access_denied(principal, operation, resource, decision)
+
+    def _tags(self, arn: arns.Arn | None, resource: str) -> Callable[[], dict[str, str]]:
+        """How to read the tags of the resource acted on, for ``facts`` to call if asked."""
+        if arn is None or arn.kind not in TAGGABLE:
+            return dict
+        return functools.partial(self.tags_of, resource)
 
     def tags_of(self, resource: str) -> dict[str, str]:
         """The tags of a contact or rotation (none while it does not exist), for
