@@ -5,11 +5,40 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from typing import Any
 
 import click
 
 from incident_contacts import __version__
 from incident_contacts.config import from_environ
+
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_LOG_FORMAT = click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text",
+    envvar="INCIDENT_CONTACTS_LOG_FORMAT", show_default=True,
+    help="text: a line per record; json: an object per line (time, level, logger, message, "
+         "and an exception's traceback), for log collectors [env INCIDENT_CONTACTS_LOG_FORMAT].")
+
+
+def _configure_logging(level: str, log_format: str) -> None:
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def _announce(log_format: str, line: str) -> None:
+    """The start-up line: on standard error as it is, or as a JSON log record."""
+    if log_format == "json":
+        logging.getLogger("incident_contacts").info(line)
+    else:
+        click.echo(line, err=True)
 
 
 @click.group()
@@ -39,17 +68,17 @@ def main() -> None:
                    "[env INCIDENT_CONTACTS_CREDENTIALS].")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"]))
+@_LOG_FORMAT
 def serve(host: str | None, port: int | None, database: str | None,
           inspection: bool | None, auth: str | None, credentials_file: str | None,
-          log_level: str) -> None:
+          log_level: str, log_format: str) -> None:
     """Run the server."""
     import uvicorn
 
     from incident_contacts.keys import KeyConfigurationError
     from incident_contacts.server import build_application
 
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(log_level, log_format)
     try:
         settings = from_environ(host=host, port=port, database=database,
                                 inspection=inspection, auth=auth,
@@ -58,13 +87,15 @@ def serve(host: str | None, port: int | None, database: str | None,
     except (KeyConfigurationError, ValueError) as exc:
         click.echo(f"incident-contacts: {exc}", err=True)
         sys.exit(2)
-    click.echo(f"incident-contacts {__version__} on http://{settings.host}:{settings.port} "
-               f"(database {settings.database}, auth {settings.auth})", err=True)
+    _announce(log_format, f"incident-contacts {__version__} on http://{settings.host}:"
+              f"{settings.port} (database {settings.database}, auth {settings.auth})")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler it
     # found; this one turns that into a normal exit, which is what service managers expect.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+    # With JSON logs uvicorn's own lines go through the root logger's formatter too.
+    log_config: Any = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False, lifespan="on")
+                access_log=False, lifespan="on", log_config=log_config)
 
 
 @main.command()
@@ -72,7 +103,8 @@ def serve(host: str | None, port: int | None, database: str | None,
               help="The database the API servers use [env INCIDENT_CONTACTS_DATABASE].")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"]))
-def worker(database: str | None, log_level: str) -> None:
+@_LOG_FORMAT
+def worker(database: str | None, log_level: str, log_format: str) -> None:
     """Run the delivery worker and the engagement engine without the API.
 
     For deployments that separate API servers (``serve`` with INCIDENT_CONTACTS_WORKERS=false)
@@ -85,8 +117,7 @@ def worker(database: str | None, log_level: str) -> None:
     from incident_contacts.keys import KeyConfigurationError
     from incident_contacts.server import build_runtime, build_workers, delivery_settings
 
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(log_level, log_format)
     try:
         settings = from_environ(database=database)
         transports = build_transports(delivery_settings(settings))
@@ -100,8 +131,8 @@ def worker(database: str | None, log_level: str) -> None:
     workers = build_workers(runtime, transports)
     for item in workers:
         item.start()
-    click.echo(f"incident-contacts {__version__} worker (database {settings.database})",
-               err=True)
+    _announce(log_format,
+              f"incident-contacts {__version__} worker (database {settings.database})")
     stopping.wait()
     for item in reversed(workers):
         item.stop()
@@ -137,7 +168,7 @@ def rotate_key(database: str | None, old_keys: tuple[str, ...], new_key: str | N
     from incident_contacts.store.db import Store, normalise_url, sqlite_path
     from incident_contacts.store.rotate import rotate
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level="INFO", format=_TEXT_FORMAT)
     try:
         settings = from_environ(database=database)
         new_text = new_key or settings.data_key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -131,3 +132,19 @@ def test_backup_refuses_what_it_cannot_copy(tmp_path):
         result = _cli("backup", *args, cwd=tmp_path)
         assert result.returncode == 2 and said in result.stderr, (args, result.stderr)
     assert not (tmp_path / "new.db").exists()
+
+
+def test_json_logs(tmp_path):
+    """Every line the server writes is a JSON object, uvicorn's own included."""
+    server = start_server(tmp_path, env={"INCIDENT_CONTACTS_LOG_FORMAT": "json"})
+    try:
+        httpx.post(server.url, content=b"{}",
+                   headers={"X-Amz-Target": "SSMContacts.ListContacts"})
+    finally:
+        code = server.stop(signal.SIGTERM)
+    assert code == 0
+    records = [json.loads(line) for line in server.log().splitlines() if line.strip()]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    messages = [r["message"] for r in records]
+    assert any(m.startswith(f"incident-contacts {__version__} on http://") for m in messages)
+    assert "Application startup complete." in messages
