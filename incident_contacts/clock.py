@@ -7,6 +7,7 @@ float throughout: that is what the wire carries and what the store keeps.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Protocol
@@ -14,6 +15,11 @@ from typing import Protocol
 
 class Clock(Protocol):
     def now(self) -> float: ...
+
+
+MAX_OFFSET = 100 * 365.25 * 86400
+"""How far ahead of the wall clock a server's clock may be moved: far enough for any test, and
+short of the dates that signatures and timestamps can no longer be written for."""
 
 
 class SystemClock:
@@ -27,11 +33,21 @@ class SystemClock:
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> float:
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("the clock only moves forward, by a finite number of seconds")
         with self._lock:
+            if self._offset + seconds > MAX_OFFSET:
+                raise ValueError("the clock moves at most a hundred years ahead")
             self._offset += seconds
         return self.now()
+
+
+class WallClock:
+    """The real time, for what must not follow a moved test clock: a request's signature is
+    dated by the client's clock, so SigV4's fifteen-minute window is measured against this."""
+
+    def now(self) -> float:
+        return time.time()
 
 
 class ManualClock:
@@ -45,11 +61,11 @@ class ManualClock:
         return self._now
 
     def advance(self, seconds: float) -> float:
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("the clock only moves forward, by a finite number of seconds")
         with self._lock:
             self._now += seconds
         return self._now
 
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "WallClock"]

@@ -25,8 +25,10 @@ from starlette.types import Receive, Scope, Send
 from incident_contacts.api import webhooks
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.auth.conditions import REQUEST_SCOPE
+from incident_contacts.auth.principals import identity_allows, principal_of, unrestricted
 from incident_contacts.console import build_console
 from incident_contacts.errors import (
+    AccessDeniedException,
     InternalServerException,
     ServiceError,
     ValidationException,
@@ -34,11 +36,13 @@ from incident_contacts.errors import (
 from incident_contacts.metrics import Metrics
 from incident_contacts.protocol import awsjson
 from incident_contacts.runtime import Runtime
-from incident_contacts.service import engagements, outbox
+from incident_contacts.service import arns, engagements, outbox
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 2 * 1024 * 1024
+MAX_ADVANCE = 10 * 365.25 * 86400
+"""The most the inspection clock moves in one request (ten years)."""
 BASE = "/_aws/ssm-contacts"
 
 
@@ -206,14 +210,19 @@ class Application:
         body = await anyio.to_thread.run_sync(self.metrics.exposition)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    async def _inspector(self, request: Request) -> str | None:
+    async def _inspector(self, request: Request, what: str, *,
+                         needs: tuple[str, str] | None = None,
+                         changes: bool = False) -> str | None:
         """Whose data an inspection request may see: None for everyone's.
 
         With ``--auth off`` the endpoints are a development tool: an unsigned request sees
         every account, a request with an ``Authorization`` header only the account it names.
         With ``--auth sigv4`` the request must be signed like an API call (a GET signs its path
-        and query string), and it sees only the signer's account. Refusals raise the same
-        errors as the API does.
+        and query string), and it sees only the signer's account. Its identity policy must
+        also allow ``needs`` (an operation, and a resource path of the signer's account and
+        region); a request that ``changes`` what others see (emptying the outbox, moving the
+        clock every account shares) needs full access (no identity policy). ``what`` names
+        the request in a refusal. Refusals raise the same errors as the API does.
         """
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in request.scope["headers"]}
@@ -225,12 +234,33 @@ class Application:
         caller = await anyio.to_thread.run_sync(
             self.dispatcher.authenticate, request.method, path, headers, body
         )
+        if self.runtime.settings.auth == "off":
+            return caller.account
+        principal = principal_of(caller)
+        if changes and not unrestricted(caller):
+            raise AccessDeniedException(
+                f"User: {principal.arn} is not authorized to {what}: that needs full access "
+                "to the account (no identity policy).")
+        if needs is not None:
+            operation, resource = needs
+            arn = arns.build(caller.region, caller.account, *resource.split("/"))
+            if not identity_allows(caller, operation, arn, self.runtime.clock.now()):
+                raise AccessDeniedException(
+                    f"User: {principal.arn} is not authorized to {what}: that needs "
+                    f"ssm-contacts:{operation} on resource: {arn}.")
         return caller.account
 
     async def messages(self, request: Request) -> Response:
         store = self.runtime.store
         try:
-            account = await self._inspector(request)
+            if request.method == "DELETE":
+                account = await self._inspector(request, "empty the outbox record",
+                                                changes=True)
+            else:
+                # Every address and code of the account: what reading every channel allows.
+                account = await self._inspector(
+                    request, "read the messages endpoint",
+                    needs=("GetContactChannel", "contact-channel/*"))
         except ServiceError as exc:
             return _error(exc)
         if request.method == "DELETE":
@@ -251,15 +281,19 @@ class Application:
     async def engagement_events(self, request: Request) -> Response:
         """What the engine did besides paging (skipped channels, nobody on call, stops):
         ``?EngagementArn=<arn>`` answers ``{"events": [...]}``, oldest first."""
+        arn = request.query_params.get("EngagementArn", "")
+        parsed = arns.parse(arn)
+        path = "/".join(parsed.parts) if parsed is not None and parsed.kind == "engagement" \
+            else "*/*"
         try:
-            account = await self._inspector(request)
+            account = await self._inspector(request, "read an engagement's events",
+                                            needs=("DescribeEngagement", f"engagement/{path}"))
         except ServiceError as exc:
             return _error(exc)
-        arn = request.query_params.get("EngagementArn", "")
 
         def read() -> list[dict[str, Any]] | None:
             with self.runtime.store.transaction(write=False) as conn:
-                return engagements.list_events(conn, arn, account=account)
+                return engagements.list_events(conn, self.runtime, arn, account=account)
 
         events = await anyio.to_thread.run_sync(read)
         if events is None:
@@ -269,22 +303,26 @@ class Application:
     async def clock(self, request: Request) -> Response:
         clock = self.runtime.clock
         try:
-            await self._inspector(request)  # with --auth sigv4, only a signed request
+            # Moving it moves it for every account.
+            await self._inspector(request, "move the clock", changes=request.method == "POST")
         except ServiceError as exc:
             return _error(exc)
         if request.method == "POST":
             try:
                 data = orjson.loads(await request.body() or b"{}")
                 seconds = float(data.get("AdvanceSeconds", 0))
-                if seconds < 0:
+                if not 0 <= seconds <= MAX_ADVANCE:    # and not NaN
                     raise ValueError
             except (ValueError, AttributeError, TypeError, orjson.JSONDecodeError):
-                return _json({"message": "AdvanceSeconds must be a number of seconds >= 0"},
-                             400)
+                return _json({"message": "AdvanceSeconds must be a number of seconds from 0 to "
+                                         f"{MAX_ADVANCE:.0f} (ten years)"}, 400)
             advance: Callable[[float], float] | None = getattr(clock, "advance", None)
             if advance is None:
                 return _json({"message": "this server's clock cannot be moved"}, 400)
-            advance(seconds)
+            try:
+                advance(seconds)
+            except ValueError as exc:
+                return _json({"message": str(exc)}, 400)
             self.runtime.wake_engine()
             self.runtime.wake_delivery()
         return _json({"Now": clock.now()})

@@ -35,7 +35,7 @@ from incident_contacts.auth.principals import PrincipalCaller, contact_policy, p
 from incident_contacts.auth.resources import resource_for
 from incident_contacts.auth.sigv4 import verify_received
 from incident_contacts.auth.throttle import Throttle
-from incident_contacts.clock import Clock
+from incident_contacts.clock import Clock, WallClock
 from incident_contacts.config import Settings
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
@@ -201,7 +201,7 @@ def pipeline(runtime: Runtime) -> Pipeline:
     authenticator: Authenticator | None = None
     if settings.auth == "sigv4":
         credentials = load_credentials(settings)
-        authenticator = SigV4Authenticator(credentials, runtime.clock)
+        authenticator = SigV4Authenticator(credentials, WallClock())
         log.info("authentication: SigV4, %d access keys", len(credentials))
     guards: list[Guard] = []
     throttle = Throttle(settings.throttle_rate, settings.throttle_burst, runtime.clock)

@@ -32,6 +32,24 @@ def principal_of(caller: Caller) -> Principal:
     return _root(caller.account)
 
 
+def identity_allows(caller: Caller, operation: str, resource: str, now: float) -> bool:
+    """Whether the caller's identity policy allows ``operation`` on ``resource`` of its own
+    account (always, without a policy): for what has no API operation of its own, such as the
+    console's delivery page and the inspection endpoints."""
+    principal = principal_of(caller)
+    if principal.policy is None:
+        return True
+    return evaluate(principal.policy, principal, operation, resource,
+                    resource_account=caller.account,
+                    facts=facts(principal, caller.region, caller.account, now,
+                                principal.policy)).allowed
+
+
+def unrestricted(caller: Caller) -> bool:
+    """Whether the caller has full access to its account (no identity policy)."""
+    return principal_of(caller).policy is None
+
+
 @functools.lru_cache(maxsize=4096)
 def _root(account: str) -> Principal:
     return Principal.account_root(account)
@@ -66,4 +84,5 @@ def shared_with(caller: Caller, contact_arn: str, owner: str, policy_text: str,
                                 resource_tags=resource_tags)).allowed
 
 
-__all__ = ["PrincipalCaller", "contact_policy", "principal_of", "shared_with"]
+__all__ = ["PrincipalCaller", "contact_policy", "identity_allows", "principal_of", "shared_with",
+           "unrestricted"]

@@ -258,7 +258,7 @@ def _zone(form: Mapping[str, str]) -> tuple[str, zoneinfo.ZoneInfo]:
     name = form.get("zone", "").strip() or "UTC"
     try:
         return name, zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):   # OSError: "America/"
         raise FormError(f"{name!r} is not a time zone (an IANA name, as Europe/Berlin)."
                         ) from None
 

@@ -54,9 +54,8 @@ from starlette.staticfiles import StaticFiles
 from incident_contacts import crypto
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.api.security import PrincipalCaller
-from incident_contacts.auth.conditions import facts
 from incident_contacts.auth.credentials import CredentialStore, Principal
-from incident_contacts.auth.policy import evaluate
+from incident_contacts.auth.principals import identity_allows
 from incident_contacts.auth.throttle import Throttle
 from incident_contacts.console import forms
 from incident_contacts.errors import DataEncryptionException, ServiceError, ThrottlingException
@@ -384,16 +383,8 @@ class Console:
                            limit=OUTBOX_ROWS)
 
     def _may_read_every_channel(self, caller: Caller) -> bool:
-        if not isinstance(caller, PrincipalCaller) or caller.principal is None:
-            return True
-        principal = caller.principal
-        if principal.policy is None:
-            return True
         every = arns.build(caller.region, caller.account, "contact-channel", "*")
-        return evaluate(principal.policy, principal, "GetContactChannel", every,
-                        resource_account=caller.account,
-                        facts=facts(principal, caller.region, caller.account,
-                                    self.runtime.clock.now(), principal.policy)).allowed
+        return identity_allows(caller, "GetContactChannel", every, self.runtime.clock.now())
 
     def _messages(self, caller: Caller) -> list[dict[str, Any]]:
         """The newest messages of the caller's account and region, without codes or text."""

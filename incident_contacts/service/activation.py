@@ -66,6 +66,8 @@ _INSERT_CODE = insert_of(activation_codes, "channel_pk", "code_hash", "created_a
 _CURRENT = Prepared(sa.select(activation_codes).where(
     _ac.channel_pk == sa.bindparam("pk"), _ac.voided_at.is_(None)
 ).order_by(_ac.id.desc()).limit(1))
+_LATEST = Prepared(sa.select(activation_codes).where(_ac.channel_pk == sa.bindparam("pk"))
+                   .order_by(_ac.id.desc()).limit(1))
 
 
 def _lock_channel(ctx: RequestContext, channel_pk: int) -> None:
@@ -153,15 +155,30 @@ def _wrong_code() -> ValidationException:
     )
 
 
+def _activated_with(ctx: RequestContext, channel_pk: int, offered: str, now: float) -> bool:
+    """Whether ``offered`` is the code that activated the channel, still within its lifetime:
+    the newest code, spent by a right guess (a code voided by wrong guesses ran out of them;
+    one superseded, deactivated or sent to an old address is not the newest of an activated
+    channel)."""
+    latest = _LATEST.first(ctx.conn, {"pk": channel_pk})
+    return (latest is not None and latest.voided_at is not None and latest.expires_at > now
+            and latest.failed_attempts < ctx.runtime.settings.activation_max_attempts
+            and hashes_equal(offered, latest.code_hash))
+
+
 def activate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """A wrong, superseded, voided or expired code is the same ValidationException and leaves
-    the status as it was; the wrong try is still counted (and committed)."""
+    the status as it was; the wrong try is still counted (and committed). The code that
+    activated the channel, offered again while it would still be valid, succeeds and changes
+    nothing: an SDK's retry after a lost answer must not report a failure (spec §3.3.10)."""
     row, _contact = find_channel(ctx, params["ContactChannelId"])
     _lock_channel(ctx, row.id)
     now = ctx.now()
     current = _CURRENT.first(ctx.conn, {"pk": row.id})
     offered = _hash(ctx, row.channel_id, params["ActivationCode"])
     if current is None or current.expires_at <= now:
+        if row.activation_status == "ACTIVATED" and _activated_with(ctx, row.id, offered, now):
+            return {}    # the call that activated the channel, sent again (a retry)
         ctx.fail_after_commit(_wrong_code())
         return {}
     if not hashes_equal(offered, current.code_hash):

@@ -97,7 +97,7 @@ def update_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     updates ``DisplayName`` alone, spec §6.9)."""
     if "Plan" not in params and "DisplayName" in params:
         # The display name alone: one statement, no need to read the contact first.
-        key = contact_key(params["ContactId"])
+        key = contact_key(ctx, params["ContactId"])
         if key is None or not _SET_DISPLAY_NAME_BY_KEY.execute(
                 ctx.conn, {**key, "name": params["DisplayName"]}):
             raise contact_not_found(params["ContactId"])
@@ -140,7 +140,9 @@ def list_contacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     then owner, filtered by ``AliasPrefix`` and ``Type``; keyset-paged on (alias, owner)."""
     limit = pagination.page_size(params)
     secret = ctx.runtime.secret("pagination")
-    scope = f"ListContacts:{ctx.account}:{ctx.region}"
+    # A token pages on the listing it came from: the same filters.
+    scope = (f"ListContacts:{ctx.account}:{ctx.region}:{params.get('AliasPrefix', '')}:"
+             f"{params.get('Type', '')}")
     after = pagination.decode(secret, scope, params.get("NextToken"))
     # A token of one element (an alias) comes from before shared contacts were listed.
     position = None if not after else (str(after[0]), str(after[-1]) if len(after) > 1

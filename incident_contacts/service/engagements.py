@@ -20,7 +20,7 @@ from incident_contacts.errors import ResourceNotFoundException, ValidationExcept
 from incident_contacts.ids import new_id
 from incident_contacts.service import arns, pagination
 from incident_contacts.service.context import RequestContext
-from incident_contacts.service.lookup import find_contact, parse_arn
+from incident_contacts.service.lookup import at_home, find_contact, parse_arn
 from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.engagements import (
     engagement_events,
@@ -102,7 +102,7 @@ def find_engagement(ctx: RequestContext, given: str, *, member: str = "Engagemen
                     lock: bool = False) -> Any:
     arn = parse_arn(given, "engagement", member)
     row = None
-    if len(arn.parts) == 2:
+    if len(arn.parts) == 2 and at_home(ctx, arn):
         row = _BY_ARN.first(ctx.conn, {
             "engagement_id": arn.parts[1], "account": arn.account, "region": arn.region,
             "alias": arn.parts[0],
@@ -175,8 +175,8 @@ def stop_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     for page in unread:
         add_receipt(ctx.conn, ctx.runtime, page, "STOP", channel_arn=channel_arn_of(page),
                     note=reason, at=now)
-    record_event(ctx.conn, row.id, now, "ENGAGEMENT_STOPPED", Reason=reason,
-                 UnreadPages=len(unread))
+    # The reason is personal text: the log shows it opened from the engagement's sealed copy.
+    record_event(ctx.conn, row.id, now, "ENGAGEMENT_STOPPED", UnreadPages=len(unread))
     return {}
 
 
@@ -245,16 +245,18 @@ def list_engagements(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     return result
 
 
-def list_events(conn: Connection, given: str, *,
+def list_events(conn: Connection, runtime: Any, given: str, *,
                 account: str | None = None) -> list[dict[str, Any]] | None:
     """The log of the engagement an ARN names, oldest first, as the inspection endpoint
-    shows it; None when there is no such engagement (in ``account``, when given)."""
+    shows it; None when there is no such engagement (in ``account``, when given). A stop
+    shows its reason, opened from the engagement's sealed copy."""
     arn = arns.parse(given)
     if arn is None or arn.kind != "engagement" or len(arn.parts) != 2 \
             or (account is not None and arn.account != account):
         return None
     row = conn.execute(
-        sa.select(engagements.c.id).where(
+        sa.select(engagements.c.id, engagements.c.engagement_id,
+                  engagements.c.stop_reason).where(
             engagements.c.engagement_id == arn.parts[1],
             engagements.c.account == arn.account,
             engagements.c.region == arn.region,
@@ -267,7 +269,11 @@ def list_events(conn: Connection, given: str, *,
         sa.select(engagement_events).where(engagement_events.c.engagement_pk == row.id)
         .order_by(engagement_events.c.id)
     ).all()
-    return [{"Time": e.at, "Type": e.kind, **orjson.loads(e.detail)} for e in events]
+    reason = None if row.stop_reason is None else runtime.open_record(
+        row.stop_reason, aad=aad(row.engagement_id, "stop_reason"))
+    return [{"Time": e.at, "Type": e.kind, **orjson.loads(e.detail),
+             **({"Reason": reason} if e.kind == "ENGAGEMENT_STOPPED" and reason else {})}
+            for e in events]
 
 
 __all__ = [

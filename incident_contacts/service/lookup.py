@@ -23,6 +23,13 @@ def _not_found(kind: str, resource_type: str, given: str) -> ResourceNotFoundExc
     )
 
 
+def at_home(ctx: RequestContext, arn: arns.Arn) -> bool:
+    """Whether an ARN is of the caller's region and its partition. Each resource lives in one
+    region (decisions §3): requests served for another region, or naming another partition,
+    do not find it, so no ARN spelled another way escapes the policies written for its own."""
+    return arn.region == ctx.region and arn.partition == arns.partition(ctx.region)
+
+
 def parse_arn(given: str, kind: str, member: str) -> arns.Arn:
     """An ARN of the expected kind, else a ValidationException naming the member."""
     arn = arns.parse(given)
@@ -61,11 +68,13 @@ class ContactRef(NamedTuple):
     type: str
 
 
-def contact_key(given: str, *, member: str = "ContactId") -> dict[str, str] | None:
+def contact_key(ctx: RequestContext, given: str, *,
+                member: str = "ContactId") -> dict[str, str] | None:
     """The account, region and alias a contact ARN names (the contacts table's key), None
-    when the ARN cannot name a contact; a ValidationException when it is not a contact ARN."""
+    when the ARN cannot name a contact the caller reaches (another region or partition); a
+    ValidationException when it is not a contact ARN."""
     arn = parse_arn(given, "contact", member)
-    if len(arn.parts) != 1:
+    if len(arn.parts) != 1 or not at_home(ctx, arn):
         return None
     return {"account": arn.account, "region": arn.region, "alias": arn.parts[0]}
 
@@ -78,7 +87,7 @@ def find_contact(ctx: RequestContext, given: str, *, member: str = "ContactId",
                  missing: str = "not_found") -> Any:
     """The contact an ARN names; ``missing`` says what its absence is: ``not_found`` or
     ``invalid`` (for operations that model no ResourceNotFoundException)."""
-    key = contact_key(given, member=member)
+    key = contact_key(ctx, given, member=member)
     row = _CONTACT_BY_ALIAS.first(ctx.conn, key) if key is not None else None
     if row is None:
         if missing == "invalid":
@@ -91,7 +100,7 @@ def find_channel(ctx: RequestContext, given: str, *,
                  member: str = "ContactChannelId") -> tuple[Any, ContactRef]:
     """The channel an ARN names, and its contact."""
     arn = parse_arn(given, "contact-channel", member)
-    if len(arn.parts) != 2:
+    if len(arn.parts) != 2 or not at_home(ctx, arn):
         raise _not_found("Contact channel", "CONTACT_CHANNEL", given)
     alias, channel_id = arn.parts
     row = _CHANNEL_WITH_CONTACT.first(ctx.conn, {"channel_id": channel_id})
@@ -107,5 +116,5 @@ def find_channel(ctx: RequestContext, given: str, *,
                            row.contact_type)
 
 
-__all__ = ["ContactRef", "contact_key", "contact_not_found", "find_channel", "find_contact",
-           "parse_arn"]
+__all__ = ["ContactRef", "at_home", "contact_key", "contact_not_found", "find_channel",
+           "find_contact", "parse_arn"]

@@ -22,7 +22,7 @@ from incident_contacts.ids import new_id
 from incident_contacts.oncall.recurrence import Override
 from incident_contacts.service import pagination, rotations
 from incident_contacts.service.context import RequestContext
-from incident_contacts.service.lookup import parse_arn
+from incident_contacts.service.lookup import at_home, parse_arn
 from incident_contacts.store.schema.core import contacts
 from incident_contacts.store.schema.rotations import (
     override_members,
@@ -84,7 +84,7 @@ def list_rotation_overrides(ctx: RequestContext, params: dict[str, Any]) -> dict
         raise ValidationException.field("EndTime", "EndTime must be after StartTime.")
     limit = pagination.page_size(params)
     secret = ctx.runtime.secret("pagination")
-    scope = f"ListRotationOverrides:{rotation.rotation_id}"
+    scope = f"ListRotationOverrides:{rotation.rotation_id}:{low!r}:{high!r}"
     after = pagination.decode(secret, scope, params.get("NextToken"))
     o = rotation_overrides.c
     query = sa.select(rotation_overrides).where(
@@ -146,7 +146,7 @@ def _override_contacts(ctx: RequestContext, rotation_pk: int, given: Sequence[st
         path = f"NewContactIds[{index}]"
         arn = parse_arn(text, "contact", path)
         pk = None
-        if arn.account == ctx.account and arn.region == ctx.region and len(arn.parts) == 1:
+        if arn.account == ctx.account and at_home(ctx, arn) and len(arn.parts) == 1:
             pk = members.get(arn.parts[0])
         if pk is None:
             raise ValidationException.field(

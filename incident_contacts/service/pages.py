@@ -30,7 +30,7 @@ from incident_contacts.service.engagements import (
     open_texts,
     record_event,
 )
-from incident_contacts.service.lookup import find_contact, parse_arn
+from incident_contacts.service.lookup import at_home, find_contact, parse_arn
 from incident_contacts.store.prepared import insert_of
 from incident_contacts.store.schema.engagements import (
     engagement_tracks,
@@ -108,7 +108,7 @@ def add_receipt(conn: Connection, runtime: Any, page: Any, receipt_type: str, *,
 def find_page(ctx: RequestContext, given: str, *, member: str = "PageId") -> Row[Any]:
     arn = parse_arn(given, "page", member)
     row = None
-    if len(arn.parts) == 2:
+    if len(arn.parts) == 2 and at_home(ctx, arn):
         row = ctx.conn.execute(_PAGE_BY_ARN, {
             "page_id": arn.parts[1], "account": arn.account, "region": arn.region,
             "alias": arn.parts[0],

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from incident_contacts.errors import ResourceNotFoundException, ValidationException
 from incident_contacts.service import arns, rotations
 from incident_contacts.service.context import RequestContext
+from incident_contacts.service.lookup import at_home
 from incident_contacts.store.schema.core import channels, contacts
 
 MAX_ROTATIONS_PER_SCHEDULE = 8
@@ -99,7 +100,7 @@ def _check_channel(ctx: RequestContext, path: str, given: str, contact_pk: int |
     arn = arns.parse(given)
     row = None
     if (arn is not None and arn.kind == "contact-channel" and len(arn.parts) == 2
-            and arn.account == ctx.account and arn.region == ctx.region):
+            and arn.account == ctx.account and at_home(ctx, arn)):
         row = ctx.conn.execute(
             sa.select(channels.c.contact_pk).where(channels.c.channel_id == arn.parts[1])
         ).first()
@@ -115,7 +116,7 @@ def _check_contact_target(ctx: RequestContext, path: str, given: str, creating: 
     arn = arns.parse(given)
     row = None
     if (arn is not None and arn.kind == "contact" and len(arn.parts) == 1
-            and arn.account == ctx.account and arn.region == ctx.region):
+            and arn.account == ctx.account and at_home(ctx, arn)):
         row = ctx.conn.execute(
             sa.select(contacts.c.type).where(
                 contacts.c.account == ctx.account,

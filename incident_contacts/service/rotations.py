@@ -31,7 +31,7 @@ from incident_contacts.oncall.recurrence import MAX_INSTANT, MIN_INSTANT, Recurr
 from incident_contacts.oncall.zones import validate_time_zone
 from incident_contacts.service import arns, pagination, tags
 from incident_contacts.service.context import RequestContext
-from incident_contacts.service.lookup import parse_arn
+from incident_contacts.service.lookup import at_home, parse_arn
 from incident_contacts.store.schema.core import contacts
 from incident_contacts.store.schema.rotations import rotation_members, rotations
 
@@ -262,7 +262,7 @@ def _member_pks(ctx: RequestContext, given: Sequence[str]) -> list[int]:
     for index, text in enumerate(given):
         path = f"ContactIds[{index}]"
         arn = parse_arn(text, "contact", path)
-        if arn.account != ctx.account or arn.region != ctx.region or len(arn.parts) != 1:
+        if arn.account != ctx.account or not at_home(ctx, arn) or len(arn.parts) != 1:
             raise ValidationException.field(
                 path, f"Contact {text} is not in the rotation's account and region."
             )

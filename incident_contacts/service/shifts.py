@@ -38,7 +38,9 @@ def list_rotation_shifts(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     low, high = _window(ctx, params)
     members = rotations.member_arns(ctx.conn, [rotation.id])[rotation.id]
     recurrence = rotations.recurrence_of(rotation)
-    scope = f"ListRotationShifts:{rotation.rotation_id}"
+    # The window as the request gave it (StartTime may be absent: now, which moves).
+    scope = (f"ListRotationShifts:{rotation.rotation_id}:{params.get('StartTime')!r}:"
+             f"{params.get('EndTime')!r}")
 
     def compute(start: float, end: float) -> list[Shift]:
         span = override_span(recurrence, rotation.time_zone, rotation.start_time, start, end)

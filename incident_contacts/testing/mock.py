@@ -187,7 +187,7 @@ class SsmContactsMock:
         events``. ``[]`` for an engagement that does not exist."""
         assert self.runtime is not None, "the mock is not started"
         with self.runtime.store.transaction(write=False) as conn:
-            return engagements.list_events(conn, EngagementArn) or []
+            return engagements.list_events(conn, self.runtime, EngagementArn) or []
 
     def clear_messages(self) -> None:
         assert self.runtime is not None, "the mock is not started"

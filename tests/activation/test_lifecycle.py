@@ -79,6 +79,21 @@ def test_a_wrong_code_is_a_validation_error_and_changes_nothing(backend: Backend
     assert status(client, arn) == "ACTIVATED"
 
 
+def test_activating_again_with_the_same_code_succeeds(backend: Backend) -> None:
+    """A retry of the call that activated the channel (its answer lost) succeeds, until the
+    code would have expired; any other code is still wrong."""
+    client = backend.client()
+    arn = new_channel(client)
+    code = latest_code(backend, arn)
+    client.activate_contact_channel(ContactChannelId=arn, ActivationCode=code)
+    client.activate_contact_channel(ContactChannelId=arn, ActivationCode=code)
+    assert status(client, arn) == "ACTIVATED"
+    assert_wrong_code(client, arn, other_code(code))
+    backend.advance(15 * 60)
+    assert_wrong_code(client, arn, code)
+    assert status(client, arn) == "ACTIVATED"
+
+
 def test_a_used_code_does_not_work_twice(backend: Backend) -> None:
     client = backend.client()
     arn = new_channel(client)

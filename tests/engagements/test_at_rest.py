@@ -42,6 +42,16 @@ def test_words_are_sealed_and_codes_hashed() -> None:
         assert code not in str(tuple(stored))
         assert stored.accept_code_hash == accept_code_hash(mock.runtime, stored.page_id, code)
 
+        # A stop's reason is sealed wherever it is kept, and the engagement's log still
+        # shows it.
+        paging.client.stop_engagement(EngagementId=engagement, Reason="Reason-db01-fixed")
+        with mock.runtime.store.transaction(write=False) as conn:
+            dumped = "\n".join(conn.connection.driver_connection.iterdump())
+        assert "Reason-db01-fixed" not in dumped
+        (stopped,) = [e for e in mock.engagement_events(engagement)
+                      if e["Type"] == "ENGAGEMENT_STOPPED"]
+        assert stopped["Reason"] == "Reason-db01-fixed"
+
 
 def test_a_wrong_key_answers_data_encryption_exception(tmp_path: Path) -> None:
     right, wrong = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))

@@ -274,6 +274,20 @@ def test_a_token_from_another_listing_is_refused(client):
     assert error_of(excinfo)["Error"]["Code"] == "ValidationException"
 
 
+def test_a_token_pages_on_with_the_filters_it_came_from(client):
+    for alias in ("tf-a", "tf-b", "tf-c"):
+        personal(client, alias)
+    token = client.list_contacts(AliasPrefix="tf-", MaxResults=1)["NextToken"]
+    assert client.list_contacts(AliasPrefix="tf-", MaxResults=1,
+                                NextToken=token)["Contacts"][0]["Alias"] == "tf-b"
+    for changed in ({"AliasPrefix": "tf-b"}, {"AliasPrefix": "tf-", "Type": "ESCALATION"}, {}):
+        with pytest.raises(ClientError) as excinfo:
+            client.list_contacts(NextToken=token, **changed)
+        err = error_of(excinfo)
+        assert err["Error"]["Code"] == "ValidationException", changed
+        assert err["Fields"][0]["Name"] == "NextToken"
+
+
 def test_idempotent_create_contact(client):
     first = client.create_contact(Alias="idem", Type="PERSONAL", Plan={"Stages": []},
                                   IdempotencyToken="token-1")

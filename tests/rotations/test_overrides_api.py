@@ -124,6 +124,10 @@ def test_list_overrides_overlapping_a_window(backend: Any) -> None:
     with pytest.raises(ClientError) as caught:
         listed(when(2030, 1, 2), when(2030, 1, 2))
     assert error(caught)["Error"]["Code"] == "ValidationException"
+    # A token pages on the window it came from.
+    with pytest.raises(ClientError) as caught:
+        listed(when(2029, 1, 1), when(2030, 6, 1), NextToken=one["NextToken"])
+    assert error(caught)["Error"]["Code"] == "ValidationException"
 
 
 def test_overrides_belong_to_their_rotation(backend: Any) -> None:

@@ -96,6 +96,15 @@ def test_explicit_deny_wins_over_allow(sigv4_server: ServerProcess) -> None:
     nodelete.update_contact(ContactId=team, DisplayName="still allowed")  # Allow * * applies
     nodelete.delete_contact(ContactId=other)                              # outside the Deny
     assert admin.get_contact(ContactId=team)["DisplayName"] == "still allowed"
+    # The same contact spelled with another partition or region is no way round the Deny:
+    # no resource has that ARN (and the Deny's region wildcard still covers the region).
+    for spelled, refusal in ((team.replace("arn:aws:", "arn:aws-cn:"), "ResourceNotFound"),
+                             (team.replace("arn:aws:", "arn:aws-us-gov:"), "ResourceNotFound"),
+                             (team.replace(":us-east-1:", ":us-east-2:"), "AccessDenied")):
+        with pytest.raises(ClientError) as info:
+            nodelete.delete_contact(ContactId=spelled)
+        assert error(info)[0] == refusal + "Exception"
+    assert admin.get_contact(ContactId=team)["Alias"] == team.rsplit("/", 1)[1]
 
 
 def test_wildcard_resources(sigv4_server: ServerProcess) -> None:
