@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -31,6 +31,11 @@ def _configure_logging(level: str, log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"incident-contacts: {message}", err=True)
+    sys.exit(2)
 
 
 def _announce(log_format: str, line: str) -> None:
@@ -245,15 +250,27 @@ def backup(destination: str, database: str | None) -> None:
         click.echo(f"incident-contacts: {exc}", err=True)
         sys.exit(2)
     partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
+    try:
+        # Made here, owner-only from the first byte (it will hold everything the database
+        # holds), and never over a file already there: another backup's, or anyone's.
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        _fail(f"{partial} exists: another backup may be writing it; remove it if not")
+    except OSError as exc:
+        _fail(f"cannot write {partial}: {exc.strerror}")
     try:
         with closing(sqlite3.connect(source, timeout=30)) as reader, \
                 closing(sqlite3.connect(partial)) as writer:
-            os.chmod(partial, 0o600)   # it holds everything the database holds
             reader.backup(writer, pages=4096)
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        _fail(f"the backup failed: {exc}")
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    if target.exists():        # made meanwhile
+        partial.unlink(missing_ok=True)
+        _fail(f"{target} exists already: backup never overwrites a file")
     partial.replace(target)
     click.echo(f"backed up {source} to {target} ({target.stat().st_size} bytes); the data "
                "key is not in it: keep the key apart", err=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -148,3 +150,37 @@ def test_json_logs(tmp_path):
     messages = [r["message"] for r in records]
     assert any(m.startswith(f"incident-contacts {__version__} on http://") for m in messages)
     assert "Application startup complete." in messages
+
+
+def test_backup_is_owner_only_from_the_start_and_fails_cleanly(tmp_path):
+    """The copy is made owner-only before a byte is written; a partial file already there is
+    never touched; a source that is not a database, or a destination that cannot be written,
+    is a clear refusal that leaves nothing behind."""
+    source = tmp_path / "live.db"
+    conn = sqlite3.connect(source)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    (tmp_path / "out.db.partial").write_text("someone else's")
+    taken = _cli("backup", "out.db", "--database", f"sqlite:///{source}", cwd=tmp_path)
+    assert taken.returncode == 2 and "another backup may be writing it" in taken.stderr
+    assert (tmp_path / "out.db.partial").read_text() == "someone else's"
+
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    junk = _cli("backup", "copy.db", "--database", f"sqlite:///{tmp_path / 'junk.db'}",
+                cwd=tmp_path)
+    assert junk.returncode == 2 and "the backup failed" in junk.stderr
+    assert "Traceback" not in junk.stderr
+    assert not (tmp_path / "copy.db").exists() and not (tmp_path / "copy.db.partial").exists()
+
+    nowhere = _cli("backup", "missing-dir/copy.db", "--database", f"sqlite:///{source}",
+                   cwd=tmp_path)
+    assert nowhere.returncode == 2 and "cannot write" in nowhere.stderr
+
+    old = os.umask(0o022)
+    try:
+        made = _cli("backup", "good.db", "--database", f"sqlite:///{source}", cwd=tmp_path)
+    finally:
+        os.umask(old)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "good.db").stat().st_mode & 0o777 == 0o600

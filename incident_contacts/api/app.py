@@ -212,13 +212,15 @@ class Application:
 
     async def _inspector(self, request: Request, what: str, *,
                          needs: tuple[str, str] | None = None,
-                         changes: bool = False) -> str | None:
-        """Whose data an inspection request may see: None for everyone's.
+                         changes: bool = False) -> tuple[str, str] | None:
+        """Whose data an inspection request may see (an account and a region): None for
+        everyone's.
 
         With ``--auth off`` the endpoints are a development tool: an unsigned request sees
         every account, a request with an ``Authorization`` header only the account it names.
         With ``--auth sigv4`` the request must be signed like an API call (a GET signs its path
-        and query string), and it sees only the signer's account. Its identity policy must
+        and query string), and it sees only the signer's account in the signed region. Its
+        identity policy must
         also allow ``needs`` (an operation, and a resource path of the signer's account and
         region); a request that ``changes`` what others see (emptying the outbox, moving the
         clock every account shares) needs full access (no identity policy). ``what`` names
@@ -235,7 +237,7 @@ class Application:
             self.dispatcher.authenticate, request.method, path, headers, body
         )
         if self.runtime.settings.auth == "off":
-            return caller.account
+            return caller.account, caller.region
         principal = principal_of(caller)
         if changes and not unrestricted(caller):
             raise AccessDeniedException(
@@ -248,17 +250,17 @@ class Application:
                 raise AccessDeniedException(
                     f"User: {principal.arn} is not authorized to {what}: that needs "
                     f"ssm-contacts:{operation} on resource: {arn}.")
-        return caller.account
+        return caller.account, caller.region
 
     async def messages(self, request: Request) -> Response:
         store = self.runtime.store
         try:
             if request.method == "DELETE":
-                account = await self._inspector(request, "empty the outbox record",
-                                                changes=True)
+                place = await self._inspector(request, "empty the outbox record",
+                                              changes=True)
             else:
                 # Every address and code of the account: what reading every channel allows.
-                account = await self._inspector(
+                place = await self._inspector(
                     request, "read the messages endpoint",
                     needs=("GetContactChannel", "contact-channel/*"))
         except ServiceError as exc:
@@ -266,15 +268,14 @@ class Application:
         if request.method == "DELETE":
             def clear() -> None:
                 with store.transaction() as conn:
-                    outbox.clear(conn, None if account is None else [account])
+                    outbox.clear(conn, place)
             await anyio.to_thread.run_sync(clear)
             return _json({})
         arn = request.query_params.get("ContactChannelArn")
 
         def read() -> list[dict[str, Any]]:
             with store.transaction(write=False) as conn:
-                return outbox.list_messages(conn, self.runtime, channel_arn=arn,
-                                            account=account)
+                return outbox.list_messages(conn, self.runtime, channel_arn=arn, place=place)
 
         return _json({"messages": await anyio.to_thread.run_sync(read)})
 
@@ -286,14 +287,14 @@ class Application:
         path = "/".join(parsed.parts) if parsed is not None and parsed.kind == "engagement" \
             else "*/*"
         try:
-            account = await self._inspector(request, "read an engagement's events",
-                                            needs=("DescribeEngagement", f"engagement/{path}"))
+            place = await self._inspector(request, "read an engagement's events",
+                                          needs=("DescribeEngagement", f"engagement/{path}"))
         except ServiceError as exc:
             return _error(exc)
 
         def read() -> list[dict[str, Any]] | None:
             with self.runtime.store.transaction(write=False) as conn:
-                return engagements.list_events(conn, self.runtime, arn, account=account)
+                return engagements.list_events(conn, self.runtime, arn, place=place)
 
         events = await anyio.to_thread.run_sync(read)
         if events is None:

@@ -124,10 +124,11 @@ def facts(principal: Principal, region: str, resource_account: str, now: float,
 
 
 def _tag(tags: Mapping[str, str], key: str) -> Values | None:
-    for name, value in tags.items():
-        if name.lower() == key:
-            return (value,)
-    return None
+    """The values of the tags whose key matches ``key`` without regard to case: tags keep
+    their case, so ``Env`` and ``env`` are two, and a condition on ``aws:RequestTag/env``
+    tests both (a Deny on either value applies)."""
+    found = tuple(value for name, value in tags.items() if name.lower() == key)
+    return found or None
 
 
 def _request_tags(context: ConditionContext) -> Mapping[str, str] | None:

@@ -39,8 +39,10 @@ from incident_contacts.service.context import Caller
 MAX_STAGE_ROWS = 101
 """Stage rows a plan form may send: a plan's stages are numbered up to 100 (``StageIndex``)."""
 
-_TARGET = re.compile(r"stage-(\d{1,3})-target-(\d{1,4})")
-_ROTATION = re.compile(r"rotation-(\d{1,4})")
+_TARGET = re.compile(r"stage-([0-9]{1,3})-target-([0-9]{1,4})")
+_ROTATION = re.compile(r"rotation-([0-9]{1,4})")
+_WHOLE = re.compile(r"[0-9]{1,4}")
+"""A whole number as a form sends it: ASCII digits only (``"²".isdigit()`` is true)."""
 
 
 class FormError(Exception):
@@ -77,7 +79,7 @@ def _confirmed(form: Mapping[str, str], what: str) -> None:
 
 
 def _whole(text: str, what: str) -> int:
-    if not text.isdigit() or len(text) > 4:
+    if not _WHOLE.fullmatch(text):
         raise FormError(f"{what} is a whole number of minutes.")
     return int(text)
 
@@ -99,7 +101,7 @@ def rotations_of(form: Mapping[str, str]) -> list[str]:
 def stages_of(form: Mapping[str, str], contact_type: str) -> list[dict[str, Any]]:
     """The ``Plan.Stages`` a plan form describes (see the module's docstring)."""
     rows = form.get("stages", "0")
-    if not rows.isdigit() or int(rows) > MAX_STAGE_ROWS:
+    if not _WHOLE.fullmatch(rows) or int(rows) > MAX_STAGE_ROWS:
         raise FormError(f"A plan has at most {MAX_STAGE_ROWS - 1} stages.")
     targets: dict[int, list[tuple[int, str]]] = {}
     for key, value in form.items():
@@ -276,7 +278,7 @@ def _moment(form: Mapping[str, str], name: str, what: str, zone: zoneinfo.ZoneIn
 
 
 def _hand_off(form: Mapping[str, str]) -> dict[str, int]:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", form.get("time", "").strip())
+    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", form.get("time", "").strip())
     if match is None:
         raise FormError("The hand-off time is hours and minutes, as 09:00.")
     return {"HourOfDay": int(match.group(1)), "MinuteOfHour": int(match.group(2))}
@@ -284,7 +286,7 @@ def _hand_off(form: Mapping[str, str]) -> dict[str, int]:
 
 def _count(form: Mapping[str, str], name: str, what: str) -> int:
     text = form.get(name, "").strip() or "1"
-    if not text.isdigit() or len(text) > 3:
+    if not _WHOLE.fullmatch(text):
         raise FormError(f"{what} is a whole number.")
     return int(text)
 

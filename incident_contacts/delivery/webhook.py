@@ -18,7 +18,8 @@ that must not act twice keys on the message id.
 
 A 2xx answer is a delivery; its JSON ``id``, when it has one, is recorded as the provider's id.
 429, 5xx and connection failures are retried (``Retry-After`` honoured); any other answer is a
-permanent failure.
+permanent failure. A failure is recorded by its status alone, never the answer's text, which
+might echo the message and its code.
 """
 
 from __future__ import annotations
@@ -129,8 +130,10 @@ def _id(response: httpx.Response) -> str | None:
 
 
 def _http_error(response: httpx.Response) -> DeliveryError:
+    # Only the status: a receiver's answer may echo the message, and this text is stored in
+    # plain, logged and shown on the console's delivery page, which never shows codes.
     status = response.status_code
-    reason = f"webhook answered {status}: {response.text[:200] or response.reason_phrase}"
+    reason = f"webhook answered {status} {response.reason_phrase}".rstrip()
     if status == 429 or status >= 500:
         return RetryableDeliveryError(
             reason, retry_after=retry_after_seconds(response.headers.get("Retry-After")))

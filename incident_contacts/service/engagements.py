@@ -246,13 +246,15 @@ def list_engagements(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
 
 
 def list_events(conn: Connection, runtime: Any, given: str, *,
-                account: str | None = None) -> list[dict[str, Any]] | None:
+                place: tuple[str, str] | None = None) -> list[dict[str, Any]] | None:
     """The log of the engagement an ARN names, oldest first, as the inspection endpoint
-    shows it; None when there is no such engagement (in ``account``, when given). A stop
-    shows its reason, opened from the engagement's sealed copy."""
+    shows it; None when there is no such engagement (of ``place``, an account and region,
+    when given). A stop shows its reason, opened from the engagement's sealed copy."""
     arn = arns.parse(given)
-    if arn is None or arn.kind != "engagement" or len(arn.parts) != 2 \
-            or (account is not None and arn.account != account):
+    if arn is None or arn.kind != "engagement" or len(arn.parts) != 2:
+        return None
+    if place is not None and (arn.account, arn.region, arn.partition) != (
+            place[0], place[1], arns.partition(place[1])):
         return None
     row = conn.execute(
         sa.select(engagements.c.id, engagements.c.engagement_id,

@@ -7,7 +7,6 @@ pending. Addresses, words and codes are sealed with the data key, bound to the m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,19 +106,22 @@ def describe(runtime: Any, row: Any) -> dict[str, Any]:
 
 
 def list_messages(conn: Connection, runtime: Any, *, channel_arn: str | None = None,
-                  account: str | None = None) -> list[dict[str, Any]]:
+                  place: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every message, or those of one channel; ``place`` (account, region) keeps one
+    account's messages in one region."""
     query = sa.select(outbox).order_by(outbox.c.id)
     if channel_arn is not None:
         query = query.where(outbox.c.channel_arn == channel_arn)
-    if account is not None:
-        query = query.where(outbox.c.account == account)
+    if place is not None:
+        query = query.where(outbox.c.account == place[0], outbox.c.region == place[1])
     return [describe(runtime, row) for row in conn.execute(query)]
 
 
-def clear(conn: Connection, accounts: Iterable[str] | None = None) -> None:
+def clear(conn: Connection, place: tuple[str, str] | None = None) -> None:
+    """Empty the outbox record, or one account's in one region."""
     query = outbox.delete()
-    if accounts is not None:
-        query = query.where(outbox.c.account.in_(list(accounts)))
+    if place is not None:
+        query = query.where(outbox.c.account == place[0], outbox.c.region == place[1])
     conn.execute(query)
 
 

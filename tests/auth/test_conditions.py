@@ -259,6 +259,25 @@ def test_tag_keys_read_the_principal_the_request_and_the_resource() -> None:
     assert untag.values("aws:tagkeys") == ("a", "b")
 
 
+def test_keys_differing_in_case_are_each_tested() -> None:
+    """Tags keep their case, so a request may set ``Env`` and ``env``: a Deny on the value of
+    either applies, whichever comes first."""
+    deny = policy({"Effect": "Allow", "Action": "ssm-contacts:*", "Resource": "*"},
+                  {"Effect": "Deny", "Action": "ssm-contacts:*", "Resource": "*",
+                   "Condition": {"StringEquals": {"aws:RequestTag/env": "prod",
+                                                  "aws:ResourceTag/env": "prod"}}})
+    user = Principal(SRE.access_key_id, "secret", ACCOUNT, SRE.user, deny)
+    for tags in ([{"Key": "Env", "Value": "dev"}, {"Key": "env", "Value": "prod"}],
+                 [{"Key": "env", "Value": "prod"}, {"Key": "ENV", "Value": "dev"}]):
+        context = conditions.facts(user, "us-east-1", ACCOUNT, NOW, deny,
+                                   request={"Tags": tags},
+                                   resource_tags=lambda tags=tags: {t["Key"]: t["Value"]
+                                                                    for t in tags})
+        assert context.values("aws:requesttag/env") in (("dev", "prod"), ("prod", "dev"))
+        assert not evaluate(deny, user, "CreateContact", CONTACT, resource_account=ACCOUNT,
+                            facts=context).allowed
+
+
 def test_tags_decide_access() -> None:
     """Attribute-based access: a user reaches the resources tagged with their team, and
     creates only resources tagged so, with no other tag."""

@@ -144,6 +144,11 @@ def test_mistakes_are_shown_and_change_nothing(app, client):
         assert flash(answer.text).startswith(said)
     answer = post(client, "update-plan", page, **{**plan, "stages": "5000"})
     assert flash(answer.text) == "error: A plan has at most 100 stages."
+    # Digits other than ASCII ones ("²" is a digit to str.isdigit) are refused as such.
+    for form in ({**plan, "stages": "\u00b2"}, {**plan, "stage-0-minutes": "\u00b2"},
+                 {**plan, "stage-0-minutes": "\u0663"}):
+        answer = post(client, "update-plan", page, **form)
+        assert answer.status_code == 200 and flash(answer.text).startswith("error: "), form
     assert api(app, "GetContact", ContactId=contact)["Plan"] == {"Stages": []}
 
     # Deleting asks for the box to be ticked.
@@ -295,9 +300,14 @@ def test_a_rotation_is_created_overridden_and_deleted(app, client):
     assert override["NewContactIds"] == [kwame]
     assert override["StartTime"] == START + 5 * 86400 + 3600
     assert override["EndTime"] - override["StartTime"] == 8 * 3600
-    assert override["RotationOverrideId"] in overridden.text
-    removed = post(client, "delete-override", overridden.text, arn=arn, back=back,
-                   override=override["RotationOverrideId"])
+    # Deleted with the fields of the page's own form, as a browser sends them.
+    form = re.search(r'<form class="inline" method="post" action="/console/act/'
+                     r'delete-override">(.*?)</form>', overridden.text, re.DOTALL)
+    assert form, overridden.text
+    fields = {name: html.unescape(value) for name, value in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(1))}
+    assert fields["override"] == override["RotationOverrideId"]
+    removed = client.post("/console/act/delete-override", data=fields)
     assert flash(removed.text) == "done: The override is deleted."
     assert api(app, "ListRotationOverrides", RotationId=arn, StartTime=START,
                EndTime=START + 30 * 86400)["RotationOverrides"] == []
@@ -307,6 +317,7 @@ def test_a_rotation_is_created_overridden_and_deleted(app, client):
             ({"zone": "Mars/Olympus"}, "error: 'Mars/Olympus' is not a time zone"),
             ({"start": "next monday"}, "error: The start is a date and a time"),
             ({"time": "9"}, "error: The hand-off time is hours and minutes"),
+            ({"every": "\u00b2"}, "error: How many days, weeks or months"),
             ({"kind": "weekly", "weekday": "FUNDAY"}, "error: Choose the day of the week"),
             ({"members": "nobody"}, "error: ResourceNotFoundException: "),
             ({"name": "bad/name"}, "error: ValidationException: ")):

@@ -91,3 +91,16 @@ def test_an_answer_without_an_id_records_the_message_id() -> None:
     client = httpx.Client(transport=httpx.MockTransport(lambda _r: httpx.Response(204)))
     assert WebhookTransport("https://relay.example/hook", client=client).send(
         sms("m-9")).provider_message_id == "m-9"
+
+
+def test_a_failure_never_records_what_the_receiver_echoed() -> None:
+    """The error is stored, logged and shown on the console: a receiver's answer that repeats
+    the message (and its code) stays out of it."""
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, content=request.content)
+
+    client = httpx.Client(transport=httpx.MockTransport(echo))
+    with pytest.raises(PermanentDeliveryError) as failed:
+        WebhookTransport("https://relay.example/hook", client=client).send(sms())
+    assert failed.value.reason == "webhook answered 400 Bad Request"
+    assert "123456" not in str(failed.value)

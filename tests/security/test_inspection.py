@@ -112,3 +112,25 @@ def test_the_clock_stops_a_hundred_years_ahead(tmp_path) -> None:
         assert "Contacts" in client(server, ADMIN).list_contacts()
     finally:
         server.stop()
+
+
+def test_inspection_sees_only_the_signed_region(server: ServerProcess) -> None:
+    """A request signed for one region sees that region's messages and engagements only, as
+    the API does: its policy was decided for that region."""
+    bob_us, bob_eu = client(server, BOB), client(server, BOB, region="eu-west-1")
+    here = channel(bob_us, personal(bob_us, "yaw"), "+15005550110")
+    there = channel(bob_eu, personal(bob_eu, "yaw"), "+15005550111")
+    engagement = bob_eu.start_engagement(ContactId=there.rsplit("/", 1)[0].replace(
+        "contact-channel", "contact"), Sender="s", Subject="x", Content="y")["EngagementArn"]
+    listed = call(server, CHANNEL_READER, "GET", "messages").json()["messages"]
+    arns = {m["ContactChannelArn"] for m in listed}
+    assert here in arns and there not in arns
+    from_eu = signed_inspection(server, "GET", "messages", key=CHANNEL_READER.key,
+                                secret=CHANNEL_READER.secret, region="eu-west-1")
+    assert {m["ContactChannelArn"] for m in from_eu.json()["messages"]} == {there}
+    query = {"EngagementArn": engagement}
+    assert call(server, CHANNEL_READER, "GET", "engagements/events",
+                query=query).status_code == 404
+    assert signed_inspection(server, "GET", "engagements/events", key=CHANNEL_READER.key,
+                             secret=CHANNEL_READER.secret, query=query,
+                             region="eu-west-1").status_code == 200
