@@ -25,6 +25,7 @@ from incident_contacts import crypto, model
 from incident_contacts.api.operations import OPERATIONS, Operation
 from incident_contacts.api.readcache import ReadCache
 from incident_contacts.errors import (
+    ConflictException,
     InternalServerException,
     ServiceError,
     ValidationException,
@@ -225,7 +226,10 @@ class Dispatcher:
     def _run(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
              request_id: str, idempotent: bool) -> dict[str, Any]:
         # A lost race (a unique key taken by a concurrent call) is retried once: the retry
-        # sees the winner's row and answers as if it had come second.
+        # sees the winner's row and answers as if it had come second. With an idempotency
+        # token, a conflict is such a race too when the winner was the same call sent again
+        # (an SDK's retry, on PostgreSQL where the two run side by side): the retry finds the
+        # winner's token and answers with its result.
         for attempt in range(3):
             try:
                 with self.runtime.store.transaction(write=not plan.readonly) as conn:
@@ -240,6 +244,11 @@ class Dispatcher:
                 if attempt == 2:
                     raise
                 log.info("request %s: retrying after a lost race", request_id)
+            except ConflictException:
+                if not idempotent or attempt == 2:
+                    raise
+                log.info("request %s: a conflict with a token; looking for its first answer",
+                         request_id)
         assert result is not None
         if ctx.after_commit:
             group = self.runtime.store.open_group()

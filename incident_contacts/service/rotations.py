@@ -318,14 +318,17 @@ def _describe(row: Row[Any], members: list[str]) -> dict[str, Any]:
 
 def _remove_from_schedules(conn: Connection, account: str, region: str, arn: str,
                            rotation_id: str) -> None:
-    # A UUID has no LIKE wildcards; the JSON is then read to drop exactly this ARN.
+    # A UUID has no LIKE wildcards; the JSON is then read to drop exactly this ARN. The rows
+    # are locked as they are read (PostgreSQL; SQLite has one writer): a concurrent
+    # UpdateContact of a schedule either commits first, and its plan is the one read here, or
+    # waits for this one, so neither write is built on a plan the other replaced.
     rows = conn.execute(
         sa.select(contacts.c.id, contacts.c.plan).where(
             contacts.c.account == account,
             contacts.c.region == region,
             contacts.c.type == "ONCALL_SCHEDULE",
             contacts.c.plan.like(f"%{rotation_id}%"),
-        )
+        ).with_for_update()
     ).all()
     for r in rows:
         plan = orjson.loads(r.plan)
