@@ -139,7 +139,52 @@ on_delivered: list[DeliveredHook] = []
 
 def new_worker_id() -> str:
     """Names a worker in claims and attempt records: host, process and a random suffix."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _host() -> str:
+    return socket.gethostname()[:32]
+
+
+def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
+    """On SQLite, give back the rows claimed by delivery workers whose process has died (a
+    ``kill -9``): they are due at once, instead of when their claim runs out a minute later.
+    A SQLite file is used from one host, where whether a process lives can be asked of the
+    kernel; workers sharing PostgreSQL may be on other hosts, and wait for the claims to run
+    out. Returns how many rows were given back."""
+    if not runtime.store.sqlite:
+        return 0
+    now = runtime.clock.now()
+    with runtime.store.transaction(write=False) as conn:
+        holders = conn.execute(sa.select(outbox.c.claimed_by).distinct().where(
+            outbox.c.status == "PENDING", outbox.c.claimed_by.is_not(None),
+            outbox.c.claimed_until >= now)).scalars().all()
+    dead = [holder for holder in holders if holder != worker_id and _died_here(holder)]
+    if not dead:
+        return 0
+    with runtime.store.transaction() as conn:
+        released = conn.execute(_RELEASE_ABANDONED, {"holders": dead}).rowcount
+    log.warning("gave back %d messages claimed by delivery workers that died: %s", released,
+                ", ".join(dead))
+    return int(released)
+
+
+def _died_here(holder: str) -> bool:
+    """Whether a worker id names a process of this host that no longer runs. Anything else,
+    including a process that exists under another user, counts as alive."""
+    parts = holder.rsplit(":", 2)            # host:pid:suffix (new_worker_id)
+    if len(parts) != 3:
+        return False
+    host, pid_text, _suffix = parts
+    if host != _host() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 # -- one round ----------------------------------------------------------------------------------
@@ -215,6 +260,10 @@ _CLAIM = outbox.update().where(outbox.c.id.in_(sa.bindparam("ids", expanding=Tru
 _RELEASE = outbox.update().where(
     outbox.c.id.in_(sa.bindparam("ids", expanding=True)),
     outbox.c.claimed_by == sa.bindparam("worker"),
+    outbox.c.status == "PENDING",
+).values(claimed_by=None, claimed_until=None)
+_RELEASE_ABANDONED = outbox.update().where(
+    outbox.c.claimed_by.in_(sa.bindparam("holders", expanding=True)),
     outbox.c.status == "PENDING",
 ).values(claimed_by=None, claimed_until=None)
 _RECORD_ATTEMPT = insert_of(delivery_attempts, "message_pk", "attempt", "started_at", "outcome",
@@ -440,7 +489,8 @@ class DeliveryWorker(BackgroundLoop):
     seconds for retries and for messages other processes queued.
 
     On start it resumes whatever is pending in the database, including rows a crashed process
-    had claimed, once their claim has run out.
+    had claimed: at once on SQLite (:func:`release_abandoned_claims`), once their claim has
+    run out on PostgreSQL.
     """
 
     thread_name = "delivery-worker"
@@ -456,6 +506,13 @@ class DeliveryWorker(BackgroundLoop):
         self.worker_id = worker_id or new_worker_id()
         self.policy = policy
         self._rng = random.Random()
+
+    def start(self) -> None:
+        try:
+            release_abandoned_claims(self.runtime, self.worker_id)
+        except Exception:   # the claims then run out as they would have
+            log.exception("could not give back the claims of dead delivery workers")
+        super().start()
 
     def _round(self) -> int:
         return deliver_due(self.runtime, self.transports, self.worker_id, limit=self.batch,
@@ -475,4 +532,5 @@ __all__ = [
     "new_worker_id",
     "on_delivered",
     "outgoing_message",
+    "release_abandoned_claims",
 ]

@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import os
 import random
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -419,3 +422,40 @@ def test_wake_ups_reach_only_the_loop_whose_work_was_queued(runtime: Runtime) ->
     heard.clear()
     runtime.wake_engine()
     assert heard == ["engine", "both"]
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_claims_of_dead_workers_are_given_back_at_start(tmp_path: Path) -> None:
+    """After a kill -9, the rows its worker had claimed are sent at once by the next worker
+    on the same SQLite file, not a minute later when the claim runs out; a live process's
+    claims, and ids of another form, are left alone."""
+    runtime = make_runtime(f"sqlite:///{tmp_path / 'claims.db'}")
+    try:
+        dead, alive, foreign = enqueue(runtime, 3)
+        host = socket.gethostname()[:32]
+        holders = {dead: f"{host}:{_dead_pid()}:deadbeef",
+                   alive: f"{host}:{os.getppid()}:cafe0001",
+                   foreign: "worker-7"}
+        with runtime.store.transaction() as conn:
+            for message_id, holder in holders.items():
+                conn.execute(outbox_table.update()
+                             .where(outbox_table.c.message_id == message_id)
+                             .values(claimed_by=holder, claimed_until=START + 60))
+        memory = MemoryTransport()
+        worker = DeliveryWorker(runtime, {"SMS": memory}, poll_interval=0.05)
+        worker.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not memory.sent and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.2)
+        finally:
+            worker.stop()
+        assert [m.message_id for m in memory.sent] == [dead]
+    finally:
+        runtime.close()
