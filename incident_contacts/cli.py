@@ -23,11 +23,14 @@ _LOG_FORMAT = click.option(
 def _configure_logging(level: str, log_format: str) -> None:
     handler = logging.StreamHandler()
     if log_format == "json":
+        from pythonjsonlogger.core import RESERVED_ATTRS
         from pythonjsonlogger.json import JsonFormatter
 
         handler.setFormatter(JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            # uvicorn adds a copy of its message with terminal colours
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"]))
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

@@ -147,6 +147,7 @@ def test_json_logs(tmp_path):
     assert code == 0
     records = [json.loads(line) for line in server.log().splitlines() if line.strip()]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert not any("color_message" in r for r in records)
     messages = [r["message"] for r in records]
     assert any(m.startswith(f"incident-contacts {__version__} on http://") for m in messages)
     assert "Application startup complete." in messages
