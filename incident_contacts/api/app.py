@@ -220,11 +220,11 @@ class Application:
         every account, a request with an ``Authorization`` header only the account it names.
         With ``--auth sigv4`` the request must be signed like an API call (a GET signs its path
         and query string), and it sees only the signer's account in the signed region. Its
-        identity policy must
-        also allow ``needs`` (an operation, and a resource path of the signer's account and
-        region); a request that ``changes`` what others see (emptying the outbox, moving the
-        clock every account shares) needs full access (no identity policy). ``what`` names
-        the request in a refusal. Refusals raise the same errors as the API does.
+        identity policy must also allow ``needs`` (an operation, and a resource path of the
+        signer's account and region); a request that ``changes`` what others see (emptying
+        the outbox, moving the clock every account shares) needs full access (no identity
+        policy). ``what`` names the request in a refusal. Refusals raise the same errors as
+        the API does.
         """
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in request.scope["headers"]}
