@@ -245,7 +245,7 @@ class Dispatcher:
                     raise
                 log.info("request %s: retrying after a lost race", request_id)
             except ConflictException:
-                if not idempotent or attempt == 2:
+                if not idempotent or attempt > 0:     # once: the winner has committed
                     raise
                 log.info("request %s: a conflict with a token; looking for its first answer",
                          request_id)
