@@ -42,6 +42,7 @@ from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
 from incident_contacts.store.db import Store
 from incident_contacts.store.schema.core import contacts, tags
+from incident_contacts.store.schema.engagements import engagements, pages
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +147,29 @@ class Authorizer:
             return {row.key: row.value for row in rows}
 
     def contact_policy(self, arn: arns.Arn) -> Policy | None:
-        """The policy of the contact a contact, engagement or page ARN belongs to."""
+        """The policy of the contact a contact, engagement or page ARN belongs to. A page
+        belongs to the contact its engagement engaged (its ARN names the person paged, who
+        may be a member of a shared escalation plan or schedule): whoever may follow that
+        engagement may open and acknowledge its pages."""
         if SHARED_KINDS.get(arn.kind) != len(arn.parts):
             return None
+        alias = arn.parts[0]
         with self.store.transaction(write=False) as conn:
+            if arn.kind == "page":
+                engaged = conn.execute(
+                    sa.select(engagements.c.contact_alias)
+                    .join(pages, pages.c.engagement_pk == engagements.c.id)
+                    .where(pages.c.page_id == arn.parts[1], pages.c.account == arn.account,
+                           pages.c.region == arn.region, pages.c.contact_alias == alias)
+                ).scalar()
+                if engaged is None:
+                    return None
+                alias = engaged
             text = conn.execute(
                 sa.select(contacts.c.policy).where(
                     contacts.c.account == arn.account,
                     contacts.c.region == arn.region,
-                    contacts.c.alias == arn.parts[0],
+                    contacts.c.alias == alias,
                 )
             ).scalar()
         return contact_policy(text) if text else None

@@ -132,6 +132,9 @@ def escalate(step: Step, index: int, due: float) -> None:
     stages = planner.parse_stages(orjson.loads(engagement.plan))
     halted = engagement.stop_time is not None or engagement.escalation_stopped_at is not None
     decision = planner.plan_escalation_stage(stages, index, due, halted=halted)
+    # A person reached twice in one stage (named, and on call in a schedule the stage also
+    # names) is paged once, through the first of the stage's targets that reaches them.
+    engaged: set[str] = set()
     for target in decision.engage:
         contact = _contact(step, target.alias) if target.alias else None
         if contact is None or contact.type == "ESCALATION":
@@ -139,6 +142,9 @@ def escalate(step: Step, index: int, due: float) -> None:
                        Reason="CONTACT_NOT_FOUND" if contact is None else "NOT_ENGAGEABLE",
                        Resolution=[_engaged(step).wire()])
         elif contact.type == "PERSONAL":
+            if contact.alias in engaged:
+                continue
+            engaged.add(contact.alias)
             via = planner.PathNode(target.contact_arn, "PERSONAL")
             start_track(step, person_alias=contact.alias, target_alias=contact.alias,
                         stage=index, essential=target.essential,
@@ -147,7 +153,7 @@ def escalate(step: Step, index: int, due: float) -> None:
                         plan=orjson.loads(contact.plan), at=due)
         else:
             engage_schedule(step, alias=contact.alias, plan=orjson.loads(contact.plan),
-                            stage=index, essential=target.essential, at=due)
+                            stage=index, essential=target.essential, at=due, engaged=engaged)
     if decision.next_stage is not None and decision.next_due is not None:
         timers.schedule(step.conn, key=f"escalate:{engagement.id}:{decision.next_stage}",
                         kind=timers.ESCALATE, due_at=decision.next_due,
@@ -155,9 +161,11 @@ def escalate(step: Step, index: int, due: float) -> None:
 
 
 def engage_schedule(step: Step, *, alias: str, plan: dict[str, Any], stage: int,
-                    essential: bool, at: float) -> None:
+                    essential: bool, at: float, engaged: set[str] | None = None) -> None:
     """An on-call schedule engages whoever its rotations put on call at ``at``; nobody on
-    call (a rotation not started yet, a gap in its coverage) is recorded with the path."""
+    call (a rotation not started yet, a gap in its coverage) is recorded with the path.
+    ``engaged``: the people the stage has already engaged, who are not engaged again (and
+    who are added to it)."""
     engagement = step.engagement
     via = planner.PathNode(arns.contact_arn(engagement.region, engagement.account, alias),
                            "ONCALL_SCHEDULE")
@@ -174,6 +182,10 @@ def engage_schedule(step: Step, *, alias: str, plan: dict[str, Any], stage: int,
             step.event("CONTACT_SKIPPED", ContactArn=person_arn, RotationArn=rotation_arn,
                        Reason="CONTACT_NOT_FOUND", Resolution=path.wire())
             continue
+        if engaged is not None:
+            if person.alias in engaged:
+                continue
+            engaged.add(person.alias)
         start_track(step, person_alias=person.alias, target_alias=alias, stage=stage,
                     essential=essential, resolution=path, plan=orjson.loads(person.plan), at=at)
 

@@ -3,6 +3,7 @@ stops, StopEngagement, and the resolution path of each page (spec §6.3, decisio
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -141,6 +142,18 @@ def test_an_on_call_schedule_engages_whoever_is_on_call(paging: Paging) -> None:
     ]
 
 
+def test_a_person_reached_twice_in_a_stage_is_paged_once(paging: Paging) -> None:
+    """On call in a schedule the stage names, and named in the stage too: one page."""
+    akuam = one_stage_person(paging, "akuam")
+    oncall = schedule(paging, [akuam], server_now(paging) - timedelta(days=30))
+    plan = paging.escalation("escalation", [(5, [(oncall, False), (akuam, False)])])
+    engagement = paging.engage(plan)
+    [page] = paging.pages(engagement, 1)
+    paging.quiesce()
+    assert len(paging.list_pages(engagement)) == 1
+    assert page["ContactArn"] == akuam
+
+
 def test_a_schedule_whose_rotation_has_not_started_engages_nobody(paging: Paging) -> None:
     akuam = one_stage_person(paging, "akuam")
     oncall = schedule(paging, [akuam], server_now(paging) + timedelta(days=30))
@@ -232,3 +245,32 @@ def test_a_deleted_contact_of_an_escalation_is_skipped(paging: Paging) -> None:
     [skipped] = paging.wait_events(engagement, "CONTACT_SKIPPED")
     assert (skipped["ContactArn"], skipped["Reason"], skipped["Stage"]) == (
         akuam, "CONTACT_NOT_FOUND", 0)
+
+
+def test_a_shared_escalation_plans_pages_open_to_whoever_engaged_it(paging: Paging) -> None:
+    """Account B engages account A's escalation plan, shared with B: the pages (named after
+    A's person paged) are B's to open and acknowledge, as the engagement is, under the plan's
+    policy; another account still cannot."""
+    person = one_stage_person(paging, "akuam")
+    plan = paging.escalation("sre", [(5, [(person, True)])])
+    owner = plan.split(":")[4]
+    other = str(int(owner) + 1).zfill(12)[-12:]
+    stranger = str(int(owner) + 2).zfill(12)[-12:]
+    paging.client.put_contact_policy(ContactArn=plan, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": other},
+            "Action": ["ssm-contacts:GetContact", "ssm-contacts:StartEngagement",
+                       "ssm-contacts:DescribeEngagement", "ssm-contacts:ListPagesByEngagement",
+                       "ssm-contacts:DescribePage", "ssm-contacts:AcceptPage"],
+            "Resource": [plan, plan.replace(":contact/", ":engagement/") + "/*",
+                         plan.rsplit(":", 1)[0] + ":page/*"]}]}))
+    consumer = paging.backend.client(account=other)
+    engagement = consumer.start_engagement(ContactId=plan, Sender="b", Subject="s",
+                                           Content="c")["EngagementArn"]
+    [page] = paging.pages(engagement, 1)
+    assert page["ContactArn"] == person
+    assert consumer.describe_page(PageId=page["PageArn"])["EngagementArn"] == engagement
+    consumer.accept_page(PageId=page["PageArn"], AcceptType="READ", AcceptCode="000000")
+    with pytest.raises(ClientError) as refused:
+        paging.backend.client(account=stranger).describe_page(PageId=page["PageArn"])
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"

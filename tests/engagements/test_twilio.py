@@ -170,3 +170,24 @@ def test_webhooks_are_off_without_an_auth_token(tmp_path: Path) -> None:
         assert post(server, VOICE_HOOK, form, "x").status_code == 404
     finally:
         server.stop()
+
+
+def test_a_page_waiting_for_its_provider_is_not_sent_after_the_stop(
+        paging: Paging, fake_twilio: FakeTwilio) -> None:
+    """A provider outage holds a page's message for a retry; stopping the engagement then
+    means nobody is paged: the message is not sent when the provider is back."""
+    person = activated_person(paging, fake_twilio, [("SMS", PHONE)])
+    fake_twilio.respond_next(503, {"code": 20500, "message": "Internal Server Error"})
+    engagement = paging.engage(person.arn)
+    [page] = paging.pages(engagement, 1, sent=False)
+    wait_until(lambda: len(fake_twilio.requests) == 2, message="the first, refused, send")
+    [message] = [m for m in paging.backend.messages() if m.get("PageArn") == page["PageArn"]]
+    assert message["DeliveryStatus"] == "PENDING"
+    paging.client.stop_engagement(EngagementId=engagement, Reason="resolved")
+    [message] = [m for m in paging.backend.messages() if m.get("PageArn") == page["PageArn"]]
+    assert message["DeliveryStatus"] == "FAILED"
+    paging.advance(600)                       # past every backoff
+    paging.quiesce()
+    assert len(fake_twilio.requests) == 2
+    assert paging.receipt_types(page["PageArn"]) == ["STOP"]
+    assert "SentTime" not in paging.client.describe_page(PageId=page["PageArn"])
