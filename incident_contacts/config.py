@@ -44,6 +44,11 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_types: str | None = None        # the channel types it takes; none: all left
     delivery_max_attempts: int = 8          # a message is FAILED after this many attempts
+    # Quotas (service.quotas), 0 for none: per account and region, and per plan.
+    quota_contacts: int = 1000
+    quota_rotations: int = 1000
+    quota_stages: int = 100                 # stages per plan
+    quota_targets: int = 100                # targets per stage
     outbox_retention_days: float = 30.0     # SENT and FAILED messages are deleted after; 0 keeps
     # Background work: the delivery worker and the engagement engine.
     workers: bool = True

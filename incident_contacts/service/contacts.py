@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from incident_contacts.auth.principals import shared_with
 from incident_contacts.errors import ConflictException
-from incident_contacts.service import arns, pagination, plans, rotations, tags
+from incident_contacts.service import arns, pagination, plans, quotas, rotations, tags
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import contact_key, contact_not_found, find_contact
 from incident_contacts.store.prepared import Prepared
@@ -56,7 +56,9 @@ def create_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
             f"A contact with the alias {alias} already exists.",
             resource_id=arn, resource_type="CONTACT",
         )
+    quotas.check_new_contact(ctx, arn)
     plan = params["Plan"]
+    quotas.check_stages(ctx, plan.get("Stages") or [], arn)
     plans.check_plan(ctx, params["Type"], plan, contact_pk=None, creating=True)
     try:
         with ctx.conn.begin_nested():
@@ -104,6 +106,7 @@ def update_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
         return {}
     row = find_contact(ctx, params["ContactId"])
     if "Plan" in params:
+        quotas.check_stages(ctx, params["Plan"].get("Stages") or [], params["ContactId"])
         plans.check_plan(ctx, row.type, params["Plan"], contact_pk=row.id, creating=False)
         _SET_PLAN.execute(ctx.conn, {"pk": row.id, "plan": orjson.dumps(params["Plan"]).decode()})
     if "DisplayName" in params:

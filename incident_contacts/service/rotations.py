@@ -29,7 +29,7 @@ from incident_contacts.errors import (
 from incident_contacts.ids import new_id
 from incident_contacts.oncall.recurrence import MAX_INSTANT, MIN_INSTANT, Recurrence
 from incident_contacts.oncall.zones import validate_time_zone
-from incident_contacts.service import arns, pagination, tags
+from incident_contacts.service import arns, pagination, quotas, tags
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import at_home, parse_arn
 from incident_contacts.store.schema.core import contacts
@@ -56,6 +56,7 @@ def create_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     time_zone, recurrence = _check_settings(params)
     start = _start_time(ctx, params.get("StartTime"))
     member_pks = _member_pks(ctx, params["ContactIds"])
+    quotas.check_new_rotation(ctx)
     rotation_id = new_id()
     arn = rotation_arn(ctx.region, ctx.account, rotation_id)
     pk = ctx.conn.execute(
