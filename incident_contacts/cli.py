@@ -8,6 +8,7 @@ import sys
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from incident_contacts import __version__
 from incident_contacts.config import from_environ
@@ -36,6 +37,13 @@ def _configure_logging(level: str, log_format: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
+def _database_error(exc: Exception) -> str:
+    """A database that cannot be opened, in one line: the URL's scheme unknown, its driver
+    missing, or the server unreachable."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot open the database: {first}"
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"incident-contacts: {message}", err=True)
     sys.exit(2)
@@ -58,7 +66,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on [env INCIDENT_CONTACTS_HOST; "
               "default 127.0.0.1].")
-@click.option("--port", type=int, default=None,
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Port [env INCIDENT_CONTACTS_PORT; default 4575].")
 @click.option("--database", default=None, metavar="URL",
               help="SQLAlchemy URL: sqlite:///file.db (default: incident-contacts.db here) or "
@@ -93,8 +101,9 @@ def serve(host: str | None, port: int | None, database: str | None,
                                 credentials_file=credentials_file)
         app = build_application(settings)
     except (KeyConfigurationError, ValueError) as exc:
-        click.echo(f"incident-contacts: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except (SQLAlchemyError, ImportError) as exc:
+        _fail(_database_error(exc))
     _announce(log_format, f"incident-contacts {__version__} on http://{settings.host}:"
               f"{settings.port} (database {settings.database}, auth {settings.auth})")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler it
@@ -131,8 +140,9 @@ def worker(database: str | None, log_level: str, log_format: str) -> None:
         transports = build_transports(delivery_settings(settings))
         runtime = build_runtime(settings)
     except (KeyConfigurationError, ValueError) as exc:
-        click.echo(f"incident-contacts: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except (SQLAlchemyError, ImportError) as exc:
+        _fail(_database_error(exc))
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda _signum, _frame: stopping.set())

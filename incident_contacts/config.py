@@ -72,7 +72,10 @@ def _cast(name: str, raw: str) -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
     text = str(kind)
     if "bool" in text:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise ValueError(f"{raw!r} is not true or false (1/0, yes/no, on/off)")
+        return word in _TRUE
     if "tuple" in text:
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     if text.startswith("int"):
@@ -80,6 +83,38 @@ def _cast(name: str, raw: str) -> Any:
     if text.startswith("float"):
         return float(raw)
     return raw
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+# The settings with a range, and what it is: a value outside it would not fail at once, but
+# quietly do the wrong thing (a port that wraps round, codes that expire at once).
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "port": (1, 65535),
+    "activation_send_limit": (1, None),
+    "activation_code_ttl": (1, None),
+    "activation_max_attempts": (1, None),
+    "throttle_rate": (0, None),
+    "throttle_burst": (1, None),
+    "delivery_max_attempts": (1, None),
+    "outbox_retention_days": (0, None),
+    "quota_contacts": (0, None),
+    "quota_rotations": (0, None),
+    "quota_stages": (0, None),
+    "quota_targets": (0, None),
+    "read_cache": (0, None),
+}
+
+
+def check(settings: Settings) -> None:
+    """``ValueError`` naming the variable of the first setting out of its range."""
+    for name, (low, high) in _RANGES.items():
+        value = getattr(settings, name)
+        if value < low or (high is not None and value > high):
+            bound = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            raise ValueError(f"{_ENV_PREFIX}{_ENV_NAMES.get(name, name.upper())} must be "
+                             f"{bound}, not {value!r}")
 
 
 _ENV_NAMES = {
@@ -100,7 +135,9 @@ def from_environ(environ: Mapping[str, str] | None = None, **overrides: Any) -> 
                 values[f.name] = _cast(f.name, env[key])
             except ValueError as exc:
                 raise ValueError(f"{key}: {exc}") from exc
-    return Settings(**values).with_overrides(**overrides)
+    settings = Settings(**values).with_overrides(**overrides)
+    check(settings)
+    return settings
 
 
-__all__ = ["DEFAULT_DATABASE", "Settings", "from_environ"]
+__all__ = ["DEFAULT_DATABASE", "Settings", "check", "from_environ"]

@@ -13,6 +13,7 @@ import time
 
 import boto3
 import httpx
+import pytest
 
 from incident_contacts import __version__
 from tests.support.server import free_port, start_server
@@ -186,3 +187,26 @@ def test_backup_is_owner_only_from_the_start_and_fails_cleanly(tmp_path):
         os.umask(old)
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "good.db").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(("args", "env", "said"), [
+    (["--database", "bogus://x"], {}, "cannot open the database"),
+    (["--database", "notaurl"], {}, "cannot open the database"),
+    ([], {"INCIDENT_CONTACTS_WORKERS": "ture"}, "'ture' is not true or false"),
+    ([], {"INCIDENT_CONTACTS_QUOTA_CONTACTS": "-1"},
+     "INCIDENT_CONTACTS_QUOTA_CONTACTS must be at least 0, not -1"),
+    ([], {"INCIDENT_CONTACTS_ACTIVATION_CODE_TTL": "0"},
+     "INCIDENT_CONTACTS_ACTIVATION_CODE_TTL must be at least 1"),
+    ([], {"INCIDENT_CONTACTS_THROTTLE_RATE": "-5"}, "INCIDENT_CONTACTS_THROTTLE_RATE must be"),
+    (["--port", "70000"], {}, "70000 is not in the range"),
+])
+def test_bad_settings_are_one_line_refusals(tmp_path, args, env, said):
+    """A setting that cannot work stops the server at once, saying which, with no traceback
+    and nothing made on disk."""
+    result = subprocess.run(
+        [sys.executable, "-m", "incident_contacts", "serve", *args],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, **env})
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not list(tmp_path.glob("*.db*"))
