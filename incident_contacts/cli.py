@@ -260,8 +260,7 @@ def backup(destination: str, database: str | None) -> None:
         if target.resolve() == source.resolve():
             raise ValueError("the backup cannot be the database itself")
     except ValueError as exc:
-        click.echo(f"incident-contacts: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
     partial = target.with_name(target.name + ".partial")
     try:
         # Made here, owner-only from the first byte (it will hold everything the database

@@ -40,8 +40,9 @@ from incident_contacts.config import Settings
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
+from incident_contacts.service.tags import tag_map
 from incident_contacts.store.db import Store
-from incident_contacts.store.schema.core import contacts, tags
+from incident_contacts.store.schema.core import contacts
 from incident_contacts.store.schema.engagements import engagements, pages
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,7 @@ class Authorizer:
         """The tags of a contact or rotation (none while it does not exist), for
         ``aws:ResourceTag/<key>``."""
         with self.store.transaction(write=False) as conn:
-            rows = conn.execute(sa.select(tags.c.key, tags.c.value)
-                                .where(tags.c.resource_arn == resource))
-            return {row.key: row.value for row in rows}
+            return tag_map(conn, resource)
 
     def contact_policy(self, arn: arns.Arn) -> Policy | None:
         """The policy of the contact a contact, engagement or page ARN belongs to. A page

@@ -84,18 +84,19 @@ def _whole(text: str, what: str) -> int:
     return int(text)
 
 
-def _numbered(form: Mapping[str, str], pattern: re.Pattern[str]) -> list[str]:
-    """The values of the ticked fields a pattern numbers, in the order of their numbers."""
+def _ticked(form: Mapping[str, str],
+            pattern: re.Pattern[str]) -> list[tuple[tuple[int, ...], str]]:
+    """The ticked fields a pattern numbers: (their numbers, their value), in number order."""
     found = []
     for key, value in form.items():
         match = pattern.fullmatch(key)
         if match and value:
-            found.append((int(match.group(1)), value))
-    return [value for _, value in sorted(found)]
+            found.append((tuple(int(group) for group in match.groups()), value))
+    return sorted(found)
 
 
 def rotations_of(form: Mapping[str, str]) -> list[str]:
-    return _numbered(form, _ROTATION)
+    return [value for _, value in _ticked(form, _ROTATION)]
 
 
 def stages_of(form: Mapping[str, str], contact_type: str) -> list[dict[str, Any]]:
@@ -104,16 +105,14 @@ def stages_of(form: Mapping[str, str], contact_type: str) -> list[dict[str, Any]
     if not _WHOLE.fullmatch(rows) or int(rows) > MAX_STAGE_ROWS:
         raise FormError(f"A plan has at most {MAX_STAGE_ROWS - 1} stages.")
     targets: dict[int, list[tuple[int, str]]] = {}
-    for key, value in form.items():
-        match = _TARGET.fullmatch(key)
-        if match and value:
-            targets.setdefault(int(match.group(1)), []).append((int(match.group(2)), value))
+    for (row, index), value in _ticked(form, _TARGET):
+        targets.setdefault(row, []).append((index, value))
     stages: list[dict[str, Any]] = []
     for row in range(int(rows)):
         if form.get(f"stage-{row}-remove"):
             continue
         minutes = form.get(f"stage-{row}-minutes", "").strip()
-        ticked = sorted(targets.get(row, []))
+        ticked = targets.get(row, [])
         if not minutes and not ticked:
             continue  # the blank row for a new stage, left blank
         number = len(stages) + 1

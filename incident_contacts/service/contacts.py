@@ -206,7 +206,7 @@ def _shared(ctx: RequestContext, params: dict[str, Any], position: tuple[str, st
         for row in batch:
             arn = _arn(ctx, row)
             if shared_with(ctx.caller, arn, row.account, row.policy, ctx.now(),
-                           functools.partial(tags.tag_map, ctx, arn)):
+                           functools.partial(tags.tag_map, ctx.conn, arn)):
                 found.append(row)
                 if len(found) == wanted:
                     return found

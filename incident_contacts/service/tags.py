@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from incident_contacts.errors import ServiceQuotaExceededException, ValidationException
 from incident_contacts.service import arns
@@ -83,8 +84,12 @@ def list_tags(ctx: RequestContext, resource_arn: str) -> list[dict[str, str]]:
     return [{"Key": r.key, "Value": r.value} for r in rows]
 
 
-def tag_map(ctx: RequestContext, resource_arn: str) -> dict[str, str]:
-    return {tag["Key"]: tag["Value"] for tag in list_tags(ctx, resource_arn)}
+def tag_map(conn: Connection, resource_arn: str) -> dict[str, str]:
+    """A resource's tags by key, for ``aws:ResourceTag/<key>`` (none when it has none or does
+    not exist)."""
+    rows = conn.execute(sa.select(tags.c.key, tags.c.value)
+                        .where(tags.c.resource_arn == resource_arn))
+    return {row.key: row.value for row in rows}
 
 
 def _resource_type(resource_arn: str) -> str:
