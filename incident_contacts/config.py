@@ -43,6 +43,12 @@ class Settings:
     webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_types: str | None = None        # the channel types it takes; none: all left
+    # SMS through Amazon SNS (delivery.sns) in this region; AWS credentials from their chain.
+    sns_region: str | None = None
+    sns_endpoint_url: str | None = None
+    sns_sender_id: str | None = None
+    sns_origination_number: str | None = None
+    sns_sms_type: str | None = None         # Transactional when unset, or Promotional
     delivery_max_attempts: int = 8          # a message is FAILED after this many attempts
     # Quotas (service.quotas), 0 for none: per account and region, and per plan.
     quota_contacts: int = 1000

@@ -52,6 +52,11 @@ def delivery_settings(settings: Settings) -> DeliverySettings:
         webhook_url=settings.webhook_url,
         webhook_secret=settings.webhook_secret,
         webhook_types=settings.webhook_types,
+        sns_region=settings.sns_region,
+        sns_endpoint_url=settings.sns_endpoint_url,
+        sns_sender_id=settings.sns_sender_id,
+        sns_origination_number=settings.sns_origination_number,
+        sns_sms_type=settings.sns_sms_type,
     )
 
 

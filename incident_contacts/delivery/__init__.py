@@ -1,5 +1,5 @@
 """Delivery of activation codes and pages: one small :class:`Transport` interface, with SMTP,
-Twilio-compatible, webhook, recording and in-memory implementations, and the text of the
+Twilio-compatible, Amazon SNS, webhook, recording and in-memory implementations, and the text of the
 messages."""
 
 from .base import (
@@ -13,6 +13,7 @@ from .base import (
 from .config import DeliverySettings, build_transports
 from .recording import MemoryTransport, RecordingTransport
 from .smtp import SmtpTransport
+from .sns import SnsTransport
 from .text import MessageText, activation_text, page_text
 from .twilio import TwilioTransport, compute_twilio_signature, validate_twilio_signature
 from .webhook import WebhookTransport, verify_webhook_signature, webhook_signature
@@ -28,6 +29,7 @@ __all__ = [
     "RecordingTransport",
     "RetryableDeliveryError",
     "SmtpTransport",
+    "SnsTransport",
     "Transport",
     "TwilioTransport",
     "WebhookTransport",

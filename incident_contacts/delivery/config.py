@@ -15,6 +15,7 @@ import httpx
 from .base import CHANNEL_TYPES, EMAIL, SMS, VOICE, Transport
 from .recording import RecordingTransport
 from .smtp import SmtpTransport
+from .sns import SnsTransport
 from .twilio import DEFAULT_TWILIO_BASE_URL, TwilioTransport
 from .webhook import WebhookTransport
 
@@ -31,6 +32,11 @@ _ENV = {
     "webhook_url": "INCIDENT_CONTACTS_WEBHOOK_URL",
     "webhook_secret": "INCIDENT_CONTACTS_WEBHOOK_SECRET",
     "webhook_types": "INCIDENT_CONTACTS_WEBHOOK_TYPES",
+    "sns_region": "INCIDENT_CONTACTS_SNS_REGION",
+    "sns_endpoint_url": "INCIDENT_CONTACTS_SNS_ENDPOINT_URL",
+    "sns_sender_id": "INCIDENT_CONTACTS_SNS_SENDER_ID",
+    "sns_origination_number": "INCIDENT_CONTACTS_SNS_ORIGINATION_NUMBER",
+    "sns_sms_type": "INCIDENT_CONTACTS_SNS_SMS_TYPE",
 }
 
 # Where Twilio posts the key a callee presses (served by ``api.webhooks``).
@@ -54,6 +60,12 @@ class DeliverySettings:
     # The channel types the webhook takes, comma-separated; none: every type without SMTP or
     # Twilio.
     webhook_types: str | None = None
+    # SMS through Amazon SNS in this region (credentials from the usual AWS chain).
+    sns_region: str | None = None
+    sns_endpoint_url: str | None = None
+    sns_sender_id: str | None = None
+    sns_origination_number: str | None = None
+    sns_sms_type: str | None = None      # Transactional (when unset) or Promotional
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> DeliverySettings:
@@ -68,20 +80,23 @@ def build_transports(
     http_client: httpx.Client | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> dict[str, Transport]:
-    """One transport per channel type: SMTP for EMAIL and Twilio for SMS and VOICE where
-    configured, the webhook for the types it is given (by default every type left), and
-    :class:`RecordingTransport` for the rest.
+    """One transport per channel type: SMTP for EMAIL, Twilio for SMS and VOICE, or Amazon SNS
+    for SMS, where configured; the webhook for the types it is given (by default every type
+    left), and :class:`RecordingTransport` for the rest.
 
-    Raises ``ValueError`` for a half-done configuration (an SMTP URL without a sender, or some
-    of the Twilio values without the others), so a server fails at start, not at first send.
+    Raises ``ValueError`` for a half-done or contradictory configuration (an SMTP URL without
+    a sender, some of the Twilio values without the others, SMS given to both Twilio and SNS,
+    SNS without AWS credentials), so a server fails at start, not at first send.
     """
     transports: dict[str, Transport] = {}
+    providers: dict[str, str] = {}      # channel type -> who sends it, for the messages below
     if settings.smtp_url:
         if not settings.email_from:
             raise ValueError(f"{_ENV['smtp_url']} is set but {_ENV['email_from']} is not")
         transports[EMAIL] = SmtpTransport(
             settings.smtp_url, settings.email_from, ssl_context=ssl_context
         )
+        providers[EMAIL] = "SMTP"
     sid, token, sender = (
         settings.twilio_account_sid,
         settings.twilio_auth_token,
@@ -99,14 +114,29 @@ def build_transports(
         )
         transports[SMS] = twilio
         transports[VOICE] = twilio
+        providers[SMS] = providers[VOICE] = "Twilio"
     elif sid or token or sender:
         given = {"twilio_account_sid": sid, "twilio_auth_token": token, "twilio_from": sender}
         missing = ", ".join(_ENV[name] for name, value in given.items() if not value)
         raise ValueError(f"Twilio delivery is partly configured; missing {missing}")
+    if settings.sns_region:
+        if SMS in providers:
+            raise ValueError(f"SMS is sent by {providers[SMS]}; unset {_ENV['sns_region']} or "
+                             "the Twilio settings")
+        transports[SMS] = SnsTransport(
+            settings.sns_region, endpoint_url=settings.sns_endpoint_url,
+            sender_id=settings.sns_sender_id,
+            origination_number=settings.sns_origination_number,
+            sms_type=settings.sns_sms_type or "Transactional",
+        )
+        providers[SMS] = "SNS"
+    elif (settings.sns_endpoint_url or settings.sns_sender_id
+          or settings.sns_origination_number or settings.sns_sms_type):
+        raise ValueError(f"SNS delivery is partly configured; missing {_ENV['sns_region']}")
     if settings.webhook_url:
         webhook = WebhookTransport(settings.webhook_url, settings.webhook_secret,
                                    client=http_client)
-        for channel_type in _webhook_types(settings, taken=set(transports)):
+        for channel_type in _webhook_types(settings, providers):
             transports[channel_type] = webhook
     elif settings.webhook_secret or settings.webhook_types:
         raise ValueError(f"{_ENV['webhook_secret']} or {_ENV['webhook_types']} is set but "
@@ -117,7 +147,7 @@ def build_transports(
     return transports
 
 
-def _webhook_types(settings: DeliverySettings, taken: set[str]) -> list[str]:
+def _webhook_types(settings: DeliverySettings, taken: dict[str, str]) -> list[str]:
     if not settings.webhook_types:
         return [t for t in CHANNEL_TYPES if t not in taken]
     named = [part.strip().upper() for part in settings.webhook_types.split(",") if part.strip()]
@@ -127,5 +157,5 @@ def _webhook_types(settings: DeliverySettings, taken: set[str]) -> list[str]:
                              f"{', '.join(CHANNEL_TYPES)}")
         if channel_type in taken:
             raise ValueError(f"{_ENV['webhook_types']} names {channel_type}, which "
-                             f"{'SMTP' if channel_type == EMAIL else 'Twilio'} already sends")
+                             f"{taken[channel_type]} already sends")
     return named

@@ -41,7 +41,8 @@ def _arn(ctx: RequestContext, row: Any) -> str:
 
 def create_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """A contact's alias is unique in its account and region: a second one is a
-    ConflictException (spec §6.1). The plan is checked against the rules of its type."""
+    ConflictException (spec §6.1) whose ``ResourceId`` is the alias as the request gave it
+    (decisions §5). The plan is checked against the rules of its type."""
     alias = params["Alias"]
     arn = arns.contact_arn(ctx.region, ctx.account, alias)
     exists = ctx.conn.execute(
@@ -54,7 +55,7 @@ def create_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     if exists is not None:
         raise ConflictException(
             f"A contact with the alias {alias} already exists.",
-            resource_id=arn, resource_type="CONTACT",
+            resource_id=alias, resource_type="CONTACT",
         )
     quotas.check_new_contact(ctx, arn)
     plan = params["Plan"]
@@ -76,7 +77,7 @@ def create_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     except IntegrityError as exc:
         raise ConflictException(
             f"A contact with the alias {alias} already exists.",
-            resource_id=arn, resource_type="CONTACT",
+            resource_id=alias, resource_type="CONTACT",
         ) from exc
     if params.get("Tags"):
         tags.put_tags(ctx, arn, params["Tags"])

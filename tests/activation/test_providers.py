@@ -1,5 +1,6 @@
 """Activation codes delivered for real by a server subprocess: email to an SMTP server
-(aiosmtpd), SMS and calls to a local fake of Twilio's REST API."""
+(aiosmtpd), SMS and calls to a local fake of Twilio's REST API, JSON to a webhook, SMS to a
+local fake of Amazon SNS."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from incident_contacts.delivery import verify_webhook_signature
 from tests.activation.helpers import EMAIL, PHONE, new_channel, wait_delivered, wait_until
 from tests.conftest import Backend
-from tests.delivery.conftest import LOOPBACK, FakeTwilio, FakeWebhook, SmtpServerFactory
+from tests.delivery.conftest import LOOPBACK, FakeSns, FakeTwilio, FakeWebhook, SmtpServerFactory
 from tests.support.server import start_server
 
 SENDER = "Incident Manager <oncall@example.com>"
@@ -127,3 +128,34 @@ def test_codes_reach_a_webhook(tmp_path: Path, fake_webhook: FakeWebhook) -> Non
     assert verify_webhook_signature("whsec-server",
                                     accepted["headers"]["x-incident-contacts-signature"],
                                     accepted["body"], now=time.time())
+
+
+def test_sms_codes_reach_sns(tmp_path: Path, fake_sns: FakeSns) -> None:
+    """A server sending SMS through SNS (credentials from the environment, as botocore reads
+    them): the code is published to the number, a throttled Publish is retried, and voice and
+    email stay with the development outbox."""
+    fake_sns.refuse_next(400, "Throttling")
+    server = start_server(tmp_path, env={
+        "INCIDENT_CONTACTS_SNS_REGION": fake_sns.region,
+        "INCIDENT_CONTACTS_SNS_ENDPOINT_URL": fake_sns.url,
+        "INCIDENT_CONTACTS_SNS_SENDER_ID": "OnCall",
+        "AWS_ACCESS_KEY_ID": fake_sns.access_key,
+        "AWS_SECRET_ACCESS_KEY": "fake-secret",
+    })
+    try:
+        backend = Backend("server-sqlite", server=server)
+        client = backend.client()
+        channel = new_channel(client, type="SMS", address=PHONE)
+        voice = new_channel(client, type="VOICE", address=PHONE)
+        backend.advance(60)      # past the first retry's backoff
+        [message] = wait_delivered(backend, channel, count=1)
+        [spoken] = wait_delivered(backend, voice, count=1)
+    finally:
+        server.stop()
+    throttled, published = fake_sns.requests
+    assert throttled["form"] == published["form"]       # the same message, sent again
+    assert published["form"]["PhoneNumber"] == PHONE
+    assert message["ActivationCode"] in published["form"]["Message"]
+    assert published["form"]["MessageAttributes.entry.2.Value.StringValue"] == "OnCall"
+    assert message["DeliveryStatus"] == "SENT" and spoken["DeliveryStatus"] == "SENT"
+    assert len(fake_sns.published()) == 1               # the call did not go to SNS

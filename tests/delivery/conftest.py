@@ -1,7 +1,7 @@
 """Local peers for the delivery tests: a self-signed certificate, an SMTP server (aiosmtpd), a
-fake of Twilio's Messages and Calls endpoints and a webhook receiver (Starlette under uvicorn).
-All listen on 127.0.0.1 on a port the OS picks, and each is stopped by the fixture that started
-it."""
+fake of Twilio's Messages and Calls endpoints, a webhook receiver and a fake of SNS's Publish
+(Starlette under uvicorn). All listen on 127.0.0.1 on a port the OS picks, and each is stopped
+by the fixture that started it."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 LOOPBACK = "127.0.0.1"
@@ -336,4 +336,72 @@ def fake_webhook() -> Iterator[FakeWebhook]:
     fake = FakeWebhook()
     with served(fake.app()) as base_url:
         fake.url = base_url + "/hook"
+        yield fake
+
+
+# --- Amazon SNS --------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeSns:
+    """SNS's Query API, ``Action=Publish`` only: records each request's form and the SigV4
+    credential scope it was signed with, and answers as SNS does."""
+
+    access_key: str
+    region: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    scripted: list[tuple[int, str]] = field(default_factory=list)
+    url: str = ""
+
+    def refuse_next(self, status: int, code: str) -> None:
+        """Answer the next Publish with SNS's error document for ``code``."""
+        self.scripted.append((status, code))
+
+    def published(self) -> list[dict[str, str]]:
+        return [request["form"] for request in self.requests
+                if request["form"].get("Action") == "Publish" and request["accepted"]]
+
+    def app(self) -> Starlette:
+        async def endpoint(request: Request) -> Response:
+            pairs = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+            form = dict(pairs)
+            credential = request.headers.get("authorization", "").partition("Credential=")[2]
+            scope = credential.split(",")[0].split("/")
+            signed = (len(scope) == 5 and scope[0] == self.access_key
+                      and scope[2:] == [self.region, "sns", "aws4_request"])
+            record = {"form": form, "signed": signed, "accepted": False}
+            self.requests.append(record)
+            if not signed:
+                return _sns_error(403, "InvalidClientTokenId",
+                                  "The security token included in the request is invalid.")
+            if form.get("Action") != "Publish" or form.get("Version") != "2010-03-31":
+                return _sns_error(400, "InvalidAction", "Could not find operation.")
+            if self.scripted:
+                status, code = self.scripted.pop(0)
+                return _sns_error(status, code, f"scripted {code} for {form.get('PhoneNumber')}")
+            record["accepted"] = True
+            message_id = str(uuid.uuid4())
+            return Response(
+                '<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
+                f"<PublishResult><MessageId>{message_id}</MessageId></PublishResult>"
+                f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+                "</PublishResponse>", media_type="text/xml")
+
+        return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+
+
+def _sns_error(status: int, code: str, message: str) -> Response:
+    kind = "Receiver" if status >= 500 else "Sender"
+    return Response(
+        '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
+        f"<Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>",
+        status_code=status, media_type="text/xml")
+
+
+@pytest.fixture
+def fake_sns() -> Iterator[FakeSns]:
+    fake = FakeSns(access_key="AKIDSNSTEST" + uuid.uuid4().hex[:8].upper(), region="eu-west-1")
+    with served(fake.app()) as base_url:
+        fake.url = base_url
         yield fake

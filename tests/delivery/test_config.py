@@ -6,6 +6,7 @@ from incident_contacts.delivery import (
     DeliverySettings,
     RecordingTransport,
     SmtpTransport,
+    SnsTransport,
     TwilioTransport,
     WebhookTransport,
     build_transports,
@@ -111,3 +112,34 @@ def test_webhook_secrets_stay_out_of_repr() -> None:
     settings = DeliverySettings.from_environ(
         {**WEBHOOK, "INCIDENT_CONTACTS_WEBHOOK_SECRET": "hmac-key"})
     assert "s3cret" not in repr(settings) and "hmac-key" not in repr(settings)
+
+
+SNS = {"INCIDENT_CONTACTS_SNS_REGION": "eu-west-1",
+       "INCIDENT_CONTACTS_SNS_ENDPOINT_URL": "http://127.0.0.1:9"}
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDCONFIGTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_sns_takes_sms_and_the_webhook_what_is_left() -> None:
+    transports = build_transports(DeliverySettings.from_environ({**SNS, **SMTP, **WEBHOOK}))
+    assert isinstance(transports["SMS"], SnsTransport)
+    assert isinstance(transports["EMAIL"], SmtpTransport)
+    assert isinstance(transports["VOICE"], WebhookTransport)
+    transports["SMS"].close()   # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("aws_credentials")
+@pytest.mark.parametrize(("environ", "said"), [
+    ({**SNS, **TWILIO}, "SMS is sent by Twilio"),
+    ({"INCIDENT_CONTACTS_SNS_SENDER_ID": "OnCall"}, "missing INCIDENT_CONTACTS_SNS_REGION"),
+    ({**SNS, "INCIDENT_CONTACTS_SNS_SMS_TYPE": "Urgent"}, "Transactional, Promotional"),
+    ({**SNS, **WEBHOOK, "INCIDENT_CONTACTS_WEBHOOK_TYPES": "SMS"}, "which SNS already sends"),
+])
+def test_sns_configured_wrong_is_refused(environ: dict[str, str], said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        build_transports(DeliverySettings.from_environ(environ))

@@ -36,8 +36,9 @@ def test_duplicate_alias_is_a_conflict(client, backend):
     err = error_of(excinfo)
     assert err["Error"]["Code"] == "ConflictException"
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 409
-    assert err["ResourceId"] == arn
+    assert err["ResourceId"] == "dup"       # the identifier as the request gave it
     assert err["ResourceType"] == "CONTACT"
+    assert client.get_contact(ContactId=arn)["Alias"] == "dup"
 
 
 def test_same_alias_in_another_region_or_account_is_fine(client, backend):
