@@ -18,21 +18,28 @@ contacts' stages name channels (with an optional retry interval); ESCALATION pla
 name contacts (essential or not). An ONCALL_SCHEDULE's plan is its rotations
 (``rotation-N=<ARN>``).
 
-Rotation and override forms name their contacts one a line, by alias (of the signed-in
-account and region) or by ARN, in turn; their times are ``datetime-local`` fields read in the
-rotation's time zone.
+Rotation and override forms are read by :mod:`incident_contacts.console.rotation_forms`.
+Tags are added (or given a new value) one at a time (``key``, ``value``) and removed one at a
+time (``key``). A contact policy is a JSON textarea (``policy``), sent as written but for
+line ends: a browser ends a textarea's lines with CR LF, which become LF, so a policy shown and
+sent back unchanged is stored unchanged (unless the API was given one with CR LF line ends).
 """
 
 from __future__ import annotations
 
-import datetime
+import json
 import re
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from incident_contacts.console import rotation_forms
+from incident_contacts.console.fields import WHOLE as _WHOLE
+from incident_contacts.console.fields import Action, FormError
+from incident_contacts.console.fields import confirmed as _confirmed
+from incident_contacts.console.fields import text as _text
+from incident_contacts.console.fields import whole as _whole
 from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
 
@@ -41,22 +48,6 @@ MAX_STAGE_ROWS = 101
 
 _TARGET = re.compile(r"stage-([0-9]{1,3})-target-([0-9]{1,4})")
 _ROTATION = re.compile(r"rotation-([0-9]{1,4})")
-_WHOLE = re.compile(r"[0-9]{1,4}")
-"""A whole number as a form sends it: ASCII digits only (``"²".isdigit()`` is true)."""
-
-
-class FormError(Exception):
-    """A form that cannot become a request; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Action:
-    operation: str
-    params: dict[str, Any]
-    done: str
-    # The page to show after success, from the operation's answer; None: the page the form
-    # was sent from.
-    then: Callable[[dict[str, Any]], str] | None = None
 
 
 def contact_page(arn: str) -> str:
@@ -65,23 +56,6 @@ def contact_page(arn: str) -> str:
 
 def engagement_page(arn: str) -> str:
     return "/console/engagement?" + urlencode({"arn": arn})
-
-
-def _text(form: Mapping[str, str], name: str) -> str | None:
-    """A text field, trimmed; None when blank, so the API sees the member absent."""
-    value = form.get(name, "").strip()
-    return value or None
-
-
-def _confirmed(form: Mapping[str, str], what: str) -> None:
-    if form.get("confirm") != "yes":
-        raise FormError(f"Tick the box to confirm that the {what} is to be deleted.")
-
-
-def _whole(text: str, what: str) -> int:
-    if not _WHOLE.fullmatch(text):
-        raise FormError(f"{what} is a whole number of minutes.")
-    return int(text)
 
 
 def _ticked(form: Mapping[str, str],
@@ -236,115 +210,33 @@ def _engage(form: Mapping[str, str], caller: Caller) -> Action:
                   then=lambda answer: engagement_page(answer["EngagementArn"]))
 
 
-def rotation_page(arn: str) -> str:
-    return "/console/rotation?" + urlencode({"arn": arn})
+def _tag(form: Mapping[str, str], caller: Caller) -> Action:
+    """One tag, added or given a new value. Its value is sent as typed: a tag value may begin
+    or end with a space."""
+    return Action("TagResource",
+                  {"ResourceARN": form.get("arn", ""),
+                   "Tags": [{"Key": form.get("key", "").strip(),
+                             "Value": form.get("value", "")}]},
+                  "The tag is saved.")
 
 
-_WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+def _untag(form: Mapping[str, str], caller: Caller) -> Action:
+    return Action("UntagResource",
+                  {"ResourceARN": form.get("arn", ""), "TagKeys": [form.get("key", "")]},
+                  "The tag is removed.")
 
 
-def members_of(form: Mapping[str, str], caller: Caller, name: str = "members") -> list[str]:
-    """Contacts, one a line, in turn: an alias of the caller's account and region, or an ARN
-    (a contact shared from another account)."""
-    members = []
-    for line in form.get(name, "").splitlines():
-        line = line.strip()
-        if line:
-            members.append(line if line.startswith("arn:")
-                           else arns.contact_arn(caller.region, caller.account, line))
-    return members
-
-
-def _zone(form: Mapping[str, str]) -> tuple[str, zoneinfo.ZoneInfo]:
-    name = form.get("zone", "").strip() or "UTC"
+def _put_policy(form: Mapping[str, str], caller: Caller) -> Action:
+    policy = form.get("policy", "").replace("\r\n", "\n")
+    if not policy.strip():
+        raise FormError("Write the policy, a JSON document. (A contact's policy can be "
+                        "replaced, not removed: it goes with the contact.)")
     try:
-        return name, zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):   # OSError: "America/"
-        raise FormError(f"{name!r} is not a time zone (an IANA name, as Europe/Berlin)."
-                        ) from None
-
-
-def _moment(form: Mapping[str, str], name: str, what: str, zone: zoneinfo.ZoneInfo) -> float:
-    """A ``datetime-local`` field (``2026-03-01T09:00``) read in ``zone``, as epoch seconds."""
-    text = form.get(name, "").strip()
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise FormError(f"{what} is a date and a time, as 2026-03-01T09:00.") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.timestamp()
-
-
-def _hand_off(form: Mapping[str, str]) -> dict[str, int]:
-    match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", form.get("time", "").strip())
-    if match is None:
-        raise FormError("The hand-off time is hours and minutes, as 09:00.")
-    return {"HourOfDay": int(match.group(1)), "MinuteOfHour": int(match.group(2))}
-
-
-def _count(form: Mapping[str, str], name: str, what: str) -> int:
-    text = form.get(name, "").strip() or "1"
-    if not _WHOLE.fullmatch(text):
-        raise FormError(f"{what} is a whole number.")
-    return int(text)
-
-
-def _recurrence(form: Mapping[str, str]) -> dict[str, Any]:
-    hand_off = _hand_off(form)
-    recurrence: dict[str, Any] = {
-        "NumberOfOnCalls": _count(form, "on-call", "The number of contacts on call"),
-        "RecurrenceMultiplier": _count(form, "every", "How many days, weeks or months a shift "
-                                                      "lasts"),
-    }
-    kind = form.get("kind", "daily")
-    if kind == "weekly":
-        day = form.get("weekday", "")
-        if day not in _WEEKDAYS:
-            raise FormError("Choose the day of the week of the hand-off.")
-        recurrence["WeeklySettings"] = [{"DayOfWeek": day, "HandOffTime": hand_off}]
-    elif kind == "monthly":
-        recurrence["MonthlySettings"] = [{
-            "DayOfMonth": _count(form, "monthday", "The day of the month"),
-            "HandOffTime": hand_off}]
-    else:
-        recurrence["DailySettings"] = [hand_off]
-    return recurrence
-
-
-def _create_rotation(form: Mapping[str, str], caller: Caller) -> Action:
-    name, zone = _zone(form)
-    return Action("CreateRotation",
-                  {"Name": form.get("name", "").strip(),
-                   "ContactIds": members_of(form, caller),
-                   "TimeZoneId": name,
-                   "StartTime": _moment(form, "start", "The start", zone),
-                   "Recurrence": _recurrence(form)},
-                  "The rotation is created.",
-                  then=lambda answer: rotation_page(answer["RotationArn"]))
-
-
-def _delete_rotation(form: Mapping[str, str], caller: Caller) -> Action:
-    _confirmed(form, "rotation")
-    return Action("DeleteRotation", {"RotationId": form.get("arn", "")},
-                  "The rotation is deleted.", then=lambda _answer: "/console/rotations")
-
-
-def _create_override(form: Mapping[str, str], caller: Caller) -> Action:
-    _name, zone = _zone(form)
-    return Action("CreateRotationOverride",
-                  {"RotationId": form.get("arn", ""),
-                   "NewContactIds": members_of(form, caller),
-                   "StartTime": _moment(form, "start", "The start", zone),
-                   "EndTime": _moment(form, "end", "The end", zone)},
-                  "The override is created.")
-
-
-def _delete_override(form: Mapping[str, str], caller: Caller) -> Action:
-    return Action("DeleteRotationOverride",
-                  {"RotationId": form.get("arn", ""),
-                   "RotationOverrideId": form.get("override", "")},
-                  "The override is deleted.")
+        json.loads(policy)
+    except ValueError as exc:
+        raise FormError(f"The policy is not JSON: {exc}.") from None
+    return Action("PutContactPolicy", {"ContactArn": form.get("arn", ""), "Policy": policy},
+                  "The policy is saved.")
 
 
 ACTIONS: dict[str, Callable[[Mapping[str, str], Caller], Action]] = {
@@ -360,11 +252,21 @@ ACTIONS: dict[str, Callable[[Mapping[str, str], Caller], Action]] = {
     "add-channel": _add_channel,
     "delete-channel": _delete_channel,
     "engage": _engage,
-    "create-rotation": _create_rotation,
-    "delete-rotation": _delete_rotation,
-    "create-override": _create_override,
-    "delete-override": _delete_override,
+    "create-rotation": rotation_forms.create_rotation,
+    "update-rotation": rotation_forms.update_rotation,
+    "delete-rotation": rotation_forms.delete_rotation,
+    "create-override": rotation_forms.create_override,
+    "delete-override": rotation_forms.delete_override,
+    "tag": _tag,
+    "untag": _untag,
+    "put-policy": _put_policy,
 }
+
+PREVIEWS = frozenset({"create-rotation", "update-rotation"})
+"""Actions whose form can show its shifts before it is sent (``POST /console/preview/...``)."""
+
+LARGE_FORMS = frozenset({"put-policy"})
+"""Actions whose form may be as large as a contact policy (395,000 characters)."""
 
 
 # -- the plan editor's rows ---------------------------------------------------------------------
@@ -420,5 +322,5 @@ def short(arn: str) -> str:
     return "/".join(parsed.parts) if parsed is not None else arn
 
 
-__all__ = ["ACTIONS", "Action", "FormError", "StageRow", "TargetRow", "plan_rows",
-           "rotations_of", "stages_of"]
+__all__ = ["ACTIONS", "LARGE_FORMS", "PREVIEWS", "Action", "FormError", "StageRow",
+           "TargetRow", "plan_rows", "rotations_of", "short", "stages_of"]

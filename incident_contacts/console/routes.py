@@ -19,7 +19,8 @@ Reading and acting
     constant time), on top of the ``SameSite`` cookie. A page is acknowledged with the
     accept code it carried (AcceptPage with ENFORCE), as from the phone. Contacts, their
     channels and plans, rotations and overrides are created, changed and deleted the same
-    way (``console.forms``). The delivery page,
+    way (``console.forms``), as are tags and contact policies; a rotation form can show the
+    shifts it would give before it is saved (ListPreviewRotationShifts). The delivery page,
     which has no API operation, is shown to principals who may read every channel of the
     account (``GetContactChannel`` on ``contact-channel/*``); it never shows activation or
     accept codes, nor message bodies.
@@ -31,10 +32,13 @@ Content-Security-Policy).
 from __future__ import annotations
 
 import datetime
+import functools
 import hmac
+import json
 import logging
 import re
 import secrets
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,7 +61,8 @@ from incident_contacts.api.security import PrincipalCaller
 from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.principals import identity_allows
 from incident_contacts.auth.throttle import Throttle
-from incident_contacts.console import forms
+from incident_contacts.console import forms, rotation_pages
+from incident_contacts.console.rotation_forms import NEW_ROTATION
 from incident_contacts.errors import DataEncryptionException, ServiceError, ThrottlingException
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
@@ -70,8 +75,7 @@ _T = TypeVar("_T")
 HERE = Path(__file__).parent
 SESSION_SECONDS = 8 * 3600
 MAX_FORM = 16 * 1024
-SHIFT_DAYS = 14
-OVERRIDE_DAYS = 365                # overrides listed on a rotation's page, from now on
+LARGE_FORM = 4 * 1024 * 1024    # a contact policy: 395,000 characters, percent-encoded
 OUTBOX_ROWS = 200
 OPTIONS = 500                   # contacts or rotations a form offers to choose from
 SIGN_IN_RATE = 1 / 6
@@ -97,6 +101,25 @@ def _when(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _zoned(value: Any, zone: str) -> str:
+    """Epoch seconds as a time in ``zone`` (a rotation's); nothing for an absent member."""
+    if not isinstance(value, int | float):
+        return ""
+    try:
+        where = zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return _when(value)
+    return datetime.datetime.fromtimestamp(value, where).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def _pretty(policy: Any) -> str:
+    """A policy document indented to be read; as it is when it is not JSON."""
+    try:
+        return json.dumps(json.loads(policy), indent=2)
+    except (TypeError, ValueError):
+        return str(policy)
+
+
 def _short(arn: Any) -> str:
     """The part of an ARN a person recognises; nothing for a member that is absent."""
     return forms.short(arn) if isinstance(arn, str) and arn else ""
@@ -114,6 +137,8 @@ class Console:
             undefined=jinja2.ChainableUndefined)  # absent members are absent, as on the wire
         self.templates.filters["when"] = _when
         self.templates.filters["short"] = _short
+        self.templates.filters["local"] = _zoned
+        self.templates.filters["pretty"] = _pretty
         # Sign-in attempts per client address: a burst of ten, then one every six seconds.
         self.sign_ins = Throttle(SIGN_IN_RATE, SIGN_IN_BURST, runtime.clock)
 
@@ -182,6 +207,15 @@ class Console:
         in a thread on PostgreSQL."""
         return await self._run(self.dispatcher.call, caller, operation, params)
 
+    async def section(self, caller: Caller, operation: str,
+                      **params: Any) -> dict[str, Any] | str:
+        """An operation for one part of a page: refused, its error is shown in that part
+        instead of failing the page."""
+        try:
+            return await self.call(caller, operation, **params)
+        except ServiceError as exc:
+            return f"{exc.code}: {exc.message}"
+
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         if self.runtime.store.sqlite:
             return function(*args)
@@ -196,7 +230,7 @@ class Console:
             request.session.setdefault("csrf", secrets.token_urlsafe(32))
             return self.render(request, "login.html", region=self.runtime.settings.default_region,
                                then=request.query_params.get("then", ""))
-        form = await self._checked_form(request)
+        form = await self.checked_form(request)
         if form is None:
             return self.render(request, "error.html", status=403,
                                code="InvalidFormToken",
@@ -244,16 +278,23 @@ class Console:
 
     async def logout(self, request: Request) -> Response:
         """Signing out ends the session on the server: a copy of the cookie stops working."""
-        if await self._checked_form(request) is not None:
+        if await self.checked_form(request) is not None:
             token = request.session.get("token")
             if isinstance(token, str):
                 await self._run(self._end_session, token)
             request.session.clear()
         return RedirectResponse("/console/login", status_code=303)
 
-    async def _checked_form(self, request: Request) -> dict[str, str] | None:
+    def expired(self, request: Request, caller: Caller) -> Response:
+        return self.render(request, "error.html", status=403, caller=caller,
+                           code="InvalidFormToken",
+                           message="The form has expired or did not come from this "
+                                   "console. Reload the page and try again.")
+
+    async def checked_form(self, request: Request,
+                            limit: int = MAX_FORM) -> dict[str, str] | None:
         """The form of a POST that carries this session's token, else None."""
-        form = await _form(request)
+        form = await _form(request, limit)
         expected = str(request.session.get("csrf", ""))
         given = form.get("csrf", "")
         if not expected or not hmac.compare_digest(expected.encode(),
@@ -311,7 +352,11 @@ class Console:
             rotations += [(r, name, False) for r, name in listed.items() if r not in chosen]
         return self.render(request, "contact.html", caller=caller, contact=contact,
                            channels=channels, stages=forms.plan_rows(contact, options),
-                           rotations=rotations)
+                           rotations=rotations,
+                           tags=await self.section(caller, "ListTagsForResource",
+                                                   ResourceARN=contact["ContactArn"]),
+                           policy=await self.section(caller, "GetContactPolicy",
+                                                     ContactArn=contact["ContactArn"]))
 
     async def _options(self, caller: Caller, operation: str) -> list[dict[str, Any]]:
         """Up to ``OPTIONS`` items of a List operation, for a form to choose from; none when
@@ -331,13 +376,13 @@ class Console:
         return items[:OPTIONS]
 
     async def _listing(self, request: Request, caller: Caller, operation: str,
-                       member: str) -> Response:
+                       member: str, **values: Any) -> Response:
         """One page of a List operation, in the template named after its member."""
         page = await self.call(caller, operation,
                                NextToken=request.query_params.get("next") or None)
         name = member.lower()
         return self.render(request, f"{name}.html", caller=caller,
-                           next=page.get("NextToken"), **{name: page[member]})
+                           next=page.get("NextToken"), **{name: page[member]}, **values)
 
     async def engagements(self, request: Request, caller: Caller) -> Response:
         return await self._listing(request, caller, "ListEngagements", "Engagements")
@@ -351,25 +396,8 @@ class Console:
                            pages=pages)
 
     async def rotations(self, request: Request, caller: Caller) -> Response:
-        return await self._listing(request, caller, "ListRotations", "Rotations")
-
-    async def rotation(self, request: Request, caller: Caller) -> Response:
-        arn = request.query_params.get("arn", "")
-        rotation = await self.call(caller, "GetRotation", RotationId=arn)
-        now = self.runtime.clock.now()
-        shifts = (await self.call(caller, "ListRotationShifts", RotationId=arn, StartTime=now,
-                                  EndTime=now + SHIFT_DAYS * 86400,
-                                  MaxResults=1024))["RotationShifts"]
-        overrides: list[dict[str, Any]] | str
-        try:
-            overrides = (await self.call(caller, "ListRotationOverrides", RotationId=arn,
-                                         StartTime=now, EndTime=now + OVERRIDE_DAYS * 86400,
-                                         MaxResults=1024))["RotationOverrides"]
-        except ServiceError as exc:
-            overrides = f"{exc.code}: {exc.message}"
-        return self.render(request, "rotation.html", caller=caller, rotation=rotation,
-                           shifts=shifts, days=SHIFT_DAYS, overrides=overrides,
-                           override_days=OVERRIDE_DAYS)
+        return await self._listing(request, caller, "ListRotations", "Rotations",
+                                   f={**NEW_ROTATION, "back": "/console/rotations"})
 
     async def delivery(self, request: Request, caller: Caller) -> Response:
         if not self._may_read_every_channel(caller):
@@ -401,13 +429,12 @@ class Console:
 
     async def act(self, request: Request, caller: Caller) -> Response:
         """``POST /console/act/<action>``: one API operation from a form, then back."""
-        form = await self._checked_form(request)
+        name = request.path_params["action"]
+        form = await self.checked_form(
+            request, LARGE_FORM if name in forms.LARGE_FORMS else MAX_FORM)
         if form is None:
-            return self.render(request, "error.html", status=403, caller=caller,
-                               code="InvalidFormToken",
-                               message="The form has expired or did not come from this "
-                                       "console. Reload the page and try again.")
-        build = forms.ACTIONS.get(request.path_params["action"])
+            return self.expired(request, caller)
+        build = forms.ACTIONS.get(name)
         if build is None:
             return self.render(request, "error.html", status=404, caller=caller,
                                code="NotFound", message="There is no such action.")
@@ -454,12 +481,12 @@ def _local(path: str) -> str:
     return "/console/"
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """A urlencoded form (the only kind these pages send), at most ``MAX_FORM`` bytes."""
-    body = b""
+async def _form(request: Request, limit: int = MAX_FORM) -> dict[str, str]:
+    """A urlencoded form (the only kind these pages send), at most ``limit`` bytes."""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM:
+        if len(body) > limit:
             return {}
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
@@ -484,7 +511,8 @@ def build_console(runtime: Runtime, dispatcher: Dispatcher,
     pages: list[tuple[str, Callable[[Request, Caller], Awaitable[Response]]]] = [
         ("/", console.overview), ("/contacts", console.contacts), ("/contact", console.contact),
         ("/engagements", console.engagements), ("/engagement", console.engagement),
-        ("/rotations", console.rotations), ("/rotation", console.rotation),
+        ("/rotations", console.rotations),
+        ("/rotation", functools.partial(rotation_pages.rotation, console)),
         ("/delivery", console.delivery),
     ]
     routes: list[Any] = [Route(path, _signed_in(console, page)) for path, page in pages]
@@ -492,6 +520,9 @@ def build_console(runtime: Runtime, dispatcher: Dispatcher,
         Route("/login", console.login, methods=["GET", "POST"]),
         Route("/logout", console.logout, methods=["POST"]),
         Route("/act/{action}", _signed_in(console, console.act), methods=["POST"]),
+        Route("/preview/{action}",
+              _signed_in(console, functools.partial(rotation_pages.preview, console)),
+              methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     public_url = runtime.settings.public_url or ""

@@ -9,6 +9,7 @@ these tests; in CI that is a failure, as a missing PostgreSQL is.
 
 from __future__ import annotations
 
+import datetime
 import shutil
 from collections.abc import Iterator
 
@@ -146,4 +147,49 @@ def test_a_contact_is_built_and_engaged_in_a_browser(browser_page):
     assert "/console/engagement?arn=" in page.url
     (engagement,) = client.list_engagements()["Engagements"]
     assert engagement["ContactArn"] == contact["ContactArn"]
+    assert refused == []
+
+
+def test_a_rotation_is_previewed_changed_and_tagged_in_a_browser(browser_page):
+    """The rotation form as a browser sends it: pre-filled fields that pass the browser's own
+    checks (a start with seconds), the preview button's ``formaction`` under the policy's
+    ``form-action 'self'``, and the form coming back from the preview to be saved."""
+    page, server = browser_page
+    client = boto3.client("ssm-contacts", endpoint_url=server.url, region_name=REGION,
+                          aws_access_key_id=ACCOUNT, aws_secret_access_key="x")
+    ama, kwame = (client.create_contact(Alias=alias, Type="PERSONAL",
+                                        Plan={"Stages": []})["ContactArn"]
+                  for alias in ("ama", "kwame"))
+    start = datetime.datetime(2027, 1, 15, 9, 0, 30, tzinfo=datetime.UTC)
+    rotation = client.create_rotation(
+        Name="primary", ContactIds=[ama, kwame], TimeZoneId="Europe/Berlin", StartTime=start,
+        Recurrence={"NumberOfOnCalls": 1, "RecurrenceMultiplier": 1,
+                    "DailySettings": [{"HourOfDay": 9, "MinuteOfHour": 0}]})["RotationArn"]
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if message.type == "error" else None)
+    page.goto(server.url + "/console/rotations")
+    page.fill("input[name=account]", ACCOUNT)
+    page.click("button[type=submit]")
+    page.wait_for_url(server.url + "/console/rotations")
+    page.click("text=primary")
+
+    page.click("summary:has-text('Change the contacts')")
+    page.fill("form[action$=update-rotation] textarea[name=members]", "kwame\nama")
+    page.click("form[action$=update-rotation] button:has-text('Preview the shifts')")
+    page.wait_for_selector("text=Nothing is saved yet.")
+    assert "/console/preview/update-rotation" in page.url
+    assert client.get_rotation(RotationId=rotation)["ContactIds"] == [ama, kwame]
+    page.click("button:has-text('Save the rotation')")
+    page.wait_for_selector("text=The rotation is saved.")
+    saved = client.get_rotation(RotationId=rotation)
+    assert saved["ContactIds"] == [kwame, ama]
+    assert saved["StartTime"] == start     # the start, with its seconds, is kept
+
+    page.fill("form[action$='act/tag'] input[name=key]", "team")
+    page.fill("form[action$='act/tag'] input[name=value]", "sre")
+    page.click("button:has-text('Add the tag')")
+    page.wait_for_selector("text=The tag is saved.")
+    assert client.list_tags_for_resource(ResourceARN=rotation)["Tags"] == [
+        {"Key": "team", "Value": "sre"}]
     assert refused == []

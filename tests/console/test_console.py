@@ -8,7 +8,6 @@ import re
 
 import boto3
 import httpx
-import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
@@ -34,11 +33,6 @@ READER_POLICY = {"Version": "2012-10-17", "Statement": [
 def make_app(tmp_path, **settings):
     return build_application(Settings(database=f"sqlite:///{tmp_path / 'console.db'}",
                                       workers=False, **settings), ManualClock(START))
-
-
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path)
 
 
 def api(app, operation: str, account: str = ACCOUNT, **params):

@@ -6,12 +6,10 @@ from __future__ import annotations
 import html
 import re
 
-import pytest
 from starlette.testclient import TestClient
 
 from incident_contacts.console import forms
 from tests.console.test_console import (
-    ACCOUNT,
     READER_KEY,
     READER_SECRET,
     REGION,
@@ -19,24 +17,11 @@ from tests.console.test_console import (
     api,
     csrf,
     daily_rotation,
-    make_app,
     messages,
     seed,
     sign_in,
     sigv4_app,
 )
-
-
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as client:
-        sign_in(client, account=ACCOUNT, region=REGION)
-        yield client
 
 
 def post(client, action: str, page: str, **form):

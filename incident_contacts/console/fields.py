@@ -1,0 +1,59 @@
+"""Reading a submitted form: what every action builder shares.
+
+An action builder turns a form into an :class:`Action` (one API operation, its parameters,
+what to say when it succeeds, where to go then), or raises :class:`FormError` when the form
+cannot become a request at all. Anything that can become a request goes to the API, which
+checks it as it checks any client's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+WHOLE = re.compile(r"[0-9]{1,4}")
+"""A whole number as a form sends it: ASCII digits only (``"²".isdigit()`` is true)."""
+
+
+class FormError(Exception):
+    """A form that cannot become a request; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Action:
+    operation: str
+    params: dict[str, Any]
+    done: str
+    # The page to show after success, from the operation's answer; None: the page the form
+    # was sent from.
+    then: Callable[[dict[str, Any]], str] | None = None
+
+
+def text(form: Mapping[str, str], name: str) -> str | None:
+    """A text field, trimmed; None when blank, so the API sees the member absent."""
+    value = form.get(name, "").strip()
+    return value or None
+
+
+def confirmed(form: Mapping[str, str], what: str) -> None:
+    if form.get("confirm") != "yes":
+        raise FormError(f"Tick the box to confirm that the {what} is to be deleted.")
+
+
+def whole(value: str, what: str) -> int:
+    if not WHOLE.fullmatch(value):
+        raise FormError(f"{what} is a whole number of minutes.")
+    return int(value)
+
+
+def count(form: Mapping[str, str], name: str, what: str) -> int:
+    """A whole number field; 1 when blank."""
+    value = form.get(name, "").strip() or "1"
+    if not WHOLE.fullmatch(value):
+        raise FormError(f"{what} is a whole number.")
+    return int(value)
+
+
+__all__ = ["WHOLE", "Action", "FormError", "confirmed", "count", "text", "whole"]
