@@ -1,9 +1,15 @@
 """The in-process mock: boto3 clients talk to the same pipeline as the server, with no sockets.
 
-A ``before-send`` handler, registered once in botocore's built-in handlers (and on boto3's
-default session when it already exists), answers ssm-contacts requests while a mock is active;
-every other request goes on to the network as usual. Each mock has a fresh in-memory
-database, the development outbox as its only transport, and a clock that moves only when told.
+A ``before-send`` handler, put first among botocore's built-in handlers when this module is
+imported (and on boto3's default session, which may be older), answers ssm-contacts requests
+while a mock is active; every other request goes on to the next handler (moto's, when
+``moto.mock_aws`` is active too) or to the network as usual. Being first matters: moto answers
+every ``amazonaws.com`` request it does not know with a 404 "Not yet implemented".
+
+A mock started while another is active shares that one's state (its database, outbox and
+clock), as nested ``moto.mock_aws`` do, unless it was given settings of its own; the outermost
+mock has a fresh in-memory database, the development outbox as its only transport, and a clock
+that moves only when told.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import inspect
 import io
 import os
 import threading
+import unittest
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -38,6 +46,7 @@ _active: list[SsmContactsMock] = []
 _registered = False
 _lock = threading.Lock()
 _DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_HANDLER_ID = "incident-contacts-mock"
 
 
 class _RawBody(io.BytesIO):
@@ -86,20 +95,38 @@ def _before_send(request: Any, **_kwargs: Any) -> AWSResponse | None:
 
 
 def _register() -> None:
+    """Put the handler first, once (at import): in every session made from then on (botocore
+    copies its built-in handlers into each new session), and in boto3's default session when
+    one was made before. Clients made before this import are not intercepted."""
     global _registered
     with _lock:
         if _registered:
             return
-        botocore.handlers.BUILTIN_HANDLERS.append(("before-send", _before_send))
+        botocore.handlers.BUILTIN_HANDLERS.append(
+            ("before-send", _before_send, botocore.handlers.REGISTER_FIRST))
         _registered = True
     try:
         import boto3
     except ImportError:  # boto3 is optional: botocore sessions alone work too
         return
     if boto3.DEFAULT_SESSION is not None:
-        boto3.DEFAULT_SESSION.events.register(
-            "before-send", _before_send, unique_id="incident-contacts-mock"
+        boto3.DEFAULT_SESSION.events.register_first(
+            "before-send", _before_send, unique_id=_HANDLER_ID
         )
+
+
+def _forget_default_credentials() -> None:
+    """boto3's default session keeps the credentials it first found: forget them when a mock
+    starts (so keys set in the environment since are used, and pick the account) and when
+    the dummy keys go (so they are not used after the mock). moto swaps the whole session
+    instead, which costs a model load per client."""
+    try:
+        import boto3
+    except ImportError:
+        return
+    session = boto3.DEFAULT_SESSION
+    if session is not None and hasattr(session._session, "_credentials"):
+        session._session._credentials = None
 
 
 class SsmContactsMock:
@@ -107,30 +134,63 @@ class SsmContactsMock:
 
     def __init__(self, settings: Settings | None = None) -> None:
         # No throttling unless asked for: the mock's clock stands still, so an emptied
-        # bucket would never refill.
-        self._settings = (settings or Settings(throttle_rate=0.0)).with_overrides(
-            database="sqlite://", inspection=True
-        )
+        # bucket would never refill. Settings given with the default rate get it off too
+        # (a test asking for throttling gives a rate of its own and moves the clock).
+        # A mock given settings keeps a state of its own even when nested in another.
+        self._own_settings = settings is not None
+        if settings is None:
+            settings = Settings(throttle_rate=0.0)
+        elif settings.throttle_rate == Settings.throttle_rate:
+            settings = replace(settings, throttle_rate=0.0)
+        self._settings = settings.with_overrides(database="sqlite://", inspection=True)
         self.clock = _MockClock(self)
         self.runtime: Runtime | None = None
         self.dispatcher: Dispatcher | None = None
         self._saved_env: dict[str, str | None] = {}
+        self._depth = 0          # starts not yet matched by a stop (the same mock nested)
+        self._owner = True       # False while sharing the state of the mock it was nested in
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> SsmContactsMock:
+        """Start answering; started again while active (nested), it only counts."""
         _register()
-        self.runtime = build_runtime(self._settings, self.clock.inner)
-        self.dispatcher = build_dispatcher(self.runtime)
-        self.runtime.on_wake(self.run_due)
-        if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+        if self._depth:
+            self._depth += 1
+            return self
+        outer = _active[-1] if _active and not self._own_settings else None
+        if outer is not None and outer.runtime is not None:
+            # Nested in another mock: the same state, as nested moto mocks share theirs.
+            self.clock.inner = outer.clock.inner
+            self.runtime, self.dispatcher = outer.runtime, outer.dispatcher
+            self._owner = False
+        else:
+            self.clock.inner = ManualClock()
+            self.runtime = build_runtime(self._settings, self.clock.inner)
+            self.dispatcher = build_dispatcher(self.runtime)
+            self.runtime.on_wake(self.run_due)
+            self._owner = True
+        # Dummy keys unless keys are set (a 12-digit key id names the account): they come
+        # first in botocore's chain, so a profile named by AWS_PROFILE whose credentials need
+        # a process, SSO or a role (the network) is not asked, as under moto.
+        if not os.environ.get("AWS_ACCESS_KEY_ID"):
             for key, value in _DUMMY_CREDENTIALS.items():
                 self._saved_env[key] = os.environ.get(key)
                 os.environ[key] = value
+        if self._owner:
+            _forget_default_credentials()
+        self._depth = 1
         _active.append(self)
         return self
 
     def stop(self) -> None:
+        """Stop answering (the last stop of a nested start); the state is gone after."""
+        if self._depth > 1:
+            self._depth -= 1
+            return
+        if not self._depth:
+            return
+        self._depth = 0
         if self in _active:
             _active.remove(self)
         for key, value in self._saved_env.items():
@@ -138,9 +198,12 @@ class SsmContactsMock:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if self._saved_env:
+            _forget_default_credentials()
         self._saved_env.clear()
-        if self.runtime is not None:
-            self.runtime.close()
+        runtime, self.runtime, self.dispatcher = self.runtime, None, None
+        if runtime is not None and self._owner:
+            runtime.close()
 
     def __enter__(self) -> SsmContactsMock:
         return self.start()
@@ -150,48 +213,58 @@ class SsmContactsMock:
         self.stop()
 
     def __call__(self, func: F) -> F:
-        return _decorate(func, lambda: SsmContactsMock(self._settings))
+        """Decorate a function or class with this mock: each call (each test) starts it
+        afresh, and ``messages()`` and ``clock`` of this object read it meanwhile."""
+        return _decorate(func, lambda: self)
+
+    def _started(self) -> Runtime:
+        if self.runtime is None:
+            raise RuntimeError(
+                "this ssm-contacts mock is not active: read it inside `with "
+                "mock_ssm_contacts() as contacts:` or the test it decorates (its state is "
+                "gone once it stops)")
+        return self.runtime
 
     # -- serving ----------------------------------------------------------------------------
 
     def respond(self, request: Any) -> AWSResponse:
-        assert self.dispatcher is not None, "the mock is not started"
+        dispatcher = self.dispatcher
+        assert dispatcher is not None, "the mock is not started"
         headers = _RequestHeaders(request.headers)
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
         elif not isinstance(body, bytes):
             body = body.read()
-        response = self.dispatcher.handle(request.method, "/", headers, body)
+        response = dispatcher.handle(request.method, "/", headers, body)
         return AWSResponse(request.url, response.status, dict(response.headers),
                            _RawBody(response.body))
 
     def run_due(self) -> None:
         """Deliver what is due now; the mock does it before the API call returns."""
         # Background engines register their synchronous steps here (see ``_due_work``).
-        assert self.runtime is not None
+        runtime = self._started()
         for work in _due_work:
-            work(self.runtime)
+            work(runtime)
 
     # -- inspection --------------------------------------------------------------------------
 
     def messages(self, ContactChannelArn: str | None = None) -> list[dict[str, Any]]:
         """The messages sent so far, oldest first: the entries of the HTTP endpoint."""
-        assert self.runtime is not None, "the mock is not started"
-        with self.runtime.store.transaction(write=False) as conn:
-            return outbox.list_messages(conn, self.runtime, channel_arn=ContactChannelArn)
+        runtime = self._started()
+        with runtime.store.transaction(write=False) as conn:
+            return outbox.list_messages(conn, runtime, channel_arn=ContactChannelArn)
 
     def engagement_events(self, EngagementArn: str) -> list[dict[str, Any]]:
         """What the engine did for an engagement besides paging (skipped channels, nobody on
         call, acknowledgements, stops): the entries of ``/_aws/ssm-contacts/engagements/
         events``. ``[]`` for an engagement that does not exist."""
-        assert self.runtime is not None, "the mock is not started"
-        with self.runtime.store.transaction(write=False) as conn:
-            return engagements.list_events(conn, self.runtime, EngagementArn) or []
+        runtime = self._started()
+        with runtime.store.transaction(write=False) as conn:
+            return engagements.list_events(conn, runtime, EngagementArn) or []
 
     def clear_messages(self) -> None:
-        assert self.runtime is not None, "the mock is not started"
-        with self.runtime.store.transaction() as conn:
+        with self._started().store.transaction() as conn:
             outbox.clear(conn)
 
 
@@ -234,10 +307,21 @@ _due_work: list[Callable[[Runtime], None]] = [_run_engine, _deliver_messages]
 
 def _decorate(func: F, make: Callable[[], SsmContactsMock]) -> F:
     if inspect.isclass(func):
-        for name, attr in list(vars(func).items()):
-            if name.startswith("test") and callable(attr):
-                setattr(func, name, _decorate(attr, make))
-        return func
+        return _decorate_class(func, make)  # type: ignore[return-value]
+    if inspect.iscoroutinefunction(func):
+        @functools.wraps(func)
+        async def awaiting(*args: Any, **kwargs: Any) -> Any:
+            with make():
+                return await func(*args, **kwargs)
+
+        return awaiting  # type: ignore[return-value]
+    if inspect.isgeneratorfunction(func):   # a pytest fixture that yields, say
+        @functools.wraps(func)
+        def yielding(*args: Any, **kwargs: Any) -> Any:
+            with make():
+                return (yield from func(*args, **kwargs))
+
+        return yielding  # type: ignore[return-value]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -245,6 +329,92 @@ def _decorate(func: F, make: Callable[[], SsmContactsMock]) -> F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+# The mock that a decorated class's set-up started, by test instance, with the number of
+# set-ups (an overriding one calling the decorated one) still to be torn down.
+_class_mocks: dict[int, tuple[SsmContactsMock, int]] = {}
+
+
+def _hold(instance: object, make: Callable[[], SsmContactsMock]) -> None:
+    mock, depth = _class_mocks.get(id(instance)) or (make().start(), 0)
+    _class_mocks[id(instance)] = (mock, depth + 1)
+
+
+def _release(instance: object) -> None:
+    held = _class_mocks.pop(id(instance), None)
+    if held is None:
+        return
+    mock, depth = held
+    if depth > 1:
+        _class_mocks[id(instance)] = (mock, depth - 1)
+    else:
+        mock.stop()
+
+
+def _decorate_class(cls: type, make: Callable[[], SsmContactsMock]) -> type:
+    """As moto decorates a class: the mock is active in the set-up, the test and the
+    tear-down, which see one state, fresh for each test.
+
+    A ``unittest.TestCase`` starts it before ``setUp`` and stops it after ``tearDown`` and the
+    cleanups. Another class gets ``setup_method``/``teardown_method`` (wrapping its own) for
+    pytest, and each ``test*`` method is wrapped too (sharing the state of the set-up's mock
+    when it is active), so the methods work when called without pytest as well."""
+    if issubclass(cls, unittest.TestCase):
+        set_up = cls.setUp
+
+        @functools.wraps(set_up)
+        def setUp(self: unittest.TestCase) -> None:
+            mock = make()
+            mock.start()
+            self.addCleanup(mock.stop)       # cleanups run last, after tearDown's
+            set_up(self)
+
+        cls.setUp = setUp  # type: ignore[method-assign]
+        return cls
+
+    set_up_method = getattr(cls, "setup_method", None)
+    tear_down_method = getattr(cls, "teardown_method", None)
+    if getattr(set_up_method, "_starts_ssm_contacts_mock", False):
+        return cls   # a decorated class's subclass: its set-up already starts a mock
+
+    def setup_method(self: Any, method: Any = None) -> None:
+        _hold(self, make)
+        try:
+            if set_up_method is not None:
+                _call_optional(set_up_method, self, method)
+        except BaseException:
+            _release(self)     # pytest tears down no set-up that failed
+            raise
+
+    def teardown_method(self: Any, method: Any = None) -> None:
+        try:
+            if tear_down_method is not None:
+                _call_optional(tear_down_method, self, method)
+        finally:
+            _release(self)
+
+    setup_method._starts_ssm_contacts_mock = True  # type: ignore[attr-defined]
+    cls.setup_method = setup_method  # type: ignore[attr-defined]
+    cls.teardown_method = teardown_method  # type: ignore[attr-defined]
+    for name in dir(cls):
+        if not name.startswith("test"):
+            continue
+        raw = inspect.getattr_static(cls, name)
+        if isinstance(raw, (staticmethod, classmethod)) or not inspect.isfunction(raw):
+            continue
+        setattr(cls, name, _decorate(raw, make))
+    return cls
+
+
+def _call_optional(method: Callable[..., Any], instance: Any, argument: Any) -> None:
+    """Call ``setup_method``/``teardown_method`` as pytest does: with the test method when
+    the function takes it."""
+    takes = len(inspect.signature(method).parameters) > 1
+    if takes:
+        method(instance, argument)
+    else:
+        method(instance)
 
 
 @overload
@@ -269,5 +439,7 @@ def mock_ssm_contacts(func: F | None = None, *,
         return _decorate(func, SsmContactsMock)
     return SsmContactsMock(settings)
 
+
+_register()
 
 __all__ = ["SsmContactsMock", "mock_ssm_contacts"]

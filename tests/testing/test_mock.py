@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from incident_contacts.testing import SsmContactsMock, mock_ssm_contacts
 from incident_contacts.testing.mock import _RawBody
@@ -132,3 +136,77 @@ def test_messages_have_the_endpoint_fields(ssm_contacts: SsmContactsMock) -> Non
                             "DeliveryStatus"}
     assert message["ChannelType"] == "VOICE"
     assert message["DeliveryAddress"] == "+15005550199"
+
+
+def test_settings_given_keep_throttling_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from incident_contacts.config import Settings
+
+    # The mock's clock stands still: a bucket emptied at the default rate would never refill.
+    with mock_ssm_contacts(settings=Settings(default_account="123456789012")):
+        client = boto3.client("ssm-contacts", region_name="us-east-1",
+                              config=Config(retries={"max_attempts": 1}))
+        for _ in range(Settings.throttle_burst + 20):
+            client.list_contacts()
+        assert _contact().split(":")[4] == "123456789012"
+    # A rate of one's own throttles, and moving the clock refills.
+    with mock_ssm_contacts(settings=Settings(throttle_rate=1, throttle_burst=2)) as mock:
+        client = boto3.client("ssm-contacts", region_name="us-east-1",
+                              config=Config(retries={"max_attempts": 1}))
+        client.list_contacts()
+        client.list_contacts()
+        with pytest.raises(ClientError) as info:
+            client.list_contacts()
+        assert info.value.response["Error"]["Code"] == "ThrottlingException"
+        mock.clock.advance(1)
+        client.list_contacts()
+
+
+def test_a_profile_whose_credentials_need_a_process_is_not_asked(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A developer's shell exporting AWS_PROFILE (SSO, a role, a credential process): as
+    # under moto, the mock's dummy keys come first and the profile's are never fetched.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "config"
+    config.write_text("[profile work]\ncredential_process = /bin/false\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "work")
+    with mock_ssm_contacts():
+        client = boto3.session.Session().client("ssm-contacts")
+        arn = client.create_contact(Alias="a", Type="PERSONAL", Plan={"Stages": []})["ContactArn"]
+        assert arn.startswith("arn:aws:ssm-contacts:eu-west-1:000000000000:")
+    assert "AWS_ACCESS_KEY_ID" not in os.environ
+
+
+def test_keys_set_between_mocks_pick_the_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    # boto3's default session keeps the first credentials it resolves: the dummy keys of one
+    # mock must neither outlive it nor hide keys set in the environment afterwards.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
+                 "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_ssm_contacts():
+        assert _contact().split(":")[4] == "000000000000"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "111122223333")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    with mock_ssm_contacts():
+        assert _contact().split(":")[4] == "111122223333"
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with mock_ssm_contacts():
+        assert _contact().split(":")[4] == "000000000000"
+
+
+def test_a_client_in_another_thread_reaches_the_mock(ssm_contacts: SsmContactsMock) -> None:
+    contact = _contact()
+
+    def work(n: int) -> str:
+        client = boto3.client("ssm-contacts", region_name="us-east-1")
+        arn: str = client.create_contact_channel(
+            ContactId=contact, Name=f"mail {n}", Type="EMAIL",
+            DeliveryAddress={"SimpleAddress": f"akua{n}@example.com"})["ContactChannelArn"]
+        return arn
+
+    with ThreadPoolExecutor(4) as pool:
+        channels = set(pool.map(work, range(12)))
+    assert {m["ContactChannelArn"] for m in ssm_contacts.messages()} == channels
