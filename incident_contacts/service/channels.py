@@ -133,7 +133,14 @@ def create_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dict[
                 )
             )
     except IntegrityError as exc:
-        raise _conflict(params["ContactId"]) from exc
+        # Lost to a concurrent call (PostgreSQL): the index made this insert wait for it to
+        # commit. When it added the same address, its channel is committed and seen now: name
+        # it, as the check above would have. Otherwise it deleted the contact: the dispatcher
+        # runs the call again, which then finds no contact.
+        existing = _duplicate(ctx, contact.id, channel_type, index, contact.alias)
+        if existing is None:
+            raise
+        raise _conflict(existing) from exc
     row = ctx.conn.execute(sa.select(channels).where(channels.c.channel_id == channel_id)).one()
     arn = channel_arn(row, contact.alias)
     if not params.get("DeferActivation"):

@@ -34,7 +34,10 @@ ROTATION_OVERRIDE = "ROTATION_OVERRIDE"
 
 
 def create_rotation_override(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    rotation = rotations.find_rotation(ctx, params["RotationId"])
+    """The rotation's row is share-locked (PostgreSQL) until the override is written: a
+    concurrent DeleteRotation, which would take the members with it, either waits or has
+    committed already, when the rotation is not found (rather than its members)."""
+    rotation = rotations.find_rotation(ctx, params["RotationId"], lock="share")
     start = rotations.check_instant(params["StartTime"], "StartTime")
     end = rotations.check_instant(params["EndTime"], "EndTime")
     if end <= start:

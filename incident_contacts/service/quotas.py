@@ -6,8 +6,11 @@ the call is a ServiceQuotaExceededException with AWS's code for the quota, and n
 changes. (Rotations per schedule, 8, and contacts per rotation, 30, are the model's and the
 plan checks' own limits.)
 
-A count is read before the write it limits; on PostgreSQL two calls racing at the limit may
-both pass, leaving the account one over until something is deleted.
+A count is read before the write it limits. On PostgreSQL, where several servers share the
+database, the count and the insert after it hold a lock of the account, region and kind
+(``store.locks``) until the call ends, so two calls at the limit cannot both pass; SQLite's
+writers take turns already. A deletion takes no lock: a create racing it at most counts the
+row being deleted, as if it had come first.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sqlalchemy as sa
 
 from incident_contacts.errors import ServiceQuotaExceededException
 from incident_contacts.service.context import RequestContext
+from incident_contacts.store import locks
 from incident_contacts.store.prepared import Prepared
 from incident_contacts.store.schema.core import contacts
 from incident_contacts.store.schema.rotations import rotations
@@ -34,10 +38,16 @@ _ROTATIONS = Prepared(sa.select(sa.func.count()).select_from(rotations).where(
     rotations.c.region == sa.bindparam("region")))
 
 
+def _count(ctx: RequestContext, kind: str, query: Prepared) -> int:
+    """The account's resources of a kind in the region, counted under the lock that the
+    create's insert keeps until it commits (PostgreSQL)."""
+    locks.hold(ctx.conn, "quota", kind, ctx.account, ctx.region)
+    return int(query.scalar(ctx.conn, {"account": ctx.account, "region": ctx.region}))
+
+
 def check_new_contact(ctx: RequestContext, arn: str) -> None:
     limit = ctx.runtime.settings.quota_contacts
-    if limit and _CONTACTS.scalar(ctx.conn, {"account": ctx.account,
-                                             "region": ctx.region}) >= limit:
+    if limit and _count(ctx, "contacts", _CONTACTS) >= limit:
         raise ServiceQuotaExceededException(
             f"The account already has the most contacts it may have in {ctx.region} "
             f"({limit}).", quota_code=CONTACTS_CODE, resource_id=arn, resource_type="CONTACT")
@@ -45,8 +55,7 @@ def check_new_contact(ctx: RequestContext, arn: str) -> None:
 
 def check_new_rotation(ctx: RequestContext) -> None:
     limit = ctx.runtime.settings.quota_rotations
-    if limit and _ROTATIONS.scalar(ctx.conn, {"account": ctx.account,
-                                              "region": ctx.region}) >= limit:
+    if limit and _count(ctx, "rotations", _ROTATIONS) >= limit:
         raise ServiceQuotaExceededException(
             f"The account already has the most rotations it may have in {ctx.region} "
             f"({limit}).", quota_code=ROTATIONS_CODE, resource_type="ROTATION")

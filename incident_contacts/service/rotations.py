@@ -85,10 +85,15 @@ def get_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def update_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """``Recurrence`` is required and replaces the old one; ``ContactIds``, ``StartTime`` and
     ``TimeZoneId`` change only when given. The name cannot change (the model has no member
-    for it). Overrides stay as they are, even when they name a contact no longer a member."""
+    for it). Overrides stay as they are, even when they name a contact no longer a member.
+
+    Only the columns given are written: a call that leaves ``TimeZoneId`` out never writes
+    back the zone it read, which a concurrent call (PostgreSQL) may have changed since."""
     row = find_rotation(ctx, params["RotationId"])
     time_zone, recurrence = _check_settings({"TimeZoneId": row.time_zone, **params})
-    values: dict[str, Any] = {"recurrence": recurrence, "time_zone": time_zone}
+    values: dict[str, Any] = {"recurrence": recurrence}
+    if "TimeZoneId" in params:
+        values["time_zone"] = time_zone
     if params.get("StartTime") is not None:
         values["start_time"] = _start_time(ctx, params["StartTime"])
     if params.get("ContactIds") is not None:

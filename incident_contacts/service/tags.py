@@ -3,6 +3,14 @@
 Contacts (of every type) and rotations are taggable; channels, engagements and pages are not.
 Tagging merges (a key given again takes the new value), untagging ignores absent keys, and a
 resource holds at most 50 tags (more is a ServiceQuotaExceededException).
+
+On PostgreSQL, where several servers share the database, TagResource and the deletion of a
+resource's tags hold a lock of the resource's ARN (``store.locks``) until the call ends, taken
+before the resource is looked up. Two TagResource calls then count the tags one after the
+other (never 51), and a TagResource racing DeleteContact either tags the contact before its
+tags are deleted with it or finds it gone: tags left behind would otherwise be those of the
+next contact given the same alias. A new resource's tags need no lock: nothing else can
+reach the resource before its create commits.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from incident_contacts.errors import ServiceQuotaExceededException, ValidationEx
 from incident_contacts.service import arns
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import find_contact
+from incident_contacts.store import locks
 from incident_contacts.store.schema.core import tags
 
 MAX_TAGS = 50
@@ -71,7 +80,14 @@ def put_tags(ctx: RequestContext, resource_arn: str, new_tags: list[dict[str, st
             ctx.conn.execute(tags.insert().values(resource_arn=resource_arn, key=key, value=value))
 
 
+def _lock(ctx: RequestContext, resource_arn: str) -> None:
+    locks.hold(ctx.conn, "tags", resource_arn)
+
+
 def drop_tags(ctx: RequestContext, resource_arn: str) -> None:
+    """The tags of a resource being deleted (after its row: a TagResource that takes the lock
+    after this one then finds the resource gone)."""
+    _lock(ctx, resource_arn)
     ctx.conn.execute(tags.delete().where(tags.c.resource_arn == resource_arn))
 
 
@@ -98,6 +114,8 @@ def _resource_type(resource_arn: str) -> str:
 
 
 def tag_resource(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    # The lock first: the lookup and the count after it see what its last holder committed.
+    _lock(ctx, params["ResourceARN"])
     put_tags(ctx, _resource(ctx, params["ResourceARN"]), params["Tags"])
     return {}
 
