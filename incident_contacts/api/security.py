@@ -121,7 +121,8 @@ class Authorizer:
                                 facts=facts(principal, caller.region, owner, self.clock.now(),
                                             principal.policy, request=params,
                                             resource_tags=self._tags(arn, resource)))
-        elif operation in SHARED_OPERATIONS and arn is not None:
+        elif operation in SHARED_OPERATIONS and arn is not None and arns.well_formed(resource):
+            # Guards run before validation: only an ARN the model allows is looked up.
             shared = self.contact_policy(arn)
             decision = evaluate(principal.policy, principal, operation, resource,
                                 resource_account=owner, resource_policy=shared,
@@ -135,7 +136,7 @@ class Authorizer:
 
     def _tags(self, arn: arns.Arn | None, resource: str) -> Callable[[], dict[str, str]]:
         """How to read the tags of the resource acted on, for ``facts`` to call if asked."""
-        if arn is None or arn.kind not in TAGGABLE:
+        if arn is None or arn.kind not in TAGGABLE or not arns.well_formed(resource):
             return dict
         return functools.partial(self.tags_of, resource)
 

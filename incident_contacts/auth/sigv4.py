@@ -50,6 +50,7 @@ from incident_contacts.errors import (
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
+from incident_contacts.service import arns
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "ssm-contacts"
@@ -59,7 +60,7 @@ AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 Headers = Sequence[tuple[str, str]] | Mapping[str, str]
 
-_REGION = re.compile(r"[a-z0-9-]{1,64}")
+_REGION = arns.REGION
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _CREDENTIAL = re.compile(r"Credential=([^,\s]+)")

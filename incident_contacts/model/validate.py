@@ -84,6 +84,13 @@ def validate(shape: Shape, value: Any) -> list[FieldError]:
     return errors
 
 
+def validate_value(shape: Shape, value: Any, path: str) -> list[FieldError]:
+    """All constraint failures of one value of any shape (a member checked on its own)."""
+    errors: list[FieldError] = []
+    _check(shape, value, path, errors)
+    return errors
+
+
 def _join(path: str, member: str) -> str:
     return f"{path}.{member}" if path else member
 
@@ -215,4 +222,4 @@ def _check_range(shape: Shape, value: float, path: str, errors: list[FieldError]
         ))
 
 
-__all__ = ["FieldError", "validate"]
+__all__ = ["FieldError", "validate", "validate_value"]

@@ -2,7 +2,9 @@
 
 The region is the one in the SigV4 credential scope (``.../<region>/ssm-contacts/aws4_request``).
 The account is the access key id itself when it is 12 digits, the convention LocalStack users
-know, else ``000000000000``. Signatures are not checked in this mode.
+know, else ``000000000000``. Signatures are not checked in this mode, but a region that is not
+spelled as AWS spells them (``[a-z0-9-]``, at most 32 characters) is refused, as in the SigV4
+mode, with IncompleteSignatureException.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import functools
 import re
 from collections.abc import Mapping
 
+from incident_contacts.errors import IncompleteSignatureException
+from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]*/([^/]+)/")
@@ -41,6 +45,11 @@ def development_caller(headers: Mapping[str, str], default_account: str,
     if scope is None:
         return Caller(default_account, default_region)
     access_key, region = scope
+    if not arns.REGION.fullmatch(region):
+        # As the SigV4 mode refuses it: resources made in such a region would have ARNs no
+        # request could name, and a name too long for the tables was a 500 on PostgreSQL.
+        raise IncompleteSignatureException(
+            f"Credential should be scoped to a valid region, not '{region}'.")
     account = access_key if _ACCOUNT.match(access_key) else default_account
     return Caller(account, region)
 

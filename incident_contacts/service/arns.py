@@ -12,9 +12,17 @@ rotation              ``rotation/<uuid>``
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
+from incident_contacts import model
+from incident_contacts.model.validate import validate_value
+
 SERVICE = "ssm-contacts"
+
+# A region as AWS spells them (``us-east-1``), the only ones a credential scope may name: each
+# resource row keeps its region in 32 characters, and its ARNs must pass the model's pattern.
+REGION = re.compile(r"[a-z0-9-]{1,32}")
 
 
 def partition(region: str) -> str:
@@ -65,4 +73,15 @@ def parse(text: str) -> Arn | None:
     return Arn(pieces[1], pieces[3], pieces[4], kind, tuple(rest.split("/")))
 
 
-__all__ = ["Arn", "build", "channel_arn", "contact_arn", "parse", "partition"]
+@functools.lru_cache(maxsize=8192)
+def well_formed(text: str) -> bool:
+    """Whether ``text`` is spelled as the model's ``SsmContactsArn`` allows (anchored, extras
+    file). Members of that shape are validated before any lookup; this is for the values that
+    are not (``AmazonResourceName`` has no pattern; guards run before validation). A value
+    outside it names no resource, and must not reach a query: PostgreSQL refuses a NUL in a
+    text parameter (a 500 rather than a clear error)."""
+    return not validate_value(model.service_model().shape_for("SsmContactsArn"), text, "ARN")
+
+
+__all__ = ["REGION", "Arn", "build", "channel_arn", "contact_arn", "parse", "partition",
+           "well_formed"]

@@ -23,7 +23,8 @@ from incident_contacts.store.schema.core import channels
 # E.164: a plus, a country code and number, 8 to 15 digits in all (the console asks for
 # 9–15 characters starting with "+").
 _PHONE = regex.compile(r"^\+[1-9][0-9]{7,14}$")
-_EMAIL = regex.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# No spaces and no control characters (a NUL, an escape): nothing a mail server would take.
+_EMAIL = regex.compile(r"^[^@\s\p{Cc}]+@[^@\s\p{Cc}]+\.[^@\s\p{Cc}]+$")
 
 
 def address_of(params: dict[str, Any]) -> str:

@@ -264,7 +264,8 @@ def list_events(conn: Connection, runtime: Any, given: str, *,
     shows it; None when there is no such engagement (of ``place``, an account and region,
     when given). A stop shows its reason, opened from the engagement's sealed copy."""
     arn = arns.parse(given)
-    if arn is None or arn.kind != "engagement" or len(arn.parts) != 2:
+    if (arn is None or arn.kind != "engagement" or len(arn.parts) != 2
+            or not arns.well_formed(given)):
         return None
     if place is not None and (arn.account, arn.region, arn.partition) != (
             place[0], place[1], arns.partition(place[1])):

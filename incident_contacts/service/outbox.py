@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from incident_contacts.crypto import DecryptError
 from incident_contacts.ids import new_id
+from incident_contacts.service import arns
 from incident_contacts.service.context import RequestContext
 from incident_contacts.store.prepared import insert_of
 from incident_contacts.store.schema.delivery import outbox
@@ -108,7 +109,10 @@ def describe(runtime: Any, row: Any) -> dict[str, Any]:
 def list_messages(conn: Connection, runtime: Any, *, channel_arn: str | None = None,
                   place: tuple[str, str] | None = None) -> list[dict[str, Any]]:
     """Every message, or those of one channel; ``place`` (account, region) keeps one
-    account's messages in one region."""
+    account's messages in one region. A ``channel_arn`` no ARN is spelled like names no
+    channel (and is kept out of the query: PostgreSQL refuses a NUL in a parameter)."""
+    if channel_arn is not None and not arns.well_formed(channel_arn):
+        return []
     query = sa.select(outbox).order_by(outbox.c.id)
     if channel_arn is not None:
         query = query.where(outbox.c.channel_arn == channel_arn)

@@ -227,14 +227,15 @@ def accept_page(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
     ``AcceptCodeValidation`` defaults to IGNORE (any code is taken); under ENFORCE a code
     other than the page's is a ValidationException and changes nothing. ``ContactChannelId``,
-    when given, must be the channel the page went to. The receipt's info is the ``Note``, or
-    else the code given (as in AWS's example).
+    when given, must be the ARN of the channel the page went to (the whole ARN: the receipt
+    records it). The receipt's info is the ``Note``, or else the code given (as in AWS's
+    example).
     """
     page = find_page(ctx, params["PageId"])
     given_channel = params.get("ContactChannelId")
     if given_channel is not None:
-        arn = parse_arn(given_channel, "contact-channel", "ContactChannelId")
-        if arn.parts[-1] != page.channel_id:
+        parse_arn(given_channel, "contact-channel", "ContactChannelId")
+        if given_channel != channel_arn_of(page):
             raise ValidationException.field(
                 "ContactChannelId", f"Page {params['PageId']} was not sent to {given_channel}."
             )

@@ -102,8 +102,12 @@ def _check_channel(ctx: RequestContext, path: str, given: str, contact_pk: int |
     if (arn is not None and arn.kind == "contact-channel" and len(arn.parts) == 2
             and arn.account == ctx.account and at_home(ctx, arn)):
         row = ctx.conn.execute(
-            sa.select(channels.c.contact_pk).where(channels.c.channel_id == arn.parts[1])
+            sa.select(channels.c.contact_pk, contacts.c.alias)
+            .join(contacts, contacts.c.id == channels.c.contact_pk)
+            .where(channels.c.channel_id == arn.parts[1])
         ).first()
+        if row is not None and row.alias != arn.parts[0]:
+            row = None    # the ARN names the channel under another contact: no such channel
     if row is None or contact_pk is None or row.contact_pk != contact_pk:
         if row is not None:
             raise ValidationException.field(

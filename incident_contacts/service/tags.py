@@ -44,6 +44,12 @@ resolvers: dict[str, Resolver] = {"contact": _contact_exists}
 
 
 def _resource(ctx: RequestContext, given: str) -> str:
+    # ``ResourceARN`` is the one ARN member the model gives no pattern: it is checked here,
+    # before it reaches a query (a NUL in it was a 500 on PostgreSQL).
+    if not arns.well_formed(given):
+        raise ValidationException.field(
+            "ResourceARN", f"Value '{given}' at 'ResourceARN' is not an ssm-contacts ARN."
+        )
     arn = arns.parse(given)
     resolver = resolvers.get(arn.kind) if arn is not None else None
     if resolver is None:

@@ -385,13 +385,14 @@ def test_each_error_has_its_status_and_every_member_reaches_botocore(exc: Servic
 
 
 def test_conflict_is_409(client: Any) -> None:
-    arn = _contact(client)
+    """``ResourceId`` is the identifier as the request gave it: the alias (decisions §5)."""
+    _contact(client, "akua")
     with pytest.raises(ClientError) as excinfo:
-        _contact(client)
+        _contact(client, "akua")
     response = excinfo.value.response
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 409
     assert (response["Error"]["Code"], response["ResourceId"], response["ResourceType"]) == (
-        "ConflictException", arn, "CONTACT")
+        "ConflictException", "akua", "CONTACT")
 
 
 def test_not_found_is_404(client: Any) -> None:
