@@ -24,6 +24,14 @@ the normal case nothing is sent twice: only the holder of a live claim sends, an
 the outcome within :data:`RECORD_EVERY` of the transport's answer. (A crash inside that
 window is the one case in which a message is sent again, after restart.)
 
+A worker that died does not make its claims wait out the lease: every worker looks, when it
+starts and every :data:`LIVENESS_SECONDS`, for holders of live claims that are gone, and gives
+their rows back (:func:`release_abandoned_claims`). A holder is gone when it names a process of
+this host that no longer runs, or, on PostgreSQL, when its **presence lock** is free: each
+worker holds a session-level advisory lock named by its id on a connection of its own for as
+long as it runs (:class:`Presence`), and the database frees it when that connection closes,
+which a killed process's does, on any host.
+
 Due-ness is judged by the runtime's clock, so moving the inspection clock forward makes
 retries due at once.
 
@@ -48,6 +56,7 @@ hook runs again in its own, so a hook must keep its effects to the connection's 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -71,6 +80,7 @@ from incident_contacts.delivery.base import (
 )
 from incident_contacts.engine.background import BackgroundLoop
 from incident_contacts.service import outbox as outbox_messages
+from incident_contacts.store.locks import key_of
 from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.delivery import delivery_attempts, outbox
 
@@ -146,20 +156,99 @@ def _host() -> str:
     return socket.gethostname()[:32]
 
 
+LIVENESS_SECONDS = 5.0
+"""How often a running worker looks for claims held by workers that are gone."""
+
+
+def _presence_key(worker_id: str) -> int:
+    return key_of("delivery-worker", worker_id)
+
+
+_TRY_LOCK = sa.select(sa.func.pg_try_advisory_lock(sa.bindparam("key", type_=sa.BigInteger)))
+_UNLOCK = sa.select(sa.func.pg_advisory_unlock(sa.bindparam("key", type_=sa.BigInteger)))
+
+
+class Presence:
+    """A delivery worker's sign of life on PostgreSQL: a session-level advisory lock named by
+    its id, held on a connection of its own while the worker runs. Elsewhere it does nothing
+    (a SQLite file has one host, where :func:`_died_here` asks the kernel).
+
+    The database frees the lock when the connection closes: when the process exits or is
+    killed, or the connection is lost. :meth:`keep` notices a lost connection and takes the
+    lock again on a new one.
+    """
+
+    def __init__(self, runtime: Runtime, worker_id: str) -> None:
+        self.runtime = runtime
+        self.key = _presence_key(worker_id)
+        self._conn: Connection | None = None
+
+    def announce(self) -> None:
+        if self.runtime.store.sqlite or self._conn is not None:
+            return
+        conn = self.runtime.store.engine.connect()
+        conn.detach()       # its own session, ended by close() instead of going back to the pool
+        try:
+            taken = conn.execute(_TRY_LOCK, {"key": self.key}).scalar()
+            conn.commit()       # a session lock outlives the transaction that took it
+        except Exception:
+            conn.close()
+            raise
+        if not taken:
+            conn.close()
+            raise RuntimeError("another delivery worker runs under this worker id")
+        self._conn = conn
+
+    def keep(self) -> None:
+        """Check the connection still holds the lock's session; take it again if not."""
+        if self._conn is None:
+            self.announce()
+            return
+        try:
+            self._conn.execute(sa.select(sa.literal(1))).scalar()
+            self._conn.commit()
+        except sa.exc.DBAPIError:
+            log.warning("the delivery worker's presence connection was lost; taking its "
+                        "lock again")
+            self.close()
+            self.announce()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sa.exc.DBAPIError):
+                conn.close()        # ends the session, and with it the lock
+
+
+def _gone_from_postgresql(conn: Connection, holder: str) -> bool:
+    """Whether no session holds ``holder``'s presence lock. Taking it proves that; it is let go
+    at once."""
+    key = _presence_key(holder)
+    if not conn.execute(_TRY_LOCK, {"key": key}).scalar():
+        return False
+    conn.execute(_UNLOCK, {"key": key})
+    return True
+
+
 def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
-    """On SQLite, give back the rows claimed by delivery workers whose process has died (a
-    ``kill -9``): they are due at once, instead of when their claim runs out a minute later.
-    A SQLite file is used from one host, where whether a process lives can be asked of the
-    kernel; workers sharing PostgreSQL may be on other hosts, and wait for the claims to run
-    out. Returns how many rows were given back."""
-    if not runtime.store.sqlite:
-        return 0
+    """Give back the rows claimed by delivery workers that are gone (a ``kill -9``, a lost
+    host): they are due at once, instead of when their claim runs out a minute later. A holder
+    is gone when it names a process of this host that no longer runs, or, on PostgreSQL, when
+    nobody holds its presence lock (:class:`Presence`). Returns how many rows were given back.
+
+    On PostgreSQL a claim by a worker that holds no presence lock (one of a version before
+    presence locks, during an upgrade) counts as abandoned: its messages may go out twice."""
     now = runtime.clock.now()
     with runtime.store.transaction(write=False) as conn:
         holders = conn.execute(sa.select(outbox.c.claimed_by).distinct().where(
             outbox.c.status == "PENDING", outbox.c.claimed_by.is_not(None),
             outbox.c.claimed_until >= now)).scalars().all()
-    dead = [holder for holder in holders if holder != worker_id and _died_here(holder)]
+        others = [holder for holder in holders if holder != worker_id]
+        if runtime.store.sqlite:
+            dead = [holder for holder in others if _died_here(holder)]
+        else:
+            dead = [holder for holder in others
+                    if _died_here(holder) or _gone_from_postgresql(conn, holder)]
     if not dead:
         return 0
     with runtime.store.transaction() as conn:
@@ -489,8 +578,9 @@ class DeliveryWorker(BackgroundLoop):
     seconds for retries and for messages other processes queued.
 
     On start it resumes whatever is pending in the database, including rows a crashed process
-    had claimed: at once on SQLite (:func:`release_abandoned_claims`), once their claim has
-    run out on PostgreSQL.
+    had claimed (:func:`release_abandoned_claims`), and it looks again for claims of workers
+    that are gone every :data:`LIVENESS_SECONDS`. On PostgreSQL it holds its :class:`Presence`
+    lock from start to stop.
     """
 
     thread_name = "delivery-worker"
@@ -498,7 +588,7 @@ class DeliveryWorker(BackgroundLoop):
     def __init__(self, runtime: Runtime, transports: Mapping[str, Transport], *,
                  worker_id: str | None = None, poll_interval: float = 1.0,
                  batch: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
-                 gather: float = 0.02,
+                 gather: float = 0.02, liveness_interval: float = LIVENESS_SECONDS,
                  observe: Callable[[str, str], None] | None = None) -> None:
         super().__init__(runtime, poll_interval=poll_interval, batch=batch, gather=gather)
         self.observe = observe
@@ -506,15 +596,32 @@ class DeliveryWorker(BackgroundLoop):
         self.worker_id = worker_id or new_worker_id()
         self.policy = policy
         self._rng = random.Random()
+        self.presence = Presence(runtime, self.worker_id)
+        self.liveness_interval = liveness_interval
+        self._liveness_at = 0.0
 
     def start(self) -> None:
-        try:
-            release_abandoned_claims(self.runtime, self.worker_id)
-        except Exception:   # the claims then run out as they would have
-            log.exception("could not give back the claims of dead delivery workers")
+        # Announced before the first claim: until then, another worker could take our claims
+        # for a dead worker's.
+        self.presence.announce()
+        self._look_for_the_gone()
         super().start()
 
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
+        self.presence.close()
+
+    def _look_for_the_gone(self) -> None:
+        self._liveness_at = time.monotonic()
+        try:
+            self.presence.keep()
+            release_abandoned_claims(self.runtime, self.worker_id)
+        except Exception:   # the claims then run out as they would have
+            log.exception("could not give back the claims of delivery workers that are gone")
+
     def _round(self) -> int:
+        if time.monotonic() - self._liveness_at >= self.liveness_interval:
+            self._look_for_the_gone()
         return deliver_due(self.runtime, self.transports, self.worker_id, limit=self.batch,
                            policy=self.policy, rng=self._rng, stopping=self._stopping,
                            peek=not self.expecting_work, observe=self.observe)
@@ -523,9 +630,11 @@ class DeliveryWorker(BackgroundLoop):
 __all__ = [
     "CLAIM_SECONDS",
     "DEFAULT_POLICY",
+    "LIVENESS_SECONDS",
     "DeliveredHook",
     "DeliveryWorker",
     "Outcome",
+    "Presence",
     "RetryPolicy",
     "deliver_all_due",
     "deliver_due",
