@@ -93,6 +93,7 @@ def serve(host: str | None, port: int | None, database: str | None,
 
     from incident_contacts.keys import KeyConfigurationError
     from incident_contacts.server import build_application
+    from incident_contacts.store.db import SchemaTooNewError
 
     _configure_logging(log_level, log_format)
     try:
@@ -100,7 +101,7 @@ def serve(host: str | None, port: int | None, database: str | None,
                                 inspection=inspection, auth=auth,
                                 credentials_file=credentials_file)
         app = build_application(settings)
-    except (KeyConfigurationError, ValueError) as exc:
+    except (KeyConfigurationError, ValueError, SchemaTooNewError) as exc:
         _fail(str(exc))
     except (SQLAlchemyError, ImportError) as exc:
         _fail(_database_error(exc))
@@ -133,13 +134,14 @@ def worker(database: str | None, log_level: str, log_format: str) -> None:
     from incident_contacts.delivery import build_transports
     from incident_contacts.keys import KeyConfigurationError
     from incident_contacts.server import build_runtime, build_workers, delivery_settings
+    from incident_contacts.store.db import SchemaTooNewError
 
     _configure_logging(log_level, log_format)
     try:
         settings = from_environ(database=database)
         transports = build_transports(delivery_settings(settings))
         runtime = build_runtime(settings)
-    except (KeyConfigurationError, ValueError) as exc:
+    except (KeyConfigurationError, ValueError, SchemaTooNewError) as exc:
         _fail(str(exc))
     except (SQLAlchemyError, ImportError) as exc:
         _fail(_database_error(exc))

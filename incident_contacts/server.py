@@ -81,17 +81,18 @@ def build_application(settings: Settings, clock: Clock | None = None, *,
 def build_workers(runtime: Runtime, transports: Mapping[str, Transport],
                   metrics: Metrics | None = None) -> list[Any]:
     """The background workers, each with ``start()``/``stop()``: the delivery worker, the
-    engagement engine, and the housekeeping that deletes old delivered messages. The server
-    runs them beside the API; ``incident-contacts worker`` runs them alone."""
+    engagement engine, and the housekeeping that deletes old delivered messages, spent
+    idempotency records and expired console sessions. The server runs them beside the API;
+    ``incident-contacts worker`` runs them alone."""
     settings = runtime.settings
     workers: list[Any] = [
         DeliveryWorker(runtime, transports,
                        policy=RetryPolicy(max_attempts=settings.delivery_max_attempts),
                        observe=None if metrics is None else metrics.observe_delivery),
         EngineWorker(runtime),
+        # Always: with a retention of 0 it keeps the messages but still does the rest.
+        Housekeeper(runtime),
     ]
-    if settings.outbox_retention_days > 0:
-        workers.append(Housekeeper(runtime))
     return workers
 
 

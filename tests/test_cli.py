@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from incident_contacts import __version__
+from incident_contacts.store.db import Store
 from tests.support.server import free_port, start_server
 
 
@@ -210,3 +211,24 @@ def test_bad_settings_are_one_line_refusals(tmp_path, args, env, said):
     assert result.returncode == 2, result.stderr
     assert said in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not list(tmp_path.glob("*.db*"))
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_database_migrated_by_a_newer_version_is_refused(tmp_path, command):
+    """A server older than the database's schema (a rolling upgrade on PostgreSQL, or a
+    downgrade) stops with one line saying so, and leaves the database as it was."""
+    database = tmp_path / "newer.db"
+    store = Store(f"sqlite:///{database}")
+    store.migrate()
+    store.dispose()
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    before = database.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-m", "incident_contacts", command, "--database",
+         f"sqlite:///{database}"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "schema revision 9999_from_the_future" in result.stderr
+    assert "Upgrade this server" in result.stderr and "Traceback" not in result.stderr
+    assert database.read_bytes() == before

@@ -184,7 +184,8 @@ class Dispatcher:
         try:
             plan = self._plans.get(name)
             if plan is None:
-                raise ValidationException(f"Unknown operation {name}.",
+                unknown, name = name, UNKNOWN_OPERATION   # no label set per name given
+                raise ValidationException(f"Unknown operation {unknown}.",
                                           reason="UNKNOWN_OPERATION")
             params = {key: value for key, value in params.items() if value is not None}
             for guard in self.guards:
@@ -211,7 +212,7 @@ class Dispatcher:
         answer = cache.get(mark, key)
         if answer is None:
             answer = orjson.dumps(self._serve(name, plan, caller, params, request_id))
-            cache.put(mark, key, answer)
+            cache.put(mark, key, answer, key_size=len(body))
         return awsjson.answer(request_id, answer)
 
     def _serve(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],

@@ -10,7 +10,9 @@ Only operations marked ``cached`` in the operation table are kept: reads whose a
 on the database, the caller and the request, and on nothing else (no clock). Authentication,
 throttling and authorization run on every call before the cache is asked; errors are never
 kept. Answers are kept in this process's memory only: at most ``entries`` of them, none larger
-than ``MAX_ANSWER`` bytes, and ``MAX_BYTES`` in all.
+than ``MAX_ANSWER`` bytes, and ``MAX_BYTES`` in all. Those sizes count the request that names
+an answer (its key holds the body) as well as the answer: a body may be up to 2 MiB (spaces are
+valid JSON), and 4096 kept keys of that size would be 8 GiB.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class ReadCache:
         self._entries = entries
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._answers: OrderedDict[Hashable, bytes] = OrderedDict()
+        # key -> (answer, the bytes it counts for: the answer's and the key's)
+        self._answers: OrderedDict[Hashable, tuple[bytes, int]] = OrderedDict()
         self._mark: Hashable = None
         self._lock = threading.Lock()
         self.hits = 0
@@ -48,7 +51,8 @@ class ReadCache:
                 self._mark = mark
                 answer = None
             else:
-                answer = self._answers.get(key)
+                kept = self._answers.get(key)
+                answer = None if kept is None else kept[0]
             if answer is None:
                 self.misses += 1
                 return None
@@ -56,27 +60,29 @@ class ReadCache:
             self.hits += 1
             return answer
 
-    def put(self, mark: Hashable, key: Hashable, answer: bytes) -> None:
-        """Keep ``answer``, computed in a transaction begun after ``mark`` was taken."""
-        if len(answer) > MAX_ANSWER:
+    def put(self, mark: Hashable, key: Hashable, answer: bytes, *, key_size: int = 0) -> None:
+        """Keep ``answer``, computed in a transaction begun after ``mark`` was taken;
+        ``key_size`` is what the key holds of the request (its body's bytes)."""
+        cost = len(answer) + key_size
+        if cost > MAX_ANSWER:
             return
         with self._lock:
             if mark != self._mark:
                 return  # the database moved on while the answer was made
             replaced = self._answers.pop(key, None)
             if replaced is not None:
-                self._bytes -= len(replaced)
-            self._answers[key] = answer
-            self._bytes += len(answer)
+                self._bytes -= replaced[1]
+            self._answers[key] = (answer, cost)
+            self._bytes += cost
             while len(self._answers) > self._entries or self._bytes > self._max_bytes:
-                self._bytes -= len(self._answers.popitem(last=False)[1])
+                self._bytes -= self._answers.popitem(last=False)[1][1]
 
     def __len__(self) -> int:
         return len(self._answers)
 
     @property
     def size(self) -> int:
-        """The bytes of the answers kept."""
+        """The bytes of the answers kept, and of the requests that name them."""
         return self._bytes
 
 

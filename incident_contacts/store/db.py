@@ -4,7 +4,9 @@ SQLite is the embedded default (WAL journal, foreign keys on, ``synchronous=NORM
 committed transaction is in the WAL file before the call returns, so it survives the process
 being killed). Writers take the database lock when their transaction begins
 (``BEGIN IMMEDIATE``), so two writers never deadlock on a lock upgrade. PostgreSQL is used by
-URL; there several processes may share one database.
+URL; there several processes may share one database. Its write transactions run at READ
+COMMITTED (the locks they take make them re-read the latest committed rows: ``store.locks``,
+``FOR UPDATE``), its read transactions in one snapshot (``Store._snapshot``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import itertools
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,15 @@ log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT = 30.0     # seconds a SQLite writer waits for the lock
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+"""Bytes the SQLite WAL file is cut back to when the log starts over after a checkpoint. The
+log of steady load stays well below it (a second of writes: about 20 MB at 3,000 calls a
+second); a burst (housekeeping's first round over a big backlog, a key rotation) would
+otherwise leave the file at its largest size for good."""
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was migrated by a newer version than this one: nothing is changed."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -79,6 +91,7 @@ def _create_engine(url: str, flags: dict[str, bool]) -> Engine:
         if sqlite_path(url) is not None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             if flags.get("manual_checkpoints"):
                 # The store's checkpoint thread copies the WAL into the database instead of
                 # whichever call happens to cross the threshold (see start_checkpoints).
@@ -113,6 +126,21 @@ def _on_driver(connection: Connection, method: Any, statement: str | None = None
     except error as exc:
         raise sa.exc.DBAPIError.instance(statement or "COMMIT", None, exc, error,
                                          dialect=connection.dialect) from exc
+
+
+def _restore_driver(connection: Connection, driver: Any) -> None:
+    """Put a psycopg connection's transaction settings back to the server's defaults after a
+    read (``Store._snapshot``). A connection whose settings cannot be put back (its
+    transaction did not end) is dropped rather than given back to the pool as read-only."""
+    if driver.closed:
+        return      # invalidated: the pool opens a new connection in its place
+    try:
+        driver.isolation_level = None
+        driver.read_only = None
+    except Exception:
+        log.warning("dropping a connection whose read settings could not be reset",
+                    exc_info=True)
+        connection.invalidate()
 
 
 def _roll_back(kept: Connection, driver: Any) -> None:
@@ -168,6 +196,12 @@ class WriteGroup:
 _SAVEPOINT = "SAVEPOINT grouped_call"
 _RELEASE = "RELEASE grouped_call"
 _ROLLBACK_TO = "ROLLBACK TO grouped_call"
+
+
+class _ThreadMarker:
+    """Lives as long as a thread's locals: its end closes the thread's kept connection."""
+
+    __slots__ = ("__weakref__",)
 
 
 class _KeptTransaction:
@@ -304,7 +338,14 @@ class Store:
         # pool and back costs more than a small query. (PostgreSQL connections go back to the
         # pool after each transaction, so the pool's size bounds what the server holds.)
         self._local = threading.local() if self.sqlite else None
-        self._kept: list[Connection] = []
+        # psycopg 3's level for read transactions on PostgreSQL (see _snapshot); None for
+        # SQLite and for another PostgreSQL driver.
+        isolation_levels = getattr(self.engine.dialect.loaded_dbapi, "IsolationLevel", None)
+        self._repeatable_read: Any = None if self.sqlite or isolation_levels is None \
+            else isolation_levels.REPEATABLE_READ
+        # The kept connections, each closed (back to the pool) when its thread ends or the
+        # store is disposed of, whichever comes first (see _kept_connection).
+        self._kept: dict[int, weakref.finalize[Any, Any]] = {}
         self._kept_lock = threading.Lock()
         self._serials = itertools.count(1)
         # Write transactions ended in this process, for change_mark: SQLAlchemy's commits
@@ -367,6 +408,8 @@ class Store:
             return
         from alembic import command
         from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
 
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
@@ -374,16 +417,28 @@ class Store:
             if not self.sqlite:
                 # Several processes may start at once: one migrates, the others wait.
                 connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4575001)")
+            known = {script.revision for script in
+                     ScriptDirectory.from_config(config).walk_revisions()}
+            current = MigrationContext.configure(connection).get_current_heads()
+            unknown = [revision for revision in current if revision not in known]
+            if unknown:
+                raise SchemaTooNewError(
+                    f"the database is at schema revision {', '.join(unknown)}, which this "
+                    "version of incident-contacts does not know: a newer version migrated it. "
+                    "Upgrade this server to that version.")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
     def transaction(self, *, write: bool = True) -> contextlib.AbstractContextManager[Connection]:
         """One transaction; committed when the block ends, rolled back on an exception."""
         local = self._local
-        if local is None or getattr(local, "busy", False):
-            # PostgreSQL; or on SQLite a transaction inside another one of this thread,
-            # which gets a connection of its own.
-            if local is not None and self._memory_lock is not None:
+        if local is None:
+            # PostgreSQL: a write reads the latest committed rows, a read one snapshot.
+            return self._pooled_transaction(write) if write else self._snapshot()
+        if getattr(local, "busy", False):
+            # On SQLite a transaction inside another one of this thread gets a connection of
+            # its own.
+            if self._memory_lock is not None:
                 # An in-memory database has one connection, whose transaction is open.
                 raise RuntimeError("an in-memory database cannot open a transaction inside "
                                    "another one")
@@ -440,6 +495,40 @@ class Store:
             with connection.begin():
                 yield connection
 
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A read on PostgreSQL: one ``REPEATABLE READ`` and ``READ ONLY`` transaction.
+
+        At READ COMMITTED each statement sees what was committed when it began, so a read of
+        several statements (a rotation, then its members) could see a write that commits
+        between them in part: an answer no order of the two calls gives. Here every statement
+        sees the snapshot taken at the first one (SQLite's reads are one snapshot already).
+        A read-only transaction never waits for a lock nor fails to serialize; a write in it
+        is refused, so nothing that writes may run in a read.
+
+        psycopg 3 begins the transaction itself, at the first statement: with these settings
+        of its connection it says ``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`` instead
+        of ``BEGIN``, so the snapshot costs no statement of its own. The settings are put back
+        before the connection returns to the pool, for the writes that take it next.
+        """
+        with self.engine.connect() as connection:
+            if self._repeatable_read is None:
+                # Another driver than psycopg 3: SQLAlchemy's connection options (reset when
+                # the connection returns to the pool).
+                connection.execution_options(isolation_level="REPEATABLE READ",
+                                             postgresql_readonly=True)
+                with connection.begin():
+                    yield connection
+                return
+            driver: Any = connection.connection.driver_connection
+            driver.isolation_level = self._repeatable_read
+            driver.read_only = True
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                _restore_driver(connection, driver)
+
     def _kept_connection(self, local: threading.local) -> Connection:
         """This thread's SQLite connection, made on first use."""
         connection: Connection | None = getattr(local, "connection", None)
@@ -449,9 +538,29 @@ class Store:
             local.serial = next(self._serials)
             local.version = None  # see change_mark
             local.forget_version = functools.partial(setattr, local, "version", None)
+            # A thread's locals go when it ends, and with them this marker, whose finalizer
+            # gives the connection back to the pool. Threads come and go (anyio retires
+            # workers idle for ten seconds, and /metrics and the inspection endpoints run on
+            # them): each would otherwise hold a connection for good, until the pool had none
+            # left and every new thread waited 30 seconds for one, then failed.
+            local.marker = marker = _ThreadMarker()
+            release = weakref.finalize(marker, self._release_kept, id(marker), connection)
+            release.atexit = False
             with self._kept_lock:
-                self._kept.append(connection)
+                self._kept[id(marker)] = release
         return connection
+
+    def _release_kept(self, key: int, connection: Connection) -> None:
+        with self._kept_lock:
+            self._kept.pop(key, None)
+        with contextlib.suppress(Exception):
+            connection.close()
+
+    @property
+    def kept_connections(self) -> int:
+        """SQLite connections kept by live threads (for tests of the bound)."""
+        with self._kept_lock:
+            return len(self._kept)
 
     @contextlib.contextmanager
     def _writers(self) -> Iterator[None]:
@@ -546,10 +655,9 @@ class Store:
             self._checkpointer.join(BUSY_TIMEOUT)
             self._checkpointer = None
         with self._kept_lock:
-            kept, self._kept = self._kept, []
-        for connection in kept:
-            with contextlib.suppress(Exception):
-                connection.close()
+            kept = list(self._kept.values())
+        for release in kept:
+            release()
         self.engine.dispose()
 
 
