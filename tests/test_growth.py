@@ -6,6 +6,7 @@ tests/engine/test_housekeeping.py.)"""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 
@@ -13,6 +14,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from incident_contacts import model
 from incident_contacts.api.readcache import MAX_ANSWER, ReadCache
 from incident_contacts.clock import ManualClock
 from incident_contacts.config import Settings
@@ -88,6 +90,65 @@ def test_a_live_thread_keeps_its_connection_until_the_store_is_disposed_of(tmp_p
         go_on.set()
         thread.join(10)
     assert store.kept_connections == 0
+
+
+def test_a_thread_that_ends_leaves_another_threads_transaction_alone_in_memory() -> None:
+    """An in-memory database (the mock) has one driver connection that every thread's handle
+    shares: giving back the handle of a thread that ended rolled back the transaction another
+    thread had open, so its first write was lost and its later ones committed alone."""
+    store = Store("sqlite://")
+    with store.transaction() as conn:
+        conn.execute(sa.text("CREATE TABLE probe (id INTEGER PRIMARY KEY)"))
+
+    def used_then_waiting() -> tuple[threading.Thread, threading.Event]:
+        """A thread that used the store, and ends when told."""
+        ready, end = threading.Event(), threading.Event()
+
+        def run() -> None:
+            read(store)
+            ready.set()
+            end.wait(10)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert ready.wait(10)
+        return thread, end
+
+    def ends(thread: threading.Thread, end: threading.Event) -> None:
+        end.set()
+        thread.join(10)
+        gc.collect()
+
+    first, second = used_then_waiting(), used_then_waiting()
+    with store.transaction() as conn:
+        conn.execute(sa.text("INSERT INTO probe VALUES (1)"))
+        ends(*first)                    # a thread ends while this transaction is open
+        conn.execute(sa.text("INSERT INTO probe VALUES (2)"))
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        conn.execute(sa.text("INSERT INTO probe VALUES (3)"))
+        ends(*second)
+        conn.execute(sa.text("INSERT INTO probe VALUES (4)"))
+        raise RuntimeError("roll both back")
+    with store.transaction(write=False) as conn:
+        assert conn.execute(sa.text("SELECT id FROM probe ORDER BY id")).scalars().all() == [
+            1, 2]
+    store.dispose()
+    assert store.kept_connections == 0
+
+
+def test_arns_too_long_to_be_any_are_not_remembered() -> None:
+    """The authorization guard asks ``arns.well_formed`` of a request's ARN before validation,
+    and its answers were cached by the value: 8,192 values of up to 2 MiB each (the body's
+    limit) from a caller with any credentials would have kept 16 GiB."""
+    from incident_contacts.service import arns
+
+    assert model.service_model().shape_for("SsmContactsArn").metadata["max"] == arns.MAX_ARN
+    prefix = "arn:aws:ssm-contacts:us-east-1:111122223333:contact/"
+    before = arns._well_formed.cache_info().currsize
+    assert not arns.well_formed(prefix + "a" * (1 << 20))
+    assert arns._well_formed.cache_info().currsize == before
+    assert arns.well_formed(prefix + "a" * (arns.MAX_ARN - len(prefix)))
+    assert not arns.well_formed(prefix + "a" * (arns.MAX_ARN - len(prefix) + 1))
 
 
 def test_operation_names_no_caller_chose_become_no_label_sets(tmp_path) -> None:

@@ -161,6 +161,8 @@ class Policy:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"policy is not valid JSON: {exc}") from None
+        except RecursionError:      # "[[[[..." deeper than the parser's stack
+            raise ValueError("policy is not valid JSON: it is nested too deeply") from None
         if not isinstance(doc, dict):
             raise ValueError("policy must be a JSON object")
         unknown = set(doc) - {"Version", "Id", "Statement"}

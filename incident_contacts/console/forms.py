@@ -235,6 +235,8 @@ def _put_policy(form: Mapping[str, str], caller: Caller) -> Action:
         json.loads(policy)
     except ValueError as exc:
         raise FormError(f"The policy is not JSON: {exc}.") from None
+    except RecursionError:      # "[[[[..." deeper than the parser's stack: a 500 otherwise
+        raise FormError("The policy is not JSON: it is nested too deeply.") from None
     return Action("PutContactPolicy", {"ContactArn": form.get("arn", ""), "Policy": policy},
                   "The policy is saved.")
 

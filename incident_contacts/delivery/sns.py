@@ -22,7 +22,7 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from .base import (
     SMS,
@@ -37,10 +37,12 @@ __all__ = ["SMS_TYPES", "SnsTransport"]
 
 SMS_TYPES = ("Transactional", "Promotional")
 
-# Error codes SNS (and the AWS front door) answer for a temporary condition.
+# Error codes SNS (and the AWS front door) answer for a temporary condition: throttling, its own
+# failures, and credentials or a signature that ran out (botocore refreshes them).
 _RETRYABLE_CODES = frozenset({
     "Throttled", "Throttling", "ThrottlingException", "KMSThrottling", "InternalError",
     "InternalFailure", "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException",
+    "ExpiredToken", "ExpiredTokenException", "RequestExpired",
 })
 
 
@@ -87,6 +89,9 @@ class SnsTransport:
                                           MessageAttributes=self._attributes)
         except ClientError as exc:
             raise _refusal(exc) from exc
+        except ParamValidationError as exc:
+            # botocore refused to send it (a value SNS's model does not allow): it never will.
+            raise PermanentDeliveryError("SNS request not valid: ParamValidationError") from exc
         except BotoCoreError as exc:
             # Connection trouble, a timeout, credentials that failed to refresh.
             raise RetryableDeliveryError(f"SNS request failed: {type(exc).__name__}") from exc

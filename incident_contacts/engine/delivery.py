@@ -26,8 +26,8 @@ window is the one case in which a message is sent again, after restart.)
 
 A worker that died does not make its claims wait out the lease: every worker looks, when it
 starts and every :data:`LIVENESS_SECONDS`, for holders of live claims that are gone, and gives
-their rows back (:func:`release_abandoned_claims`). A holder is gone when it names a process of
-this host that no longer runs, or, on PostgreSQL, when its **presence lock** is free: each
+their rows back (:func:`release_abandoned_claims`). A holder is gone, on SQLite, when it names
+a process of this host that no longer runs; on PostgreSQL, when its **presence lock** is free: each
 worker holds a session-level advisory lock named by its id on a connection of its own for as
 long as it runs (:class:`Presence`), and the database frees it when that connection closes,
 which a killed process's does, on any host.
@@ -233,8 +233,9 @@ def _gone_from_postgresql(conn: Connection, holder: str) -> bool:
 def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
     """Give back the rows claimed by delivery workers that are gone (a ``kill -9``, a lost
     host): they are due at once, instead of when their claim runs out a minute later. A holder
-    is gone when it names a process of this host that no longer runs, or, on PostgreSQL, when
-    nobody holds its presence lock (:class:`Presence`). Returns how many rows were given back.
+    is gone, on SQLite, when it names a process of this host that no longer runs; on
+    PostgreSQL, when nobody holds its presence lock (:class:`Presence`). Returns how many rows
+    were given back.
 
     On PostgreSQL a claim by a worker that holds no presence lock (one of a version before
     presence locks, during an upgrade) counts as abandoned: its messages may go out twice."""
@@ -247,8 +248,9 @@ def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
         if runtime.store.sqlite:
             dead = [holder for holder in others if _died_here(holder)]
         else:
-            dead = [holder for holder in others
-                    if _died_here(holder) or _gone_from_postgresql(conn, holder)]
+            # The lock alone: a pid this process cannot see may run in another pid namespace
+            # of a host of the same name (containers under host networking).
+            dead = [holder for holder in others if _gone_from_postgresql(conn, holder)]
     if not dead:
         return 0
     with runtime.store.transaction() as conn:

@@ -73,13 +73,22 @@ def parse(text: str) -> Arn | None:
     return Arn(pieces[1], pieces[3], pieces[4], kind, tuple(rest.split("/")))
 
 
-@functools.lru_cache(maxsize=8192)
+MAX_ARN = 2048
+"""The longest ``SsmContactsArn`` the model allows."""
+
+
 def well_formed(text: str) -> bool:
     """Whether ``text`` is spelled as the model's ``SsmContactsArn`` allows (anchored, extras
     file). Members of that shape are validated before any lookup; this is for the values that
     are not (``AmazonResourceName`` has no pattern; guards run before validation). A value
     outside it names no resource, and must not reach a query: PostgreSQL refuses a NUL in a
-    text parameter (a 500 rather than a clear error)."""
+    text parameter (a 500 rather than a clear error). Only values of an ARN's length are
+    remembered: a guard sees a request's value before validation, up to the body's 2 MiB."""
+    return len(text) <= MAX_ARN and _well_formed(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _well_formed(text: str) -> bool:
     return not validate_value(model.service_model().shape_for("SsmContactsArn"), text, "ARN")
 
 

@@ -346,6 +346,10 @@ class Store:
         # The kept connections, each closed (back to the pool) when its thread ends or the
         # store is disposed of, whichever comes first (see _kept_connection).
         self._kept: dict[int, weakref.finalize[Any, Any]] = {}
+        # An in-memory database's threads share its one driver connection: closing the handle
+        # of a thread that ended rolls back the transaction another thread has open on it.
+        # Their markers are held here, so their handles last until the store is disposed of.
+        self._pinned: list[_ThreadMarker] = []
         self._kept_lock = threading.Lock()
         self._serials = itertools.count(1)
         # Write transactions ended in this process, for change_mark: SQLAlchemy's commits
@@ -548,6 +552,8 @@ class Store:
             release.atexit = False
             with self._kept_lock:
                 self._kept[id(marker)] = release
+                if self._memory_lock is not None:
+                    self._pinned.append(marker)
         return connection
 
     def _release_kept(self, key: int, connection: Connection) -> None:
@@ -656,6 +662,8 @@ class Store:
             self._checkpointer = None
         with self._kept_lock:
             kept = list(self._kept.values())
+            pinned, self._pinned = self._pinned, []
+        del pinned      # outside the lock: a marker that goes runs its finalizer, which takes it
         for release in kept:
             release()
         self.engine.dispose()

@@ -318,6 +318,7 @@ def test_access_denied_reads_like_aws() -> None:
     ("document", "message"),
     [
         ("{not json", "not valid JSON"),
+        ("[" * 200_000, "nested too deeply"),
         ("[]", "must be a JSON object"),
         ('{"Statement": []}', "Statement must be"),
         ('{"Version": "2020-01-01", "Statement": {}}', "Version must be"),

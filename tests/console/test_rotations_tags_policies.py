@@ -478,6 +478,7 @@ def test_a_contact_policy_is_set_shown_and_kept(app, client):
     # Not JSON, or nothing: a form error. JSON the API refuses: its ValidationException.
     for policy, said in (('{"Version": "2012-10-17",', "error: The policy is not JSON: "),
                          ("  \r\n", "error: Write the policy, a JSON document."),
+                         ("[" * 200_000, "error: The policy is not JSON: it is nested "),
                          ('{"Statement": []}', "error: ValidationException: "),
                          ('{"Statement": {"Effect": "Maybe"}}', "error: ValidationException: "),
                          ("[1, 2]", "error: ValidationException: ")):

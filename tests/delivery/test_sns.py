@@ -84,6 +84,8 @@ def test_sender_id_origination_number_and_type_are_sent(fake_sns: FakeSns) -> No
     (500, "InternalError", True),
     (503, "ServiceUnavailable", True),
     (400, "KMSThrottling", True),
+    (403, "ExpiredToken", True),
+    (400, "RequestExpired", True),
     (400, "InvalidParameter", False),
     (403, "AuthorizationError", False),
     (400, "ParameterValueInvalid", False),
@@ -140,3 +142,17 @@ def test_no_credentials_refuses_to_start(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_an_unknown_sms_type_is_refused() -> None:
     with pytest.raises(ValueError, match="Transactional, Promotional"):
         SnsTransport("eu-west-1", sms_type="Urgent", client=object())
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_a_message_botocore_refuses_to_send_is_permanent(fake_sns: FakeSns) -> None:
+    """An SMS sender id SNS's model does not allow (not a string) never goes out: failed at
+    once, not retried."""
+    transport = transport_for(fake_sns)
+    transport._attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": 7}
+    try:
+        with pytest.raises(PermanentDeliveryError, match="ParamValidationError"):
+            transport.send(sms())
+    finally:
+        transport.close()
+    assert fake_sns.requests == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +22,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from incident_contacts.delivery import DeliveryResult, MemoryTransport, OutgoingMessage
-from incident_contacts.engine.delivery import DeliveryWorker, Presence, deliver_due
+from incident_contacts.engine.delivery import (
+    DeliveryWorker,
+    Presence,
+    deliver_due,
+    release_abandoned_claims,
+)
 from incident_contacts.runtime import Runtime
 from incident_contacts.store.schema.delivery import delivery_attempts
 from incident_contacts.store.schema.delivery import outbox as outbox_table
@@ -162,6 +168,33 @@ def test_claims_of_a_worker_that_is_gone_are_given_back_on_postgresql(pg_databas
         here.close()
         elsewhere.close()
     assert [m.message_id for m in memory.sent] == [vanished, alive]
+
+
+@pytest.mark.postgres
+def test_a_live_worker_of_this_host_name_in_another_pid_namespace_keeps_its_claims(
+        pg_database: str) -> None:
+    """On PostgreSQL the presence lock alone says whether a holder is gone. A worker whose id
+    names this host but a pid this process cannot see (another container with the same host
+    name, as under host networking) is alive while it holds its lock: its claim stays."""
+    key = data_key()
+    elsewhere = make_runtime(pg_database, key=key)
+    here = make_runtime(pg_database, key=key)
+    (message,) = enqueue(here, 1)
+    unseen = 4_194_000          # above the default pid_max: no process here has it
+    with pytest.raises(ProcessLookupError):
+        os.kill(unseen, 0)
+    holder = f"{socket.gethostname()[:32]}:{unseen}:sibling"
+    presence = Presence(elsewhere, holder)
+    presence.announce()
+    _claim(here, {message: holder}, until=START + 60)
+    try:
+        assert release_abandoned_claims(here, "host-a:40:here") == 0
+        presence.close()
+        assert release_abandoned_claims(here, "host-a:40:here") == 1
+    finally:
+        presence.close()
+        here.close()
+        elsewhere.close()
 
 
 class _Hanging:
