@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -41,23 +42,10 @@ def build_dispatcher(runtime: Runtime, metrics: Metrics | None = None) -> Dispat
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:
-    return DeliverySettings(
-        smtp_url=settings.smtp_url,
-        email_from=settings.email_from,
-        twilio_account_sid=settings.twilio_account_sid,
-        twilio_auth_token=settings.twilio_auth_token,
-        twilio_from=settings.twilio_from,
-        twilio_base_url=settings.twilio_base_url,
-        public_url=settings.public_url,
-        webhook_url=settings.webhook_url,
-        webhook_secret=settings.webhook_secret,
-        webhook_types=settings.webhook_types,
-        sns_region=settings.sns_region,
-        sns_endpoint_url=settings.sns_endpoint_url,
-        sns_sender_id=settings.sns_sender_id,
-        sns_origination_number=settings.sns_origination_number,
-        sns_sms_type=settings.sns_sms_type,
-    )
+    """The delivery part of the settings: every field of DeliverySettings has its namesake in
+    Settings (the same environment variable)."""
+    return DeliverySettings(**{field.name: getattr(settings, field.name)
+                               for field in dataclasses.fields(DeliverySettings)})
 
 
 def build_application(settings: Settings, clock: Clock | None = None, *,

@@ -35,11 +35,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from incident_contacts.console import rotation_forms
-from incident_contacts.console.fields import WHOLE as _WHOLE
-from incident_contacts.console.fields import Action, FormError
-from incident_contacts.console.fields import confirmed as _confirmed
-from incident_contacts.console.fields import text as _text
-from incident_contacts.console.fields import whole as _whole
+from incident_contacts.console.fields import WHOLE, Action, FormError, confirmed, text, whole
 from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
 
@@ -76,7 +72,7 @@ def rotations_of(form: Mapping[str, str]) -> list[str]:
 def stages_of(form: Mapping[str, str], contact_type: str) -> list[dict[str, Any]]:
     """The ``Plan.Stages`` a plan form describes (see the module's docstring)."""
     rows = form.get("stages", "0")
-    if not _WHOLE.fullmatch(rows) or int(rows) > MAX_STAGE_ROWS:
+    if not WHOLE.fullmatch(rows) or int(rows) > MAX_STAGE_ROWS:
         raise FormError(f"A plan has at most {MAX_STAGE_ROWS - 1} stages.")
     targets: dict[int, list[tuple[int, str]]] = {}
     for (row, index), value in _ticked(form, _TARGET):
@@ -91,7 +87,7 @@ def stages_of(form: Mapping[str, str], contact_type: str) -> list[dict[str, Any]
             continue  # the blank row for a new stage, left blank
         number = len(stages) + 1
         stage: dict[str, Any] = {
-            "DurationInMinutes": _whole(minutes, f"Stage {number}: the wait"),
+            "DurationInMinutes": whole(minutes, f"Stage {number}: the wait"),
             "Targets": [_target(form, contact_type, row, index, arn, number)
                         for index, arn in ticked],
         }
@@ -107,7 +103,7 @@ def _target(form: Mapping[str, str], contact_type: str, row: int, index: int, ar
     info: dict[str, Any] = {"ContactChannelId": arn}
     retry = form.get(f"stage-{row}-retry-{index}", "").strip()
     if retry:
-        info["RetryIntervalInMinutes"] = _whole(
+        info["RetryIntervalInMinutes"] = whole(
             retry, f"Stage {number}: the interval between retries")
     return {"ChannelTargetInfo": info}
 
@@ -149,7 +145,7 @@ def _acknowledge(form: Mapping[str, str], caller: Caller) -> Action:
 
 def _stop(form: Mapping[str, str], caller: Caller) -> Action:
     return Action("StopEngagement",
-                  {"EngagementId": form.get("arn", ""), "Reason": _text(form, "reason")},
+                  {"EngagementId": form.get("arn", ""), "Reason": text(form, "reason")},
                   "The engagement is stopped.")
 
 
@@ -159,7 +155,7 @@ def _create_contact(form: Mapping[str, str], caller: Caller) -> Action:
     if contact_type == "ONCALL_SCHEDULE":
         plan = {"RotationIds": rotations_of(form)}
     return Action("CreateContact",
-                  {"Alias": form.get("alias", "").strip(), "DisplayName": _text(form, "name"),
+                  {"Alias": form.get("alias", "").strip(), "DisplayName": text(form, "name"),
                    "Type": contact_type, "Plan": plan},
                   "The contact is created.",
                   then=lambda answer: contact_page(answer["ContactArn"]))
@@ -172,7 +168,7 @@ def _rename_contact(form: Mapping[str, str], caller: Caller) -> Action:
 
 
 def _delete_contact(form: Mapping[str, str], caller: Caller) -> Action:
-    _confirmed(form, "contact")
+    confirmed(form, "contact")
     return Action("DeleteContact", {"ContactId": form.get("arn", "")},
                   "The contact is deleted.", then=lambda _answer: "/console/contacts")
 
@@ -194,7 +190,7 @@ def _add_channel(form: Mapping[str, str], caller: Caller) -> Action:
 
 
 def _delete_channel(form: Mapping[str, str], caller: Caller) -> Action:
-    _confirmed(form, "channel")
+    confirmed(form, "channel")
     return Action("DeleteContactChannel", {"ContactChannelId": form.get("arn", "")},
                   "The channel is deleted.")
 
@@ -204,8 +200,8 @@ def _engage(form: Mapping[str, str], caller: Caller) -> Action:
                   {"ContactId": form.get("arn", ""), "Sender": form.get("sender", "").strip(),
                    "Subject": form.get("subject", "").strip(),
                    "Content": form.get("content", "").strip(),
-                   "PublicSubject": _text(form, "public-subject"),
-                   "PublicContent": _text(form, "public-content")},
+                   "PublicSubject": text(form, "public-subject"),
+                   "PublicContent": text(form, "public-content")},
                   "The engagement has started.",
                   then=lambda answer: engagement_page(answer["EngagementArn"]))
 
