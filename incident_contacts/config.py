@@ -49,6 +49,14 @@ class Settings:
     sns_sender_id: str | None = None
     sns_origination_number: str | None = None
     sns_sms_type: str | None = None         # Transactional when unset, or Promotional
+    # SMS and calls through AWS End User Messaging SMS and voice (delivery.smsvoice).
+    sms_voice_region: str | None = None
+    sms_voice_endpoint_url: str | None = None
+    sms_voice_origination_identity: str | None = None   # phone number, pool or sender id
+    sms_voice_configuration_set: str | None = None
+    sms_voice_message_type: str | None = None   # TRANSACTIONAL when unset, or PROMOTIONAL
+    sms_voice_voice_id: str | None = None       # an Amazon Polly voice; MATTHEW when unset
+    sms_voice_types: str | None = None          # the channel types it sends; SMS,VOICE when unset
     delivery_max_attempts: int = 8          # a message is FAILED after this many attempts
     # Quotas (service.quotas), 0 for none: per account and region, and per plan.
     quota_contacts: int = 1000
@@ -56,6 +64,10 @@ class Settings:
     quota_stages: int = 100                 # stages per plan
     quota_targets: int = 100                # targets per stage
     outbox_retention_days: float = 30.0     # SENT and FAILED messages are deleted after; 0 keeps
+    # History (engine.housekeeping): stopped engagements with their pages, receipts and log,
+    # and rotation overrides that ended, are deleted this many days later; 0 keeps them (AWS).
+    engagement_retention_days: float = 0.0
+    override_retention_days: float = 0.0
     # Background work: the delivery worker and the engagement engine.
     workers: bool = True
     metrics: bool = True                    # GET /metrics, Prometheus' text format
@@ -105,6 +117,8 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "throttle_burst": (1, None),
     "delivery_max_attempts": (1, None),
     "outbox_retention_days": (0, None),
+    "engagement_retention_days": (0, None),
+    "override_retention_days": (0, None),
     "quota_contacts": (0, None),
     "quota_rotations": (0, None),
     "quota_stages": (0, None),

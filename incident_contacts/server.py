@@ -70,7 +70,9 @@ def build_workers(runtime: Runtime, transports: Mapping[str, Transport],
                   metrics: Metrics | None = None) -> list[Any]:
     """The background workers, each with ``start()``/``stop()``: the delivery worker, the
     engagement engine, and the housekeeping that deletes old delivered messages, spent
-    idempotency records and expired console sessions. The server runs them beside the API;
+    idempotency records, expired console sessions and (when their retention is set) stopped
+    engagements and ended overrides, and scrubs older releases' error texts once. The server
+    runs them beside the API;
     ``incident-contacts worker`` runs them alone."""
     settings = runtime.settings
     workers: list[Any] = [

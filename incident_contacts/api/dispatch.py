@@ -2,8 +2,14 @@
 
 1. name the operation (``X-Amz-Target``)       5. check the model's constraints
 2. identify the caller (account, region)       6. replay an idempotent retry, or
-3. throttle                                       run the operation in one transaction
+3. throttle and authorize                         run the operation in one transaction
 4. parse the JSON body                         7. shape the output by the model
+
+A guard that cannot decide without the database (authorization under a contact policy or a
+resource's tags) returns a :data:`Check` instead: it runs first in the call's transaction, so
+the decision and the answer come from one state of the database (on PostgreSQL a read's
+snapshot; a write's transaction, which may lock what the decision read), and the model's
+constraints are checked after it, so a refusal still comes before a validation error.
 
 The server and the in-process mock both call :meth:`Dispatcher.handle`, so they cannot
 differ. Any error becomes its AWS JSON form here; anything unexpected becomes
@@ -19,6 +25,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from incident_contacts import crypto, model
@@ -45,8 +52,13 @@ log = logging.getLogger(__name__)
 
 # Identifies the caller of a request: (method, path, headers, body) -> Caller.
 Authenticator = Callable[[str, str, Mapping[str, str], bytes], Caller]
+# A guard's decision that needs the database: run first in the call's transaction, with its
+# connection and whether the transaction writes; it raises a ServiceError to refuse the call.
+Check = Callable[[Connection, bool], None]
 # Runs before the operation, e.g. throttling and authorization: (caller, operation, params).
-Guard = Callable[[Caller, str, dict[str, Any]], None]
+# It raises to refuse, returns None to let the call go on, or a Check to decide in the call's
+# transaction.
+Guard = Callable[[Caller, str, dict[str, Any]], Check | None]
 
 IDEMPOTENCY_WINDOW = 24 * 3600.0
 
@@ -155,14 +167,19 @@ class Dispatcher:
             name = awsjson.operation_of(headers, self.operations)
             caller = self.authenticate(method, path, headers, body)
             params = awsjson.parse_body(body)
+            checks = None
             for guard in self.guards:
-                guard(caller, name, params)
+                check = guard(caller, name, params)
+                if check is not None:
+                    checks = [check] if checks is None else [*checks, check]
             plan = self._plans[name]
-            if plan.cached and self.read_cache is not None:
+            if plan.cached and self.read_cache is not None and checks is None:
                 response = self._cached_read(name, plan, caller, params, request_id, body)
             else:
+                # A call whose authorization reads the database is never answered from the
+                # cache: its decision is made again, in the transaction of its answer.
                 response = awsjson.success(
-                    request_id, self._serve(name, plan, caller, params, request_id))
+                    request_id, self._serve(name, plan, caller, params, request_id, checks))
         except ServiceError as exc:
             outcome = exc.code
             response = awsjson.error(request_id, exc)
@@ -188,9 +205,12 @@ class Dispatcher:
                 raise ValidationException(f"Unknown operation {unknown}.",
                                           reason="UNKNOWN_OPERATION")
             params = {key: value for key, value in params.items() if value is not None}
+            checks = None
             for guard in self.guards:
-                guard(caller, name, params)
-            return self._serve(name, plan, caller, params, new_id())
+                check = guard(caller, name, params)
+                if check is not None:
+                    checks = [check] if checks is None else [*checks, check]
+            return self._serve(name, plan, caller, params, new_id(), checks)
         except ServiceError as exc:
             outcome = exc.code
             raise
@@ -216,16 +236,20 @@ class Dispatcher:
         return awsjson.answer(request_id, answer)
 
     def _serve(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
-               request_id: str) -> dict[str, Any]:
-        """Validate, run in one transaction, and shape the output by the model."""
-        _check(plan.input_shape, params)
+               request_id: str, checks: list[Check] | None = None) -> dict[str, Any]:
+        """Validate, run in one transaction, and shape the output by the model. ``checks``
+        (guards' decisions that read the database) run first in the transaction, and the
+        validation after them."""
+        if checks is None:
+            _check(plan.input_shape, params)
         idempotent = plan.idempotent and "IdempotencyToken" in params
-        result = self._run(name, plan, caller, params, request_id, idempotent)
+        result = self._run(name, plan, caller, params, request_id, idempotent, checks)
         shaped: dict[str, Any] = serialize(plan.output_shape, result)
         return shaped
 
     def _run(self, name: str, plan: _Plan, caller: Caller, params: dict[str, Any],
-             request_id: str, idempotent: bool) -> dict[str, Any]:
+             request_id: str, idempotent: bool,
+             checks: list[Check] | None = None) -> dict[str, Any]:
         # A lost race (a unique key taken by a concurrent call) is retried once: the retry
         # sees the winner's row and answers as if it had come second. With an idempotency
         # token, a conflict is such a race too when the winner was the same call sent again
@@ -234,6 +258,10 @@ class Dispatcher:
         for attempt in range(3):
             try:
                 with self.runtime.store.transaction(write=not plan.readonly) as conn:
+                    if checks is not None:
+                        for check in checks:
+                            check(conn, not plan.readonly)
+                        _check(plan.input_shape, params)
                     ctx = RequestContext(caller, conn, self.runtime, name, request_id)
                     result = self._replay(ctx, params) if idempotent else None
                     if result is None:
@@ -319,4 +347,4 @@ def _check(shape: Any, params: dict[str, Any]) -> None:
         )
 
 
-__all__ = ["Authenticator", "Dispatcher", "Guard"]
+__all__ = ["Authenticator", "Check", "Dispatcher", "Guard"]

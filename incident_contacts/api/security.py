@@ -15,6 +15,17 @@ operation (``api.dispatch``). This module builds both from the settings (decisio
   only for that contact, its engagements and its pages (spec §6.5). Everything else of another
   account is refused with AccessDeniedException, in both modes, so one account never sees
   another's contacts, channels or messages.
+
+A decision that needs the database (a contact policy, or a resource's tags for
+``aws:ResourceTag`` conditions) is not made by the guard itself: it returns a check the
+dispatcher runs in the call's own transaction (``api.dispatch.Check``), so the call is
+authorized against the state it is answered from. A read's check reads in the read's
+snapshot. In a write on PostgreSQL (READ COMMITTED) the contact policy is read ``FOR SHARE``,
+so a PutContactPolicy or DeleteContact of that contact waits for the call to end (or the call
+sees what it committed), and TagResource and UntagResource under a tag condition first take the
+lock TagResource holds while it changes tags (``service.tags``). Decisions that need nothing
+of the database (the common case: one's own account, no tag condition) are made at once,
+without a statement.
 """
 
 from __future__ import annotations
@@ -26,10 +37,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from incident_contacts.api.dispatch import Authenticator, Guard
+from incident_contacts.api.dispatch import Authenticator, Check, Guard
 from incident_contacts.auth.conditions import facts
-from incident_contacts.auth.credentials import CredentialStore
+from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.policy import Decision, Policy, access_denied, evaluate
 from incident_contacts.auth.principals import PrincipalCaller, contact_policy, principal_of
 from incident_contacts.auth.resources import resource_for
@@ -41,6 +53,7 @@ from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
 from incident_contacts.service.tags import tag_map
+from incident_contacts.store import locks
 from incident_contacts.store.db import Store
 from incident_contacts.store.schema.core import contacts
 from incident_contacts.store.schema.engagements import engagements, pages
@@ -101,77 +114,130 @@ class SigV4Authenticator:
         return caller
 
 
+class _NeedsTheDatabase(Exception):
+    """Raised inside a decision made before the call's transaction when a condition asks for
+    the resource's tags: the decision is then made in the transaction instead."""
+
+
+def _ask_in_the_transaction() -> dict[str, str]:
+    raise _NeedsTheDatabase
+
+
+_TAGGING: Final = frozenset({"TagResource", "UntagResource"})
+"""Writes of tags: under a tag condition they take the tags' lock before reading them."""
+
+
 class Authorizer:
-    """The authorization guard: IAM-style decisions before any operation runs."""
+    """The authorization guard: IAM-style decisions before any operation runs, or, when they
+    need the database, at the start of its transaction (the module says how)."""
 
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store = store
         self.clock = clock
 
-    def __call__(self, caller: Caller, operation: str, params: dict[str, Any]) -> None:
+    def __call__(self, caller: Caller, operation: str, params: dict[str, Any]) -> Check | None:
         principal = principal_of(caller)
         resource = resource_for(operation, params, caller.account, caller.region)
         arn = arns.parse(resource) if resource != "*" else None
         owner = arn.account if arn is not None else caller.account
         if owner == caller.account:
             if principal.policy is None:
-                return                      # full access to one's own account
-            decision = evaluate(principal.policy, principal, operation, resource,
-                                resource_account=owner,
-                                facts=facts(principal, caller.region, owner, self.clock.now(),
-                                            principal.policy, request=params,
-                                            resource_tags=self._tags(arn, resource)))
-        elif operation in SHARED_OPERATIONS and arn is not None and arns.well_formed(resource):
+                return None                 # full access to one's own account
+            if not self._taggable(arn, resource):
+                self._own(caller, principal, operation, params, resource, dict)
+                return None
+            try:
+                # Most policies never ask for the tags: decided now, unless one does.
+                self._own(caller, principal, operation, params, resource,
+                          _ask_in_the_transaction)
+            except _NeedsTheDatabase:
+                return functools.partial(self._own_in, caller, principal, operation, params,
+                                         resource)
+            return None
+        if operation in SHARED_OPERATIONS and arn is not None and arns.well_formed(resource):
             # Guards run before validation: only an ARN the model allows is looked up.
-            shared = self.contact_policy(arn)
-            decision = evaluate(principal.policy, principal, operation, resource,
-                                resource_account=owner, resource_policy=shared,
-                                facts=facts(principal, caller.region, owner, self.clock.now(),
-                                            principal.policy, shared, request=params,
-                                            resource_tags=self._tags(arn, resource)))
-        else:
-            decision = Decision(False, "no_resource_allow")
+            return functools.partial(self._shared_in, caller, principal, operation, params,
+                                     resource, arn)
+        raise access_denied(principal, operation, resource,
+                            Decision(False, "no_resource_allow"))
+
+    def _own(self, caller: Caller, principal: Principal, operation: str,
+             params: dict[str, Any], resource: str,
+             resource_tags: Callable[[], dict[str, str]]) -> None:
+        """Decide a call on the caller's own account under its identity policy."""
+        policy = principal.policy
+        decision = evaluate(policy, principal, operation, resource,
+                            resource_account=caller.account,
+                            facts=facts(principal, caller.region, caller.account,
+                                        self.clock.now(), policy, request=params,
+                                        resource_tags=resource_tags))
         if not decision.allowed:
             raise access_denied(principal, operation, resource, decision)
 
-    def _tags(self, arn: arns.Arn | None, resource: str) -> Callable[[], dict[str, str]]:
-        """How to read the tags of the resource acted on, for ``facts`` to call if asked."""
-        if arn is None or arn.kind not in TAGGABLE or not arns.well_formed(resource):
-            return dict
-        return functools.partial(self.tags_of, resource)
+    def _own_in(self, caller: Caller, principal: Principal, operation: str,
+                params: dict[str, Any], resource: str, conn: Connection, write: bool) -> None:
+        """:meth:`_own` in the call's transaction, the resource's tags read with ``conn``."""
+        if write and operation in _TAGGING:
+            # The lock TagResource holds while it changes the tags (a no-op on SQLite, whose
+            # writers run one at a time): the tags read next are the ones the call changes.
+            locks.hold(conn, "tags", resource)
+        self._own(caller, principal, operation, params, resource,
+                  functools.partial(tag_map, conn, resource))
 
-    def tags_of(self, resource: str) -> dict[str, str]:
-        """The tags of a contact or rotation (none while it does not exist), for
-        ``aws:ResourceTag/<key>``."""
-        with self.store.transaction(write=False) as conn:
-            return tag_map(conn, resource)
+    def _shared_in(self, caller: Caller, principal: Principal, operation: str,
+                   params: dict[str, Any], resource: str, arn: arns.Arn,
+                   conn: Connection, write: bool) -> None:
+        """Decide a call on another account's resource under its contact's policy, read with
+        ``conn`` in the call's transaction."""
+        owner = arn.account
+        shared = self.contact_policy(conn, arn, lock=write)
+        tags: Callable[[], dict[str, str]] = dict
+        if self._taggable(arn, resource):
+            tags = functools.partial(tag_map, conn, resource)
+        decision = evaluate(principal.policy, principal, operation, resource,
+                            resource_account=owner, resource_policy=shared,
+                            facts=facts(principal, caller.region, owner, self.clock.now(),
+                                        principal.policy, shared, request=params,
+                                        resource_tags=tags))
+        if not decision.allowed:
+            raise access_denied(principal, operation, resource, decision)
 
-    def contact_policy(self, arn: arns.Arn) -> Policy | None:
+    @staticmethod
+    def _taggable(arn: arns.Arn | None, resource: str) -> bool:
+        """Whether the resource acted on may have tags (``aws:ResourceTag/<key>``)."""
+        return arn is not None and arn.kind in TAGGABLE and arns.well_formed(resource)
+
+    @staticmethod
+    def contact_policy(conn: Connection, arn: arns.Arn, *, lock: bool = False
+                       ) -> Policy | None:
         """The policy of the contact a contact, engagement or page ARN belongs to. A page
         belongs to the contact its engagement engaged (its ARN names the person paged, who
         may be a member of a shared escalation plan or schedule): whoever may follow that
-        engagement may open and acknowledge its pages."""
+        engagement may open and acknowledge its pages.
+
+        ``lock`` (in a write): the contact's row is read ``FOR SHARE`` on PostgreSQL, so its
+        policy cannot change until the call's transaction ends."""
         if SHARED_KINDS.get(arn.kind) != len(arn.parts):
             return None
         alias = arn.parts[0]
-        with self.store.transaction(write=False) as conn:
-            if arn.kind == "page":
-                engaged = conn.execute(
-                    sa.select(engagements.c.contact_alias)
-                    .join(pages, pages.c.engagement_pk == engagements.c.id)
-                    .where(pages.c.page_id == arn.parts[1], pages.c.account == arn.account,
-                           pages.c.region == arn.region, pages.c.contact_alias == alias)
-                ).scalar()
-                if engaged is None:
-                    return None
-                alias = engaged
-            text = conn.execute(
-                sa.select(contacts.c.policy).where(
-                    contacts.c.account == arn.account,
-                    contacts.c.region == arn.region,
-                    contacts.c.alias == alias,
-                )
+        if arn.kind == "page":
+            engaged = conn.execute(
+                sa.select(engagements.c.contact_alias)
+                .join(pages, pages.c.engagement_pk == engagements.c.id)
+                .where(pages.c.page_id == arn.parts[1], pages.c.account == arn.account,
+                       pages.c.region == arn.region, pages.c.contact_alias == alias)
             ).scalar()
+            if engaged is None:
+                return None
+            alias = engaged
+        query = sa.select(contacts.c.policy).where(
+            contacts.c.account == arn.account,
+            contacts.c.region == arn.region,
+            contacts.c.alias == alias,
+        )
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update(read=True)
+        text = conn.execute(query).scalar()
         return contact_policy(text) if text else None
 
 

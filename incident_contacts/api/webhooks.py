@@ -118,8 +118,7 @@ class TwilioWebhooks:
                     for code in codes:
                         if hashes_equal(accept_code_hash(runtime, page.page_id, code),
                                         page.accept_code_hash):
-                            self._read(conn, page, note=code, info=None)
-                            return True
+                            return self._read(conn, page, note=code, info=None)
         return False
 
     async def voice(self, request: Request) -> Response:
@@ -142,14 +141,18 @@ class TwilioWebhooks:
             if page is None:
                 return False
             if page.read_time is None:
-                self._read(conn, page, note=None, info="Pressed 1 during the call")
+                return self._read(conn, page, note=None, info="Pressed 1 during the call")
         return True
 
-    def _read(self, conn: Any, page: Any, *, note: str | None, info: str | None) -> None:
+    def _read(self, conn: Any, page: Any, *, note: str | None, info: str | None) -> bool:
+        """Acknowledge ``page``; False when its engagement is gone (deleted by history
+        retention since the page was found)."""
         engagement = locked(conn, page.engagement_pk)
-        assert engagement is not None
+        if engagement is None:
+            return False
         accept(conn, self.runtime, engagement, page, "READ", at=self.runtime.clock.now(),
                channel_arn=channel_arn_of(page), note=note, info=info)
+        return True
 
 
 def routes(runtime: Runtime) -> list[Route]:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
+
 WHOLE = re.compile(r"[0-9]{1,4}")
 """A whole number as a form sends it: ASCII digits only (``"²".isdigit()`` is true)."""
 
@@ -29,6 +31,33 @@ class Action:
     # The page to show after success, from the operation's answer; None: the page the form
     # was sent from.
     then: Callable[[dict[str, Any]], str] | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A form the console could not turn into a change: the page it came from is shown again
+    with its input and this message beside it."""
+
+    action: str
+    form: dict[str, str]
+    message: str
+
+    def is_for(self, action: str, arn: str | None = None, key: str | None = None) -> bool:
+        """Whether the form that failed is this one (of this action, for this resource, for
+        this tag key): a page may hold one form of an action per channel, page or tag."""
+        return (action == self.action
+                and (arn is None or self.form.get("arn") == arn)
+                and (key is None or self.form.get("key") == key))
+
+
+FAILED = "incident_contacts.console.failed"
+"""The request scope's key for the :class:`Failed` form a page is shown again for."""
+
+
+def failed_form(request: Request) -> Failed | None:
+    """The form that failed, when this page is shown again for it."""
+    failed = request.scope.get(FAILED)
+    return failed if isinstance(failed, Failed) else None
 
 
 def text(form: Mapping[str, str], name: str) -> str | None:
@@ -56,4 +85,5 @@ def count(form: Mapping[str, str], name: str, what: str) -> int:
     return int(value)
 
 
-__all__ = ["WHOLE", "Action", "FormError", "confirmed", "count", "text", "whole"]
+__all__ = ["FAILED", "WHOLE", "Action", "Failed", "FormError", "confirmed", "count", "failed_form",
+           "text", "whole"]

@@ -276,13 +276,14 @@ class TargetRow:
     label: str
     ticked: bool = False
     essential: bool = False
-    retry: int | None = None
+    retry: int | str | None = None      # text as typed, in a form shown again
 
 
 @dataclass
 class StageRow:
-    minutes: int | None
+    minutes: int | str | None
     targets: list[TargetRow] = field(default_factory=list)
+    removed: bool = False
 
 
 def plan_rows(contact: Mapping[str, Any], options: list[tuple[str, str]]) -> list[StageRow]:
@@ -314,6 +315,36 @@ def plan_rows(contact: Mapping[str, Any], options: list[tuple[str, str]]) -> lis
     return rows
 
 
+def kept_rows(form: Mapping[str, str], contact_type: str,
+              options: list[tuple[str, str]]) -> list[StageRow]:
+    """The editor's rows as a plan form that failed sent them, to be corrected: each row's
+    minutes, ticked targets (with their retry intervals or essential boxes) and remove box as
+    typed, the options it did not tick, and a blank row for a new stage when the last row
+    was used."""
+    count = form.get("stages", "0")
+    rows = min(int(count), MAX_STAGE_ROWS) if WHOLE.fullmatch(count) else 0
+    labels = dict(options)
+    targets: dict[int, list[tuple[int, str]]] = {}
+    for (row, index), value in _ticked(form, _TARGET):
+        targets.setdefault(row, []).append((index, value))
+    result = []
+    for row in range(rows):
+        chosen = {arn: TargetRow(arn, labels.get(arn) or short(arn), True,
+                                 essential=bool(form.get(f"stage-{row}-essential-{index}")),
+                                 retry=form.get(f"stage-{row}-retry-{index}", ""))
+                  for index, arn in targets.get(row, [])}
+        offered = sorted((TargetRow(arn, label) for arn, label in options if arn not in chosen),
+                         key=lambda target: target.label)
+        result.append(StageRow(form.get(f"stage-{row}-minutes", ""),
+                               [*chosen.values(), *offered],
+                               removed=bool(form.get(f"stage-{row}-remove"))))
+    last = result[-1] if result else None
+    if last is None or last.minutes or any(t.ticked for t in last.targets):
+        result.append(StageRow(None, sorted((TargetRow(arn, label) for arn, label in options),
+                                            key=lambda target: target.label)))
+    return result
+
+
 def short(arn: str) -> str:
     """The part of an ARN a person recognises: what follows its kind."""
     parsed = arns.parse(arn)
@@ -321,4 +352,4 @@ def short(arn: str) -> str:
 
 
 __all__ = ["ACTIONS", "LARGE_FORMS", "PREVIEWS", "Action", "FormError", "StageRow",
-           "TargetRow", "plan_rows", "rotations_of", "short", "stages_of"]
+           "TargetRow", "kept_rows", "plan_rows", "rotations_of", "short", "stages_of"]

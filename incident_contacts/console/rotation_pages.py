@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from incident_contacts.console import forms
+from incident_contacts.console.fields import failed_form
 from incident_contacts.console.rotation_forms import (
     preview_params,
     rotation_fields,
@@ -50,10 +51,19 @@ async def rotation(console: Console, request: Request, caller: Caller) -> Respon
                                       MaxResults=LISTED)
     tags = await console.section(caller, "ListTagsForResource",
                                  ResourceARN=found["RotationArn"])
-    fields = {**rotation_fields(found, caller), "arn": found["RotationArn"],
-              "back": rotation_page(found["RotationArn"])}
+    failed = failed_form(request)
+    shown = (failed.form if failed is not None
+             and failed.is_for("update-rotation", found["RotationArn"])
+             else rotation_fields(found, caller))  # a form that failed, as it was sent
+    fields = {**shown, "arn": found["RotationArn"], "back": rotation_page(found["RotationArn"])}
+    listed = _items(shifts, "RotationShifts")
+    # Who is on call at this moment (none between the hours on call); unknown before the
+    # rotation starts or when its shifts may not be read.
+    on_call_now = None if isinstance(listed, str) or found["StartTime"] > now else sorted(
+        {forms.short(arn) for shift in listed if shift["StartTime"] <= now < shift["EndTime"]
+         for arn in shift.get("ContactIds") or ()})
     return console.render(request, "rotation.html", caller=caller, rotation=found,
-                          shifts=_items(shifts, "RotationShifts"), since=since,
+                          shifts=listed, since=since, on_call_now=on_call_now,
                           until=since + SHIFT_DAYS * 86400,
                           overrides=_items(overrides, "RotationOverrides"),
                           override_days=OVERRIDE_DAYS, tags=tags, f=fields)

@@ -25,6 +25,19 @@ Reading and acting
     account (``GetContactChannel`` on ``contact-channel/*``); it never shows activation or
     accept codes, nor message bodies.
 
+Forms that fail
+    A form the console cannot turn into a request, or that the API refuses, changes nothing
+    and is not redirected: the page it came from is rendered again (``Console.again``) with
+    the input as typed and the error beside the form (and at the top). A form sent after the
+    session ended leads, once signed in again, back to the page it came from.
+
+Lists
+    Lists page forward with the API's tokens; each link carries the tokens of the pages
+    before it (``prev``), so a list also has "Previous page" and "First page" links. Contacts
+    filter by alias prefix, engagements by incident, rotations by name prefix. An
+    engagement's pages show their channel, status in words, receipts and the contacts they
+    came through (ListPageReceipts, ListPageResolutions).
+
 No page uses JavaScript; responses forbid framing and any script (a strict
 Content-Security-Policy).
 """
@@ -40,6 +53,7 @@ import re
 import secrets
 import zoneinfo
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
@@ -62,8 +76,14 @@ from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.principals import identity_allows
 from incident_contacts.auth.throttle import Throttle
 from incident_contacts.console import forms, rotation_pages
+from incident_contacts.console.fields import FAILED, Failed, failed_form
 from incident_contacts.console.rotation_forms import NEW_ROTATION
-from incident_contacts.errors import DataEncryptionException, ServiceError, ThrottlingException
+from incident_contacts.errors import (
+    DataEncryptionException,
+    ServiceError,
+    ThrottlingException,
+    ValidationException,
+)
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
@@ -77,11 +97,14 @@ SESSION_SECONDS = 8 * 3600
 MAX_FORM = 16 * 1024
 LARGE_FORM = 4 * 1024 * 1024    # a contact policy: 395,000 characters, percent-encoded
 OUTBOX_ROWS = 200
+LISTED = 100                    # items a list page shows; pages of an engagement too
+TRAIL = 50                      # earlier pages a list remembers for its "Previous page" link
 OPTIONS = 500                   # contacts or rotations a form offers to choose from
 SIGN_IN_RATE = 1 / 6
 SIGN_IN_BURST = 10
 _ACCOUNT_ID = frozenset("0123456789")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_ROW_ID = re.compile(r"[0-9]{1,18}")
 
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -112,6 +135,27 @@ def _zoned(value: Any, zone: str) -> str:
     return datetime.datetime.fromtimestamp(value, where).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
+@jinja2.pass_context
+def _kept(context: Any, action: str, name: str, default: Any = "",
+          arn: str | None = None, key: str | None = None) -> Any:
+    """A field's value as the failed form sent it, when that form is this one; else
+    ``default`` (what the page shows when nothing failed)."""
+    failed = context.get("failed")
+    if isinstance(failed, Failed) and failed.is_for(action, arn, key):
+        return failed.form.get(name, "")
+    return default
+
+
+@jinja2.pass_context
+def _failed_for(context: Any, action: str, arn: str | None = None,
+                key: str | None = None) -> str:
+    """The message of the failed form when it is this one, else nothing."""
+    failed = context.get("failed")
+    if isinstance(failed, Failed) and failed.is_for(action, arn, key):
+        return failed.message
+    return ""
+
+
 def _pretty(policy: Any) -> str:
     """A policy document indented to be read; as it is when it is not JSON."""
     try:
@@ -123,6 +167,87 @@ def _pretty(policy: Any) -> str:
 def _short(arn: Any) -> str:
     """The part of an ARN a person recognises; nothing for a member that is absent."""
     return forms.short(arn) if isinstance(arn, str) and arn else ""
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Links to the next, previous and first pages of a list whose API pages forward only:
+    each link carries the tokens of the pages before it (``prev``, "" for the first page),
+    so "Previous page" is one of them. Keyset tokens keep a page's place however many
+    items are added before it."""
+
+    next: str | None
+    previous: str | None
+    first: str | None
+    number: int | None          # None when the trail was cut short
+
+
+def _pager(request: Request, path: str, token: str | None,
+           filters: dict[str, str] | None = None) -> Pager:
+    """The pager of a list page shown with the query's ``next`` token, whose following page
+    has ``token``."""
+    query = request.query_params
+    current = query.get("next") or ""
+    trail = query.getlist("prev")[-TRAIL:]
+    kept = {name: value for name, value in (filters or {}).items() if value}
+
+    def link(next_token: str, before: list[str]) -> str:
+        params: list[tuple[str, str]] = list(kept.items())
+        if next_token:
+            params.append(("next", next_token))
+            params += [("prev", t) for t in before[-TRAIL:]]
+        return path + ("?" + urlencode(params) if params else "")
+
+    following = link(token, [*trail, current]) if token else None
+    previous = first = None
+    if current:
+        first = link("", [])
+        previous = link(trail[-1], trail[:-1]) if trail else None
+    cut = bool(current) and (not trail or trail[0] != "")
+    return Pager(following, previous, first, None if cut else len(trail) + 1)
+
+
+class PageRow:
+    """A page as the engagement's page shows it: the channel it went to (from its SENT or
+    ERROR receipt), what became of it in words, its receipts and the contacts it came
+    through (ListPageResolutions: the engaged contact down to the person)."""
+
+    def __init__(self, page: dict[str, Any], receipts: list[dict[str, Any]] | str,
+                 path: list[dict[str, Any]], channels: dict[str, str]) -> None:
+        self.page = page
+        self.receipts = receipts            # the API's refusal, when it is a string
+        self.path = [_short(step.get("ContactArn")) for step in path]
+        stage = path[-1].get("StageIndex") if path else None
+        self.stage = stage + 1 if isinstance(stage, int) else None
+        listed = receipts if isinstance(receipts, list) else []
+        channel = next((r["ContactChannelArn"] for r in listed if r.get("ContactChannelArn")),
+                       None)
+        self.channel = (channels.get(channel) or _short(channel)) if channel else ""
+        self.channels = channels
+        self.status = self._status(listed)
+
+    def _status(self, receipts: list[dict[str, Any]]) -> str:
+        kinds = [r["ReceiptType"] for r in receipts]
+        if self.page.get("ReadTime") is not None:
+            return "Read: acknowledged"
+        if isinstance(self.receipts, str):          # only the page's own times are known
+            return ("Delivered, not acknowledged" if self.page.get("DeliveryTime") is not None
+                    else "Not acknowledged")
+        errors = [at for at, kind in enumerate(kinds) if kind == "ERROR"]
+        if errors and "SENT" not in kinds[errors[-1]:]:
+            reason = receipts[errors[-1]].get("ReceiptInfo") or "the delivery failed"
+            return f"Not delivered: {reason}"
+        if "STOP" in kinds:
+            return "Stopped before it was acknowledged"
+        if self.page.get("DeliveryTime") is not None:
+            return "Delivered, not acknowledged"
+        if "SENT" in kinds:
+            return "Sent, not acknowledged"
+        return "Waiting to be sent"
+
+    def channel_of(self, receipt: dict[str, Any]) -> str:
+        arn = receipt.get("ContactChannelArn")
+        return (self.channels.get(arn) or _short(arn)) if arn else ""
 
 
 class Console:
@@ -139,6 +264,9 @@ class Console:
         self.templates.filters["short"] = _short
         self.templates.filters["local"] = _zoned
         self.templates.filters["pretty"] = _pretty
+        self.templates.globals["kept"] = _kept
+        self.templates.globals["failed_for"] = _failed_for
+        self.pages: dict[str, Callable[[Request, Caller], Awaitable[Response]]] = {}
         # Sign-in attempts per client address: a burst of ten, then one every six seconds.
         self.sign_ins = Throttle(SIGN_IN_RATE, SIGN_IN_BURST, runtime.clock)
 
@@ -199,7 +327,8 @@ class Console:
         session = request.session
         body = self.templates.get_template(template).render(
             caller=values.pop("caller", None), csrf=session.get("csrf", ""),
-            flash=session.pop("flash", None), auth=self.runtime.settings.auth, **values)
+            flash=session.pop("flash", None), auth=self.runtime.settings.auth,
+            failed=failed_form(request), **values)
         return HTMLResponse(body, status_code=status, headers=_HEADERS)
 
     async def call(self, caller: Caller, operation: str, **params: Any) -> dict[str, Any]:
@@ -229,7 +358,8 @@ class Console:
             # to an account of its choosing.
             request.session.setdefault("csrf", secrets.token_urlsafe(32))
             return self.render(request, "login.html", region=self.runtime.settings.default_region,
-                               then=request.query_params.get("then", ""))
+                               then=request.query_params.get("then", ""),
+                               unsent=bool(request.query_params.get("unsent")))
         form = await self.checked_form(request)
         if form is None:
             return self.render(request, "error.html", status=403,
@@ -316,13 +446,10 @@ class Console:
         return self.render(request, "overview.html", caller=caller, parts=parts)
 
     async def contacts(self, request: Request, caller: Caller) -> Response:
-        prefix = request.query_params.get("prefix") or None
-        page = await self.call(caller, "ListContacts", AliasPrefix=prefix,
-                               NextToken=request.query_params.get("next") or None)
-        rotations = await self._options(caller, "ListRotations")
-        return self.render(request, "contacts.html", caller=caller, prefix=prefix or "",
-                           contacts=page["Contacts"], next=page.get("NextToken"),
-                           rotations=rotations)
+        # Aliases are lower case: "Ama" finds ama.
+        return await self._listing(request, caller, "ListContacts", "Contacts",
+                                   {"prefix": ("AliasPrefix", str.lower)},
+                                   rotations=await self._options(caller, "ListRotations"))
 
     async def contact(self, request: Request, caller: Caller) -> Response:
         arn = request.query_params.get("arn", "")
@@ -343,16 +470,24 @@ class Console:
             options = [(c["ContactArn"], c["Alias"])
                        for c in await self._options(caller, "ListContacts")
                        if c["Type"] != "ESCALATION" and c["ContactArn"] != contact["ContactArn"]]
+        # A plan form that failed is shown as it was sent, to be corrected.
+        failed = failed_form(request)
+        kept = (failed.form if failed is not None
+                and failed.is_for("update-plan", contact["ContactArn"]) else None)
         rotations = []
         if contact["Type"] == "ONCALL_SCHEDULE":
             chosen = contact["Plan"].get("RotationIds") or []
+            if kept is not None:
+                chosen = forms.rotations_of(kept)
             listed = {r["RotationArn"]: r["Name"]
                       for r in await self._options(caller, "ListRotations")}
             rotations = [(r, listed.get(r) or forms.short(r), True) for r in chosen]
             rotations += [(r, name, False) for r, name in listed.items() if r not in chosen]
+        stages = (forms.plan_rows(contact, options) if kept is None
+                  else forms.kept_rows(kept, contact["Type"], options))
         return self.render(request, "contact.html", caller=caller, contact=contact,
-                           channels=channels, stages=forms.plan_rows(contact, options),
-                           rotations=rotations,
+                           channels=channels, stages=stages, rotations=rotations,
+                           labels=dict(options),
                            tags=await self.section(caller, "ListTagsForResource",
                                                    ResourceARN=contact["ContactArn"]),
                            policy=await self.section(caller, "GetContactPolicy",
@@ -376,28 +511,70 @@ class Console:
         return items[:OPTIONS]
 
     async def _listing(self, request: Request, caller: Caller, operation: str,
-                       member: str, **values: Any) -> Response:
-        """One page of a List operation, in the template named after its member."""
-        page = await self.call(caller, operation,
-                               NextToken=request.query_params.get("next") or None)
+                       member: str,
+                       filters: dict[str, tuple[str, Callable[[str], str]]] | None = None,
+                       **values: Any) -> Response:
+        """One page of a List operation, in the template named after its member, with links
+        to the next, previous and first pages. ``filters`` maps a query field to the
+        operation's member it fills (and how the typed value is read); a filter or page
+        token the API refuses is shown beside the filter, with the filter as typed."""
+        query = request.query_params
+        typed = {name: query.get(name, "").strip() for name in filters or {}}
+        params = {member_name: read(typed[name]) if typed[name] else None
+                  for name, (member_name, read) in (filters or {}).items()}
+        error = None
+        try:
+            page = await self.call(caller, operation, MaxResults=LISTED,
+                                   NextToken=query.get("next") or None, **params)
+        except ValidationException as exc:
+            page, error = {}, f"{exc.code}: {exc.message}"
         name = member.lower()
-        return self.render(request, f"{name}.html", caller=caller,
-                           next=page.get("NextToken"), **{name: page[member]}, **values)
+        return self.render(request, f"{name}.html", status=400 if error else 200,
+                           caller=caller, filters=typed, filter_error=error,
+                           paging=_pager(request, f"/console/{name}", page.get("NextToken"),
+                                        typed),
+                           **{name: page.get(member, [])}, **values)
 
     async def engagements(self, request: Request, caller: Caller) -> Response:
-        return await self._listing(request, caller, "ListEngagements", "Engagements")
+        return await self._listing(request, caller, "ListEngagements", "Engagements",
+                                   {"incident": ("IncidentId", str)})
 
     async def engagement(self, request: Request, caller: Caller) -> Response:
+        """An engagement and its pages: for each, whom it reached through which contacts,
+        on which channel, when it was sent, delivered and read, and its receipts (a failed
+        delivery with its reason)."""
         arn = request.query_params.get("arn", "")
         engagement = await self.call(caller, "DescribeEngagement", EngagementId=arn)
-        pages = (await self.call(caller, "ListPagesByEngagement", EngagementId=arn,
-                                 MaxResults=100))["Pages"]
+        listed = await self.call(caller, "ListPagesByEngagement", EngagementId=arn,
+                                 MaxResults=LISTED,
+                                 NextToken=request.query_params.get("next") or None)
+        channels: dict[str, str] = {}
+        for contact in dict.fromkeys(page["ContactArn"] for page in listed["Pages"]):
+            found = await self.section(caller, "ListContactChannels", ContactId=contact,
+                                       MaxResults=100)
+            if not isinstance(found, str):      # else: shown by the end of its ARN
+                channels.update((ch["ContactChannelArn"], f"{ch['Name']} ({ch['Type']})")
+                                for ch in found["ContactChannels"])
+        pages = []
+        for page in listed["Pages"]:
+            receipts = await self.section(caller, "ListPageReceipts", PageId=page["PageArn"],
+                                          MaxResults=100)
+            path = await self.section(caller, "ListPageResolutions", PageId=page["PageArn"])
+            pages.append(PageRow(page, receipts if isinstance(receipts, str)
+                                 else receipts["Receipts"],
+                                 [] if isinstance(path, str) else path["PageResolutions"],
+                                 channels))
         return self.render(request, "engagement.html", caller=caller, engagement=engagement,
-                           pages=pages)
+                           pages=pages, paging=_pager(request, "/console/engagement",
+                                                     listed.get("NextToken"), {"arn": arn}))
 
     async def rotations(self, request: Request, caller: Caller) -> Response:
+        failed = failed_form(request)
+        form = (failed.form if failed is not None and failed.action == "create-rotation"
+                else NEW_ROTATION)
         return await self._listing(request, caller, "ListRotations", "Rotations",
-                                   f={**NEW_ROTATION, "back": "/console/rotations"})
+                                   {"name": ("RotationNamePrefix", str)},
+                                   f={**form, "back": "/console/rotations"})
 
     async def delivery(self, request: Request, caller: Caller) -> Response:
         if not self._may_read_every_channel(caller):
@@ -406,29 +583,38 @@ class Console:
                                message="Delivery status shows every channel's address: it "
                                        "needs ssm-contacts:GetContactChannel on every channel "
                                        "of the account.")
-        rows = await self._run(self._messages, caller)
-        return self.render(request, "delivery.html", caller=caller, messages=rows,
-                           limit=OUTBOX_ROWS)
+        before = request.query_params.get("before", "")
+        older = int(before) if _ROW_ID.fullmatch(before) else None
+        rows = await self._run(self._messages, caller, older)
+        return self.render(request, "delivery.html", caller=caller,
+                           messages=rows[:OUTBOX_ROWS], limit=OUTBOX_ROWS, older=older,
+                           oldest=rows[OUTBOX_ROWS - 1]["id"] if len(rows) > OUTBOX_ROWS
+                           else None)
 
     def _may_read_every_channel(self, caller: Caller) -> bool:
         every = arns.build(caller.region, caller.account, "contact-channel", "*")
         return identity_allows(caller, "GetContactChannel", every, self.runtime.clock.now())
 
-    def _messages(self, caller: Caller) -> list[dict[str, Any]]:
-        """The newest messages of the caller's account and region, without codes or text."""
-        query = (sa.select(outbox.c.message_id, outbox.c.channel_arn, outbox.c.channel_type,
-                           outbox.c.purpose, outbox.c.page_arn, outbox.c.created_at,
-                           outbox.c.status, outbox.c.attempts, outbox.c.next_attempt_at,
-                           outbox.c.sent_at, outbox.c.last_error)
+    def _messages(self, caller: Caller, before: int | None) -> list[dict[str, Any]]:
+        """The newest messages of the caller's account and region (older than the message
+        ``before``, when given), without codes or text; one more than a page shows, to
+        tell whether there are older ones."""
+        query = (sa.select(outbox.c.id, outbox.c.message_id, outbox.c.channel_arn,
+                           outbox.c.channel_type, outbox.c.purpose, outbox.c.page_arn,
+                           outbox.c.created_at, outbox.c.status, outbox.c.attempts,
+                           outbox.c.next_attempt_at, outbox.c.sent_at, outbox.c.last_error)
                  .where(outbox.c.account == caller.account, outbox.c.region == caller.region)
-                 .order_by(outbox.c.id.desc()).limit(OUTBOX_ROWS))
+                 .order_by(outbox.c.id.desc()).limit(OUTBOX_ROWS + 1))
+        if before is not None:
+            query = query.where(outbox.c.id < before)
         with self.runtime.store.transaction(write=False) as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     # -- actions -----------------------------------------------------------------------------
 
     async def act(self, request: Request, caller: Caller) -> Response:
-        """``POST /console/act/<action>``: one API operation from a form, then back."""
+        """``POST /console/act/<action>``: one API operation from a form, then back (or, when
+        it fails, the form's page again with its input)."""
         name = request.path_params["action"]
         form = await self.checked_form(
             request, LARGE_FORM if name in forms.LARGE_FORMS else MAX_FORM)
@@ -443,14 +629,32 @@ class Console:
             action = build(form, caller)
             answer = await self.call(caller, action.operation, **action.params)
         except forms.FormError as exc:
-            request.session["flash"] = ["error", str(exc)]
+            return await self.again(request, caller, back, Failed(name, form, str(exc)))
         except ServiceError as exc:
-            request.session["flash"] = ["error", f"{exc.code}: {exc.message}"]
-        else:
-            request.session["flash"] = ["done", action.done]
-            if action.then is not None:
-                back = _local(action.then(answer))
+            return await self.again(request, caller, back,
+                                    Failed(name, form, f"{exc.code}: {exc.message}"))
+        request.session["flash"] = ["done", action.done]
+        if action.then is not None:
+            back = _local(action.then(answer))
         return RedirectResponse(back, status_code=303)
+
+    async def again(self, request: Request, caller: Caller, back: str,
+                    failed: Failed) -> Response:
+        """The page a form came from, shown again (not redirected to) with the form's input
+        and its error beside it, so nothing typed is lost; the error is at the top too. When
+        that page cannot be shown (it names what the form just failed to find), the error
+        goes to the overview."""
+        path, _, query = back.partition("?")
+        page = self.pages.get(path.removeprefix("/console"))
+        request.session["flash"] = ["error", failed.message]
+        if page is not None:
+            scope = {**request.scope, "method": "GET", "path": path,
+                     "query_string": query.encode("utf-8"), FAILED: failed}
+            try:
+                return await page(Request(scope, request.receive), caller)
+            except ServiceError:
+                pass
+        return RedirectResponse("/console/" if page is not None else back, status_code=303)
 
 
 def _signed_in(console: Console,
@@ -461,9 +665,15 @@ def _signed_in(console: Console,
     async def endpoint(request: Request) -> Response:
         caller = await console.caller(request)
         if caller is None:
-            then = request.url.path + ("?" + request.url.query if request.url.query else "")
-            return RedirectResponse("/console/login?" + urlencode({"then": then}),
-                                    status_code=303)
+            if request.method == "GET":
+                then = request.url.path + ("?" + request.url.query if request.url.query else "")
+                query = {"then": then}
+            else:
+                # A form sent after the session ended: back, once signed in, to the page it
+                # came from (its address cannot be asked for with GET), saying it was not sent.
+                then = _local((await _form(request, LARGE_FORM)).get("back", ""))
+                query = {"then": then, "unsent": "1"}
+            return RedirectResponse("/console/login?" + urlencode(query), status_code=303)
         try:
             return await page(request, caller)
         except ServiceError as exc:
@@ -515,6 +725,7 @@ def build_console(runtime: Runtime, dispatcher: Dispatcher,
         ("/rotation", functools.partial(rotation_pages.rotation, console)),
         ("/delivery", console.delivery),
     ]
+    console.pages.update(pages)
     routes: list[Any] = [Route(path, _signed_in(console, page)) for path, page in pages]
     routes += [
         Route("/login", console.login, methods=["GET", "POST"]),

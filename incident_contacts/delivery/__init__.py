@@ -1,6 +1,6 @@
 """Delivery of activation codes and pages: one small :class:`Transport` interface, with SMTP,
-Twilio-compatible, Amazon SNS, webhook, recording and in-memory implementations, and the text of the
-messages."""
+Twilio-compatible, Amazon SNS, AWS End User Messaging, webhook, recording and in-memory
+implementations, and the text of the messages."""
 
 from .base import (
     DeliveryError,
@@ -12,6 +12,7 @@ from .base import (
 )
 from .config import DeliverySettings, build_transports
 from .recording import MemoryTransport, RecordingTransport
+from .smsvoice import SmsVoiceTransport
 from .smtp import SmtpTransport
 from .sns import SnsTransport
 from .text import MessageText, activation_text, page_text
@@ -28,6 +29,7 @@ __all__ = [
     "PermanentDeliveryError",
     "RecordingTransport",
     "RetryableDeliveryError",
+    "SmsVoiceTransport",
     "SmtpTransport",
     "SnsTransport",
     "Transport",

@@ -44,6 +44,8 @@ class OutgoingMessage:
     """Plain text: the SMS text, the email body, or the words a call speaks."""
     speech: str | None = None
     """For VOICE, the text to speak (digits spaced out); ``body`` when not given."""
+    purpose: str | None = None
+    """``"ACTIVATION"`` or ``"PAGE"``: a call that can take a key press offers one on a page."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import httpx
 
 from .base import CHANNEL_TYPES, EMAIL, SMS, VOICE, Transport
 from .recording import RecordingTransport
+from .smsvoice import DEFAULT_VOICE_ID, SmsVoiceTransport
 from .smtp import SmtpTransport
 from .sns import SnsTransport
 from .twilio import DEFAULT_TWILIO_BASE_URL, TwilioTransport
@@ -37,7 +38,17 @@ _ENV = {
     "sns_sender_id": "INCIDENT_CONTACTS_SNS_SENDER_ID",
     "sns_origination_number": "INCIDENT_CONTACTS_SNS_ORIGINATION_NUMBER",
     "sns_sms_type": "INCIDENT_CONTACTS_SNS_SMS_TYPE",
+    "sms_voice_region": "INCIDENT_CONTACTS_SMS_VOICE_REGION",
+    "sms_voice_endpoint_url": "INCIDENT_CONTACTS_SMS_VOICE_ENDPOINT_URL",
+    "sms_voice_origination_identity": "INCIDENT_CONTACTS_SMS_VOICE_ORIGINATION_IDENTITY",
+    "sms_voice_configuration_set": "INCIDENT_CONTACTS_SMS_VOICE_CONFIGURATION_SET",
+    "sms_voice_message_type": "INCIDENT_CONTACTS_SMS_VOICE_MESSAGE_TYPE",
+    "sms_voice_voice_id": "INCIDENT_CONTACTS_SMS_VOICE_VOICE_ID",
+    "sms_voice_types": "INCIDENT_CONTACTS_SMS_VOICE_TYPES",
 }
+# The End User Messaging settings that mean nothing without its region.
+_SMS_VOICE_OPTIONS = tuple(name for name in _ENV
+                           if name.startswith("sms_voice_") and name != "sms_voice_region")
 
 # Where Twilio posts the key a callee presses (served by ``api.webhooks``).
 VOICE_WEBHOOK_PATH = "/_aws/ssm-contacts/webhooks/twilio/voice"
@@ -57,8 +68,8 @@ class DeliverySettings:
     public_url: str | None = None
     webhook_url: str | None = field(default=None, repr=False)     # may hold a token
     webhook_secret: str | None = field(default=None, repr=False)
-    # The channel types the webhook takes, comma-separated; none: every type without SMTP or
-    # Twilio.
+    # The channel types the webhook takes, comma-separated; none: every type without another
+    # provider.
     webhook_types: str | None = None
     # SMS through Amazon SNS in this region (credentials from the usual AWS chain).
     sns_region: str | None = None
@@ -66,6 +77,14 @@ class DeliverySettings:
     sns_sender_id: str | None = None
     sns_origination_number: str | None = None
     sns_sms_type: str | None = None      # Transactional (when unset) or Promotional
+    # SMS and calls through AWS End User Messaging SMS and voice in this region.
+    sms_voice_region: str | None = None
+    sms_voice_endpoint_url: str | None = None
+    sms_voice_origination_identity: str | None = None  # phone number, pool or sender id
+    sms_voice_configuration_set: str | None = None
+    sms_voice_message_type: str | None = None   # TRANSACTIONAL (when unset) or PROMOTIONAL
+    sms_voice_voice_id: str | None = None       # an Amazon Polly voice; MATTHEW when unset
+    sms_voice_types: str | None = None          # the channel types it sends; SMS,VOICE when unset
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> DeliverySettings:
@@ -80,13 +99,15 @@ def build_transports(
     http_client: httpx.Client | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> dict[str, Transport]:
-    """One transport per channel type: SMTP for EMAIL, Twilio for SMS and VOICE, or Amazon SNS
-    for SMS, where configured; the webhook for the types it is given (by default every type
-    left), and :class:`RecordingTransport` for the rest.
+    """One transport per channel type: SMTP for EMAIL, Twilio for SMS and VOICE, Amazon SNS
+    for SMS, AWS End User Messaging for SMS and VOICE (or the types it is given), where
+    configured; the webhook for the types it is given (by default every type left), and
+    :class:`RecordingTransport` for the rest.
 
     Raises ``ValueError`` for a half-done or contradictory configuration (an SMTP URL without
-    a sender, some of the Twilio values without the others, SMS given to both Twilio and SNS,
-    SNS without AWS credentials), so a server fails at start, not at first send.
+    a sender, some of the Twilio values without the others, a channel type given to two
+    providers, SNS or End User Messaging without AWS credentials), so a server fails at start,
+    not at first send.
     """
     transports: dict[str, Transport] = {}
     providers: dict[str, str] = {}      # channel type -> who sends it, for the messages below
@@ -133,6 +154,11 @@ def build_transports(
     elif (settings.sns_endpoint_url or settings.sns_sender_id
           or settings.sns_origination_number or settings.sns_sms_type):
         raise ValueError(f"SNS delivery is partly configured; missing {_ENV['sns_region']}")
+    if settings.sms_voice_region:
+        transports.update(_sms_voice(settings, settings.sms_voice_region, providers))
+    elif any(getattr(settings, name) for name in _SMS_VOICE_OPTIONS):
+        raise ValueError("End User Messaging delivery is partly configured; missing "
+                         f"{_ENV['sms_voice_region']}")
     if settings.webhook_url:
         webhook = WebhookTransport(settings.webhook_url, settings.webhook_secret,
                                    client=http_client)
@@ -147,15 +173,49 @@ def build_transports(
     return transports
 
 
+def _sms_voice(settings: DeliverySettings, region: str,
+               taken: dict[str, str]) -> dict[str, Transport]:
+    """End User Messaging's transport for the types it sends, claimed in ``taken``."""
+    variable = _ENV["sms_voice_types"]
+    if settings.sms_voice_types:
+        types = _named_types(variable, settings.sms_voice_types, (SMS, VOICE), taken)
+        if not types:
+            raise ValueError(f"{variable} names no channel type")
+    else:
+        types = [SMS, VOICE]
+        clash = next((t for t in types if t in taken), None)
+        if clash is not None:
+            raise ValueError(f"{clash} is sent by {taken[clash]}; unset "
+                             f"{_ENV['sms_voice_region']} or name the types End User Messaging "
+                             f"sends in {variable}")
+    if VOICE in types and not settings.sms_voice_origination_identity:
+        raise ValueError(f"End User Messaging calls need "
+                         f"{_ENV['sms_voice_origination_identity']} (a phone number or pool)")
+    transport = SmsVoiceTransport(
+        region, endpoint_url=settings.sms_voice_endpoint_url,
+        origination_identity=settings.sms_voice_origination_identity,
+        configuration_set=settings.sms_voice_configuration_set,
+        message_type=settings.sms_voice_message_type or "TRANSACTIONAL",
+        voice_id=settings.sms_voice_voice_id or DEFAULT_VOICE_ID,
+    )
+    taken.update(dict.fromkeys(types, "End User Messaging"))
+    return dict.fromkeys(types, transport)
+
+
 def _webhook_types(settings: DeliverySettings, taken: dict[str, str]) -> list[str]:
     if not settings.webhook_types:
         return [t for t in CHANNEL_TYPES if t not in taken]
-    named = [part.strip().upper() for part in settings.webhook_types.split(",") if part.strip()]
+    return _named_types(_ENV["webhook_types"], settings.webhook_types, CHANNEL_TYPES, taken)
+
+
+def _named_types(variable: str, text: str, allowed: tuple[str, ...],
+                 taken: dict[str, str]) -> list[str]:
+    """The channel types of a comma-separated ``variable``, each allowed and not yet taken."""
+    named = [part.strip().upper() for part in text.split(",") if part.strip()]
     for channel_type in named:
-        if channel_type not in CHANNEL_TYPES:
-            raise ValueError(f"{_ENV['webhook_types']}: {channel_type!r} is not one of "
-                             f"{', '.join(CHANNEL_TYPES)}")
+        if channel_type not in allowed:
+            raise ValueError(f"{variable}: {channel_type!r} is not one of {', '.join(allowed)}")
         if channel_type in taken:
-            raise ValueError(f"{_ENV['webhook_types']} names {channel_type}, which "
+            raise ValueError(f"{variable} names {channel_type}, which "
                              f"{taken[channel_type]} already sends")
-    return named
+    return list(dict.fromkeys(named))

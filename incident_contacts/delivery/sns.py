@@ -13,37 +13,20 @@ countries, the United States among them, require a registered one).
 The outbox worker owns retries, so botocore's are off: one attempt per send. Throttling and
 5xx answers, and connection failures, are worth another try; any other refusal (an invalid
 number, missing permission) is permanent. A failure is recorded by SNS's error code and status
-alone: SNS's message text can quote the phone number.
+alone: SNS's message text can quote the phone number (``delivery.aws``, shared with End User
+Messaging).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-
-from .base import (
-    SMS,
-    DeliveryError,
-    DeliveryResult,
-    OutgoingMessage,
-    PermanentDeliveryError,
-    RetryableDeliveryError,
-)
+from .aws import aws_client, call_aws
+from .base import SMS, DeliveryResult, OutgoingMessage, PermanentDeliveryError
 
 __all__ = ["SMS_TYPES", "SnsTransport"]
 
 SMS_TYPES = ("Transactional", "Promotional")
-
-# Error codes SNS (and the AWS front door) answer for a temporary condition: throttling, its own
-# failures, and credentials or a signature that ran out (botocore refreshes them).
-_RETRYABLE_CODES = frozenset({
-    "Throttled", "Throttling", "ThrottlingException", "KMSThrottling", "InternalError",
-    "InternalFailure", "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException",
-    "ExpiredToken", "ExpiredTokenException", "RequestExpired",
-})
 
 
 class SnsTransport:
@@ -69,42 +52,17 @@ class SnsTransport:
         self._attributes = {name: {"DataType": "String", "StringValue": value}
                             for name, value in attributes.items()}
         if client is None:
-            session = botocore.session.get_session()
-            if session.get_credentials() is None:
-                raise ValueError("SNS delivery needs AWS credentials: AWS_ACCESS_KEY_ID and "
-                                 "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role")
-            client = session.create_client(
-                "sns", region_name=region, endpoint_url=endpoint_url,
-                config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                              connect_timeout=timeout, read_timeout=timeout,
-                              user_agent_extra="incident-contacts"),
-            )
+            client = aws_client("SNS", "sns", region, endpoint_url=endpoint_url,
+                                timeout=timeout)
         self._client = client
 
     def send(self, message: OutgoingMessage) -> DeliveryResult:
         if message.channel_type != SMS:
             raise PermanentDeliveryError(f"SNS sends SMS only, not {message.channel_type}")
-        try:
-            answer = self._client.publish(PhoneNumber=message.address, Message=message.body,
-                                          MessageAttributes=self._attributes)
-        except ClientError as exc:
-            raise _refusal(exc) from exc
-        except ParamValidationError as exc:
-            # botocore refused to send it (a value SNS's model does not allow): it never will.
-            raise PermanentDeliveryError("SNS request not valid: ParamValidationError") from exc
-        except BotoCoreError as exc:
-            # Connection trouble, a timeout, credentials that failed to refresh.
-            raise RetryableDeliveryError(f"SNS request failed: {type(exc).__name__}") from exc
+        answer = call_aws("SNS", self._client.publish, PhoneNumber=message.address,
+                          Message=message.body, MessageAttributes=self._attributes)
         return DeliveryResult(provider_message_id=str(answer["MessageId"]))
 
     def close(self) -> None:
         self._client.close()
 
-
-def _refusal(exc: ClientError) -> DeliveryError:
-    code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-    reason = f"SNS refused the message: {code} (HTTP {status})"
-    if code in _RETRYABLE_CODES or status == 429 or status >= 500:
-        return RetryableDeliveryError(reason)
-    return PermanentDeliveryError(reason)

@@ -77,7 +77,8 @@ def page_text(
         tail = f"\nReply with {accept_code} to acknowledge."
         return MessageText(None, _cut(head, SMS_MAX_LENGTH - len(tail)) + tail, None)
     if channel_type == VOICE:
-        tail = f" Press 1 to acknowledge, or acknowledge with code {spell_digits(accept_code)}."
+        # Not every transport can hear a key press: the one that can offers it itself.
+        tail = f" Acknowledge with code {spell_digits(accept_code)}."
         said = _cut(f"{_sentence(subject)} {_sentence(content)}", VOICE_MAX_LENGTH - len(tail))
         speech = said + tail
         return MessageText(None, speech, speech)

@@ -32,6 +32,7 @@ from .base import (
 
 __all__ = [
     "DEFAULT_TWILIO_BASE_URL",
+    "KEY_PRESS_OFFER",
     "TwilioTransport",
     "compute_twilio_signature",
     "validate_twilio_signature",
@@ -41,6 +42,8 @@ __all__ = [
 DEFAULT_TWILIO_BASE_URL = "https://api.twilio.com"
 TWIML_MAX_LENGTH = 4000
 """Twilio's limit on the ``Twiml`` parameter of a call."""
+KEY_PRESS_OFFER = "Or press 1 now to acknowledge."
+"""Said after a page's words on a call that listens for a key (``voice_action_url``)."""
 
 # Characters XML 1.0 does not allow at all; escape() leaves them in.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -84,8 +87,9 @@ class TwilioTransport:
         elif message.channel_type == VOICE:
             url = f"{self._account_url}/Calls.json"
             speech = message.speech if message.speech is not None else message.body
+            offer = KEY_PRESS_OFFER if message.purpose == "PAGE" else None
             form = {"To": message.address, "From": self.from_number, "Twiml": voice_twiml(
-                speech, action_url=self.voice_action_url)}
+                speech, action_url=self.voice_action_url, offer=offer)}
         else:
             raise PermanentDeliveryError(
                 f"TwilioTransport cannot send {message.channel_type} messages"
@@ -125,15 +129,21 @@ _QUOTE = {'"': "&quot;"}
 
 
 def voice_twiml(speech: str, *, max_length: int = TWIML_MAX_LENGTH,
-                action_url: str | None = None) -> str:
+                action_url: str | None = None, offer: str | None = None) -> str:
     """TwiML that says ``speech``, pauses, and says it once more; cut to fit ``max_length``.
 
     With ``action_url`` the words are said inside a one-digit ``<Gather>``, so a key pressed
-    during the call is posted there (our voice webhook acknowledges a page on "1").
+    during the call is posted there (our voice webhook acknowledges a page on "1"), and
+    ``offer`` (the words asking for the key) is said after each reading; the speech is cut
+    before the offer is.
     """
     text = _NOT_XML.sub("", speech)
     said = "<Say>{0}</Say><Pause/><Say>{0}</Say>"
     if action_url is not None:
+        if offer:
+            offered = f"<Say>{escape(_NOT_XML.sub('', offer))}</Say>"
+            offered = offered.replace("{", "{{").replace("}", "}}")
+            said = f"<Say>{{0}}</Say>{offered}<Pause/><Say>{{0}}</Say>{offered}"
         gather = (f'<Gather numDigits="1" method="POST" action="{escape(action_url, _QUOTE)}">'
                   .replace("{", "{{").replace("}", "}}"))
         said = f"{gather}{said}</Gather>"

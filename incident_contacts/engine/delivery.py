@@ -27,7 +27,10 @@ window is the one case in which a message is sent again, after restart.)
 A worker that died does not make its claims wait out the lease: every worker looks, when it
 starts and every :data:`LIVENESS_SECONDS`, for holders of live claims that are gone, and gives
 their rows back (:func:`release_abandoned_claims`). A holder is gone, on SQLite, when it names
-a process of this host that no longer runs; on PostgreSQL, when its **presence lock** is free: each
+a process of this host and of this pid namespace that no longer runs (a worker id carries a
+mark of its pid namespace, :func:`new_worker_id`: containers that share a host name and a
+database volume but not their process ids leave each other's claims to the lease); on
+PostgreSQL, when its **presence lock** is free: each
 worker holds a session-level advisory lock named by its id on a connection of its own for as
 long as it runs (:class:`Presence`), and the database frees it when that connection closes,
 which a killed process's does, on any host.
@@ -57,6 +60,7 @@ hook runs again in its own, so a hook must keep its effects to the connection's 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import random
@@ -78,6 +82,7 @@ from incident_contacts.delivery.base import (
     OutgoingMessage,
     Transport,
 )
+from incident_contacts.engine import legacy_texts
 from incident_contacts.engine.background import BackgroundLoop
 from incident_contacts.service import outbox as outbox_messages
 from incident_contacts.store.locks import key_of
@@ -147,13 +152,50 @@ on_delivered: list[DeliveredHook] = []
 """Run, in order, inside the transaction that records a ``SENT`` or ``FAILED`` outcome."""
 
 
+WORKER_ID_LENGTH = 64
+"""The longest worker id: the width of ``outbox.claimed_by`` and ``delivery_attempts.worker``.
+A :func:`new_worker_id` is at most 63 characters (a host name cut to 32, a pid of at most 7
+digits, a 13-character namespace mark and an 8-character suffix, with their separators)."""
+
+PID_NAMESPACE = "/proc/self/ns/pid"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+
+
 def new_worker_id() -> str:
-    """Names a worker in claims and attempt records: host, process and a random suffix."""
-    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Names a worker in claims and attempt records: ``host:pid:namespace:suffix``, the host
+    name, the process id, the mark of the pid namespace the process id is a number of
+    (:func:`pid_namespace`), and a random suffix. Where that namespace cannot be known the mark
+    is left out (``host:pid:suffix``, the form of versions before it): no other worker then
+    trusts the process id to tell whether this one still runs (see :func:`_died_here`)."""
+    namespace = pid_namespace()
+    middle = f"{os.getpid()}" if namespace is None else f"{os.getpid()}:{namespace}"
+    return f"{_host()}:{middle}:{uuid.uuid4().hex[:8]}"
 
 
 def _host() -> str:
     return socket.gethostname()[:32]
+
+
+def pid_namespace() -> str | None:
+    """A mark of the pid namespace this process runs in, on this boot of this kernel: ``n``
+    and 12 hex digits of a hash of the boot's id (``/proc/sys/kernel/random/boot_id``) and the
+    namespace's device and inode (``/proc/self/ns/pid``). Two processes with the same mark see
+    the same process ids; a process id means nothing to a process with another mark (another
+    container, even under the same host name; another machine sharing the file).
+
+    None where either cannot be read (no ``/proc``, as on macOS, or one that hides them). The
+    inode alone would not do: the first namespace of every Linux boot has the same one."""
+    try:
+        with open(BOOT_ID, "rb") as file:
+            boot = file.read(128).strip()
+        namespace = os.stat(PID_NAMESPACE)
+    except OSError:
+        return None
+    if not boot:
+        return None
+    digest = hashlib.blake2b(b"%s\x1f%d\x1f%d" % (boot, namespace.st_dev, namespace.st_ino),
+                             digest_size=6, person=b"ic-pid-ns").hexdigest()
+    return "n" + digest
 
 
 LIVENESS_SECONDS = 5.0
@@ -233,9 +275,10 @@ def _gone_from_postgresql(conn: Connection, holder: str) -> bool:
 def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
     """Give back the rows claimed by delivery workers that are gone (a ``kill -9``, a lost
     host): they are due at once, instead of when their claim runs out a minute later. A holder
-    is gone, on SQLite, when it names a process of this host that no longer runs; on
-    PostgreSQL, when nobody holds its presence lock (:class:`Presence`). Returns how many rows
-    were given back.
+    is gone, on SQLite, when it names a process of this host and pid namespace that no longer
+    runs (:func:`_died_here`); on PostgreSQL, when nobody holds its presence lock
+    (:class:`Presence`). Returns how many rows were given back. A holder this cannot judge
+    keeps its rows until its claim runs out (:data:`CLAIM_SECONDS`), as every claim does.
 
     On PostgreSQL a claim by a worker that holds no presence lock (one of a version before
     presence locks, during an upgrade) counts as abandoned: its messages may go out twice."""
@@ -246,7 +289,8 @@ def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
             outbox.c.claimed_until >= now)).scalars().all()
         others = [holder for holder in holders if holder != worker_id]
         if runtime.store.sqlite:
-            dead = [holder for holder in others if _died_here(holder)]
+            namespace = pid_namespace() if others else None
+            dead = [holder for holder in others if _died_here(holder, namespace)]
         else:
             # The lock alone: a pid this process cannot see may run in another pid namespace
             # of a host of the same name (containers under host networking).
@@ -260,20 +304,26 @@ def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
     return int(released)
 
 
-def _died_here(holder: str) -> bool:
-    """Whether a worker id names a process of this host that no longer runs. Anything else,
-    including a process that exists under another user, counts as alive."""
-    parts = holder.rsplit(":", 2)            # host:pid:suffix (new_worker_id)
-    if len(parts) != 3:
+def _died_here(holder: str, namespace: str | None) -> bool:
+    """Whether a worker id names a process that no longer runs, of this host and of the pid
+    namespace marked ``namespace`` (ours, :func:`pid_namespace`). Anything else counts as
+    alive, to be given back only when its lease runs out: a process that exists under another
+    user, an id of another form, a holder of another namespace (its process id is not a number
+    of ours: another container with this host name, under host networking), a holder whose
+    namespace is not known (an id of a version before namespace marks, or of a system that
+    has none), and any holder when ours is not known."""
+    parts = holder.rsplit(":", 3)            # host:pid:namespace:suffix (new_worker_id)
+    if len(parts) != 4 or namespace is None:
         return False
-    host, pid_text, _suffix = parts
-    if host != _host() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+    host, pid_text, holder_namespace, _suffix = parts
+    if host != _host() or holder_namespace != namespace or not pid_text.isdigit() \
+            or int(pid_text) == os.getpid():
         return False
     try:
         os.kill(int(pid_text), 0)
     except ProcessLookupError:
         return True
-    except OSError:
+    except (OSError, OverflowError):
         return False
     return False
 
@@ -416,19 +466,17 @@ def outgoing_message(runtime: Runtime, row: Row[Any]) -> OutgoingMessage:
         subject=opened("subject"),
         body=opened("body") or "",
         speech=opened("speech"),
+        purpose=row.purpose,
     )
 
 
 def scrub(text: str, address: str) -> str:
     """A provider's error text without the address it names: the text is stored in plain
     (``last_error``, attempts, ERROR receipts) and an address is personal data, which is only
-    ever stored sealed. Phone numbers are also removed without their plus sign."""
-    if not address:
-        return text
-    text = text.replace(address, "<delivery address>")
-    if address.startswith("+") and len(address) > 4:
-        text = text.replace(address[1:], "<delivery address>")
-    return text
+    ever stored sealed. The address goes in any case (an SMTP server may echo it in capitals),
+    without a phone number's plus sign and percent-encoded, and so does anything else shaped
+    like an address or a phone number: the same rule that scrubbed older releases' texts."""
+    return legacy_texts.scrub_text(text, [address])
 
 
 def _attempt(transports: Mapping[str, Transport], message: OutgoingMessage
@@ -633,6 +681,7 @@ __all__ = [
     "CLAIM_SECONDS",
     "DEFAULT_POLICY",
     "LIVENESS_SECONDS",
+    "WORKER_ID_LENGTH",
     "DeliveredHook",
     "DeliveryWorker",
     "Outcome",
@@ -643,5 +692,6 @@ __all__ = [
     "new_worker_id",
     "on_delivered",
     "outgoing_message",
+    "pid_namespace",
     "release_abandoned_claims",
 ]

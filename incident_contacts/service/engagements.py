@@ -108,13 +108,12 @@ def find_engagement(ctx: RequestContext, given: str, *, member: str = "Engagemen
             "engagement_id": arn.parts[1], "account": arn.account, "region": arn.region,
             "alias": arn.parts[0],
         })
+    if row is not None and lock:
+        row = locked(ctx.conn, row.id)    # None if history retention deleted it meanwhile
     if row is None:
         raise ResourceNotFoundException(
             f"Engagement {given} was not found.", resource_id=given, resource_type="ENGAGEMENT"
         )
-    if lock:
-        row = locked(ctx.conn, row.id)
-        assert row is not None
     return row
 
 

@@ -114,10 +114,14 @@ def find_page(ctx: RequestContext, given: str, *, member: str = "PageId") -> Row
             "alias": arn.parts[0],
         }).first()
     if row is None:
-        raise ResourceNotFoundException(
-            f"Page {given} was not found.", resource_id=given, resource_type="PAGE"
-        )
+        raise _page_not_found(given)
     return row
+
+
+def _page_not_found(given: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(
+        f"Page {given} was not found.", resource_id=given, resource_type="PAGE"
+    )
 
 
 def _item(page: Any, engagement: Any) -> dict[str, Any]:
@@ -244,10 +248,13 @@ def accept_page(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
             accept_code_hash(ctx.runtime, page.page_id, code), page.accept_code_hash):
         raise ValidationException.field("AcceptCode", "The accept code is not this page's.")
     engagement = locked(ctx.conn, page.engagement_pk)
-    assert engagement is not None
-    page = ctx.conn.execute(_PAGE_BY_PK, {"page_pk": page.id}).one()
-    accept(ctx.conn, ctx.runtime, engagement, page, params["AcceptType"], at=ctx.now(),
-           channel_arn=given_channel or channel_arn_of(page), note=params.get("Note") or code)
+    fresh = None if engagement is None else \
+        ctx.conn.execute(_PAGE_BY_PK, {"page_pk": page.id}).one_or_none()
+    if fresh is None:
+        # Deleted by history retention (housekeeping) since the page was found.
+        raise _page_not_found(params["PageId"])
+    accept(ctx.conn, ctx.runtime, engagement, fresh, params["AcceptType"], at=ctx.now(),
+           channel_arn=given_channel or channel_arn_of(fresh), note=params.get("Note") or code)
     return {}
 
 

@@ -127,6 +127,8 @@ def tag_resource(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def untag_resource(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    # Ordered like TagResource, and after an authorization that read the tags under the lock.
+    _lock(ctx, params["ResourceARN"])
     resource_arn = _resource(ctx, params["ResourceARN"])
     ctx.conn.execute(
         tags.delete().where(tags.c.resource_arn == resource_arn, tags.c.key.in_(params["TagKeys"]))

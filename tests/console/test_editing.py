@@ -117,7 +117,9 @@ def test_mistakes_are_shown_and_change_nothing(app, client):
     refused = post(client, "create-contact", listing, alias="Not An Alias!", type="PERSONAL",
                    back="/console/contacts")
     assert flash(refused.text).startswith("error: ValidationException: ")
-    assert str(refused.url).endswith("/console/contacts")
+    # The contacts page is shown again (not redirected to), with the alias as typed.
+    assert "<h1>Contacts</h1>" in refused.text
+    assert 'value="Not An Alias!"' in refused.text
     assert [c["Alias"] for c in api(app, "ListContacts")["Contacts"]] == ["ama"]
 
     page = contact_page(client, contact)

@@ -1,6 +1,7 @@
 """Local peers for the delivery tests: a self-signed certificate, an SMTP server (aiosmtpd), a
-fake of Twilio's Messages and Calls endpoints, a webhook receiver and a fake of SNS's Publish
-(Starlette under uvicorn). All listen on 127.0.0.1 on a port the OS picks, and each is stopped
+fake of Twilio's Messages and Calls endpoints, a webhook receiver, a fake of SNS's Publish and
+one of End User Messaging SMS and voice's SendTextMessage and SendVoiceMessage (Starlette under
+uvicorn). All listen on 127.0.0.1 on a port the OS picks, and each is stopped
 by the fixture that started it."""
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ import asyncio
 import base64
 import contextlib
 import datetime
+import hmac
 import ipaddress
+import json
+import re
 import socket
 import ssl
 import threading
@@ -19,11 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
+from xml.etree import ElementTree
 
+import botocore.session
 import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -402,6 +411,192 @@ def _sns_error(status: int, code: str, message: str) -> Response:
 @pytest.fixture
 def fake_sns() -> Iterator[FakeSns]:
     fake = FakeSns(access_key="AKIDSNSTEST" + uuid.uuid4().hex[:8].upper(), region="eu-west-1")
+    with served(fake.app()) as base_url:
+        fake.url = base_url
+        yield fake
+
+
+# --- AWS End User Messaging SMS and voice ------------------------------------------------------
+
+_SMS_VOICE_MODEL = botocore.session.get_session().get_service_model("pinpoint-sms-voice-v2")
+_SMS_VOICE_TARGETS = {f"{_SMS_VOICE_MODEL.metadata['targetPrefix']}.{name}": name
+                      for name in ("SendTextMessage", "SendVoiceMessage")}
+_AUTHORIZATION = re.compile(r"AWS4-HMAC-SHA256 Credential=([^,]+), ?SignedHeaders=([^,]+), ?"
+                            r"Signature=([0-9a-f]{64})")
+# SendVoiceMessage's limits on MessageBody by MessageBodyTextType (the model's documentation).
+_VOICE_BODY_LIMITS = {"TEXT": 3000, "SSML": 6000}
+
+
+@dataclass
+class FakeSmsVoice:
+    """End User Messaging SMS and voice's JSON API (AWS JSON 1.0, target prefix
+    ``PinpointSMSVoiceV2``), SendTextMessage and SendVoiceMessage only.
+
+    Checks each request's SigV4 signature (recomputed with botocore's signer for the service
+    ``sms-voice`` in ``region`` with this fake's key), its target and content type, and its
+    members against botocore's model of the API (required, known, and within each shape's
+    length, range, pattern and enum), and an SSML body is well-formed ``<speak>``. Records every
+    request, and answers as the service does: a ``MessageId``, or an error document.
+    """
+
+    access_key: str
+    secret_key: str
+    region: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    scripted: list[tuple[int, str, str | None]] = field(default_factory=list)
+    opted_out: set[str] = field(default_factory=set)
+    url: str = ""
+
+    def refuse_next(self, status: int, code: str, reason: str | None = None) -> None:
+        """Answer the next send with the error ``code`` (and modeled ``reason``)."""
+        self.scripted.append((status, code, reason))
+
+    def sent(self, operation: str | None = None) -> list[dict[str, Any]]:
+        """The bodies of the accepted sends, of ``operation`` when given."""
+        return [r["body"] for r in self.requests
+                if r["accepted"] and operation in (None, r["operation"])]
+
+    def app(self) -> Starlette:
+        async def endpoint(request: Request) -> Response:
+            raw = await request.body()
+            operation = _SMS_VOICE_TARGETS.get(request.headers.get("x-amz-target", ""))
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+            record: dict[str, Any] = {"operation": operation, "body": body,
+                                      "headers": dict(request.headers), "accepted": False}
+            self.requests.append(record)
+            if not _sigv4_valid(request, raw, self.access_key, self.secret_key, self.region,
+                                _SMS_VOICE_MODEL.signing_name):
+                return _sms_voice_error(403, "InvalidSignatureException", None,
+                                        "The request signature we calculated does not match.")
+            if (operation is None
+                    or request.headers.get("content-type") != "application/x-amz-json-1.0"):
+                return _sms_voice_error(400, "UnknownOperationException", None,
+                                        "Unknown operation")
+            problem = (_model_problem(_SMS_VOICE_MODEL.operation_model(operation).input_shape,
+                                      body, "") if isinstance(body, dict) else "not an object")
+            if problem is None and operation == "SendVoiceMessage":
+                problem = _voice_body_problem(body)
+            if problem is not None:
+                return _sms_voice_error(400, "ValidationException", "INVALID_PARAMETER",
+                                        problem)
+            if self.scripted:
+                status, code, reason = self.scripted.pop(0)
+                return _sms_voice_error(status, code, reason, f"scripted {code} for "
+                                        f"{body['DestinationPhoneNumber']}")
+            if body["DestinationPhoneNumber"] in self.opted_out:
+                return _sms_voice_error(
+                    400, "ConflictException", "DESTINATION_PHONE_NUMBER_OPTED_OUT",
+                    f"{body['DestinationPhoneNumber']} has opted out")
+            record["accepted"] = True
+            return JSONResponse({"MessageId": str(uuid.uuid4())},
+                                media_type="application/x-amz-json-1.0")
+
+        return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+
+
+def _sigv4_valid(request: Request, body: bytes, access_key: str, secret_key: str, region: str,
+                 service: str) -> bool:
+    """Whether ``request`` carries the SigV4 signature botocore makes of it with this key, for
+    ``service`` in ``region``, over the headers it names."""
+    found = _AUTHORIZATION.fullmatch(request.headers.get("authorization", ""))
+    amz_date = request.headers.get("x-amz-date", "")
+    if found is None or not amz_date:
+        return False
+    credential, signed_names, signature = found.groups()
+    scope = credential.split("/")
+    if len(scope) != 5 or scope[0] != access_key or scope[2:] != [region, service,
+                                                                  "aws4_request"]:
+        return False
+    signed = {name: request.headers.get(name, "") for name in signed_names.split(";")}
+    aws_request = AWSRequest(method=request.method, url=str(request.url), data=body,
+                             headers=signed)
+    aws_request.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(access_key, secret_key), service, region)
+    expected = signer.signature(
+        signer.string_to_sign(aws_request, signer.canonical_request(aws_request)), aws_request)
+    return hmac.compare_digest(expected, signature)
+
+
+def _model_problem(shape: Any, value: Any, path: str) -> str | None:
+    """What in ``value`` does not fit botocore's ``shape``, or None."""
+    kind = shape.type_name
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return f"{path or 'body'}: not an object"
+        for name in shape.required_members:
+            if name not in value:
+                return f"{path}{name}: required"
+        for name, member in value.items():
+            if name not in shape.members:
+                return f"{path}{name}: unknown member"
+            problem = _model_problem(shape.members[name], member, f"{path}{name}.")
+            if problem is not None:
+                return problem
+        return None
+    where = path.rstrip(".")
+    limits = shape.metadata
+    if kind == "map":
+        if not isinstance(value, dict):
+            return f"{where}: not a map"
+        size, problem = len(value), None
+        for key, item in value.items():
+            problem = (_model_problem(shape.key, key, f"{where}.")
+                       or _model_problem(shape.value, item, f"{where}."))
+            if problem is not None:
+                break
+    elif kind == "string":
+        if not isinstance(value, str):
+            return f"{where}: not a string"
+        size = len(value)
+        problem = None
+        if shape.enum and value not in shape.enum:
+            problem = f"{where}: not one of the enum"
+        elif "pattern" in limits and re.search(limits["pattern"], value) is None:
+            problem = f"{where}: does not match {limits['pattern']}"
+    elif kind == "boolean":
+        return None if isinstance(value, bool) else f"{where}: not a boolean"
+    elif kind == "integer":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"{where}: not an integer"
+        size, problem = value, None
+    else:
+        return f"{where}: the fake does not check {kind}"
+    if problem is None and not limits.get("min", size) <= size <= limits.get("max", size):
+        problem = f"{where}: {size} is out of {limits.get('min')}..{limits.get('max')}"
+    return problem
+
+
+def _voice_body_problem(body: dict[str, Any]) -> str | None:
+    text_type = body.get("MessageBodyTextType", "TEXT")
+    message = body.get("MessageBody", "")
+    if len(message) > _VOICE_BODY_LIMITS[text_type]:
+        return f"MessageBody: longer than {_VOICE_BODY_LIMITS[text_type]} for {text_type}"
+    if text_type == "SSML":
+        try:
+            root = ElementTree.fromstring(message)
+        except ElementTree.ParseError:
+            return "MessageBody: not well-formed SSML"
+        if root.tag != "speak":
+            return "MessageBody: SSML's root is not <speak>"
+    return None
+
+
+def _sms_voice_error(status: int, code: str, reason: str | None, message: str) -> Response:
+    document: dict[str, Any] = {"__type": f"com.amazonaws.pinpointsmsvoicev2#{code}",
+                                "Message": message}
+    if reason is not None:
+        document["Reason"] = reason
+    return JSONResponse(document, status_code=status, media_type="application/x-amz-json-1.0",
+                        headers={"x-amzn-ErrorType": code})
+
+
+@pytest.fixture
+def fake_sms_voice() -> Iterator[FakeSmsVoice]:
+    fake = FakeSmsVoice(access_key="AKIDSMSVOICE" + uuid.uuid4().hex[:8].upper(),
+                        secret_key="secret-" + uuid.uuid4().hex, region="eu-central-1")
     with served(fake.app()) as base_url:
         fake.url = base_url
         yield fake

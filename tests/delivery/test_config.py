@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import pytest
 
+from incident_contacts.config import from_environ
 from incident_contacts.delivery import (
     DeliverySettings,
     RecordingTransport,
+    SmsVoiceTransport,
     SmtpTransport,
     SnsTransport,
     TwilioTransport,
     WebhookTransport,
     build_transports,
 )
+from incident_contacts.server import delivery_settings
 
 TWILIO = {
     "INCIDENT_CONTACTS_TWILIO_ACCOUNT_SID": "AC123",
@@ -143,3 +146,88 @@ def test_sns_takes_sms_and_the_webhook_what_is_left() -> None:
 def test_sns_configured_wrong_is_refused(environ: dict[str, str], said: str) -> None:
     with pytest.raises(ValueError, match=said):
         build_transports(DeliverySettings.from_environ(environ))
+
+
+SMS_VOICE = {"INCIDENT_CONTACTS_SMS_VOICE_REGION": "eu-central-1",
+             "INCIDENT_CONTACTS_SMS_VOICE_ENDPOINT_URL": "http://127.0.0.1:9",
+             "INCIDENT_CONTACTS_SMS_VOICE_ORIGINATION_IDENTITY": "pool-0123456789abcdef"}
+
+
+def test_end_user_messaging_settings_are_read_from_the_environment() -> None:
+    environ = {**SMS_VOICE,
+               "INCIDENT_CONTACTS_SMS_VOICE_CONFIGURATION_SET": "oncall-events",
+               "INCIDENT_CONTACTS_SMS_VOICE_MESSAGE_TYPE": "PROMOTIONAL",
+               "INCIDENT_CONTACTS_SMS_VOICE_VOICE_ID": "JOANNA",
+               "INCIDENT_CONTACTS_SMS_VOICE_TYPES": "VOICE"}
+    expected = {
+        "sms_voice_region": "eu-central-1", "sms_voice_endpoint_url": "http://127.0.0.1:9",
+        "sms_voice_origination_identity": "pool-0123456789abcdef",
+        "sms_voice_configuration_set": "oncall-events", "sms_voice_message_type": "PROMOTIONAL",
+        "sms_voice_voice_id": "JOANNA", "sms_voice_types": "VOICE"}
+    assert DeliverySettings.from_environ(environ) == DeliverySettings(**expected)
+    # The server's settings read the same variables and hand them on.
+    handed_on = delivery_settings(from_environ(environ))
+    assert {name: getattr(handed_on, name) for name in expected} == expected
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_end_user_messaging_takes_sms_and_voice() -> None:
+    transports = build_transports(DeliverySettings.from_environ({**SMS_VOICE, **SMTP}))
+    assert isinstance(transports["SMS"], SmsVoiceTransport)
+    assert transports["VOICE"] is transports["SMS"]
+    assert isinstance(transports["EMAIL"], SmtpTransport)
+    transports["SMS"].close()   # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_sns_texts_and_end_user_messaging_calls() -> None:
+    transports = build_transports(DeliverySettings.from_environ(
+        {**SNS, **SMS_VOICE, **WEBHOOK, "INCIDENT_CONTACTS_SMS_VOICE_TYPES": "voice"}))
+    assert isinstance(transports["SMS"], SnsTransport)
+    assert isinstance(transports["VOICE"], SmsVoiceTransport)
+    assert isinstance(transports["EMAIL"], WebhookTransport)     # the type left
+    for channel_type in ("SMS", "VOICE"):
+        transports[channel_type].close()   # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_end_user_messaging_may_text_only_without_an_origination_identity() -> None:
+    transports = build_transports(DeliverySettings.from_environ(
+        {"INCIDENT_CONTACTS_SMS_VOICE_REGION": "eu-central-1",
+         "INCIDENT_CONTACTS_SMS_VOICE_TYPES": "SMS"}))
+    assert isinstance(transports["SMS"], SmsVoiceTransport)
+    assert isinstance(transports["VOICE"], RecordingTransport)
+    transports["SMS"].close()   # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("aws_credentials")
+@pytest.mark.parametrize(("environ", "said"), [
+    ({**SMS_VOICE, **TWILIO}, "SMS is sent by Twilio; unset INCIDENT_CONTACTS_SMS_VOICE_REGION "
+                              "or name the types End User Messaging sends in "
+                              "INCIDENT_CONTACTS_SMS_VOICE_TYPES"),
+    ({**SMS_VOICE, **SNS}, "SMS is sent by SNS; unset INCIDENT_CONTACTS_SMS_VOICE_REGION"),
+    ({**SMS_VOICE, **SNS, "INCIDENT_CONTACTS_SMS_VOICE_TYPES": "SMS,VOICE"},
+     "INCIDENT_CONTACTS_SMS_VOICE_TYPES names SMS, which SNS already sends"),
+    ({**SMS_VOICE, **TWILIO, "INCIDENT_CONTACTS_SMS_VOICE_TYPES": "VOICE"},
+     "INCIDENT_CONTACTS_SMS_VOICE_TYPES names VOICE, which Twilio already sends"),
+    ({**SMS_VOICE, **WEBHOOK, "INCIDENT_CONTACTS_WEBHOOK_TYPES": "VOICE"},
+     "INCIDENT_CONTACTS_WEBHOOK_TYPES names VOICE, which End User Messaging already sends"),
+    ({**SMS_VOICE, "INCIDENT_CONTACTS_SMS_VOICE_TYPES": "SMS,EMAIL"},
+     "INCIDENT_CONTACTS_SMS_VOICE_TYPES: 'EMAIL' is not one of SMS, VOICE"),
+    ({**SMS_VOICE, "INCIDENT_CONTACTS_SMS_VOICE_TYPES": " , "},
+     "INCIDENT_CONTACTS_SMS_VOICE_TYPES names no channel type"),
+    ({"INCIDENT_CONTACTS_SMS_VOICE_VOICE_ID": "JOANNA"},
+     "End User Messaging delivery is partly configured; missing "
+     "INCIDENT_CONTACTS_SMS_VOICE_REGION"),
+    ({"INCIDENT_CONTACTS_SMS_VOICE_REGION": "eu-central-1"},
+     "End User Messaging calls need INCIDENT_CONTACTS_SMS_VOICE_ORIGINATION_IDENTITY"),
+    ({**SMS_VOICE, "INCIDENT_CONTACTS_SMS_VOICE_MESSAGE_TYPE": "Urgent"},
+     "TRANSACTIONAL, PROMOTIONAL, not 'URGENT'"),
+    ({**SMS_VOICE, "INCIDENT_CONTACTS_SMS_VOICE_VOICE_ID": "HAL"},
+     "'HAL' is not an End User Messaging voice"),
+])
+def test_end_user_messaging_configured_wrong_is_refused_in_one_line(environ: dict[str, str],
+                                                                    said: str) -> None:
+    with pytest.raises(ValueError) as info:
+        build_transports(DeliverySettings.from_environ(environ))
+    assert said in str(info.value) and "\n" not in str(info.value)

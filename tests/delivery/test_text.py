@@ -80,7 +80,7 @@ def test_page_voice_speaks_subject_and_content() -> None:
         == body
         == (
             "Database down. Primary db-1 in us-east-1 stopped answering at 10:02 UTC. "
-            "Press 1 to acknowledge, or acknowledge with code 4, 2, 5, 4, 4, 0."
+            "Acknowledge with code 4, 2, 5, 4, 4, 0."
         )
     )
 
@@ -91,7 +91,7 @@ def test_page_voice_is_one_line_and_bounded() -> None:
     assert speech.startswith("Alarm! a b")
     assert "\n" not in speech
     assert len(speech) <= VOICE_MAX_LENGTH
-    assert speech.endswith("... Press 1 to acknowledge, or acknowledge with code 4, 2, 5, 4, 4, 0.")
+    assert speech.endswith("... Acknowledge with code 4, 2, 5, 4, 4, 0.")
 
 
 def test_page_email() -> None:

@@ -19,7 +19,7 @@ from incident_contacts.delivery import (
     compute_twilio_signature,
     validate_twilio_signature,
 )
-from incident_contacts.delivery.twilio import TWIML_MAX_LENGTH, voice_twiml
+from incident_contacts.delivery.twilio import KEY_PRESS_OFFER, TWIML_MAX_LENGTH, voice_twiml
 
 from .conftest import LOOPBACK, FakeTwilio
 
@@ -100,19 +100,55 @@ def test_call_without_speech_says_the_body(
     assert says(fake_twilio.requests[0]["form"]["Twiml"]) == ["Database down. Press 1."] * 2
 
 
+ACTION = "https://pager.example.com/_aws/ssm-contacts/webhooks/twilio/voice"
+
+
+@pytest.fixture
+def listening(fake_twilio: FakeTwilio, client: httpx.Client) -> TwilioTransport:
+    """A transport whose calls listen for a key, posted to ``ACTION``."""
+    return TwilioTransport(fake_twilio.account_sid, fake_twilio.auth_token, FROM,
+                           fake_twilio.base_url, client, voice_action_url=ACTION)
+
+
 def test_call_gathers_a_key_press_when_the_server_is_reachable(
-    fake_twilio: FakeTwilio, client: httpx.Client
+    fake_twilio: FakeTwilio, listening: TwilioTransport
 ) -> None:
-    action = "https://pager.example.com/_aws/ssm-contacts/webhooks/twilio/voice"
-    transport = TwilioTransport(fake_twilio.account_sid, fake_twilio.auth_token, FROM,
-                                fake_twilio.base_url, client, voice_action_url=action)
-    transport.send(OutgoingMessage("m", "VOICE", TO, None, "Database down.", "Press 1."))
+    listening.send(OutgoingMessage("m", "VOICE", TO, None, "Database down.", "Press 1."))
     twiml = fake_twilio.requests[0]["form"]["Twiml"]
     root = ET.fromstring(twiml)
     gather = root.find("Gather")
     assert gather is not None
-    assert gather.attrib == {"numDigits": "1", "method": "POST", "action": action}
+    assert gather.attrib == {"numDigits": "1", "method": "POST", "action": ACTION}
     assert [say.text for say in gather.iter("Say")] == ["Press 1."] * 2
+
+
+def test_a_page_call_offers_the_key_press_only_when_it_listens(
+    fake_twilio: FakeTwilio, listening: TwilioTransport, transport: TwilioTransport
+) -> None:
+    words = "Database down. Acknowledge with code 1, 2."
+    page = OutgoingMessage("m", "VOICE", TO, None, words, purpose="PAGE")
+    code = OutgoingMessage("m", "VOICE", TO, None, words, purpose="ACTIVATION")
+    listening.send(page)
+    listening.send(code)
+    transport.send(page)
+    offered, activation, unheard = (
+        [say.text for say in ET.fromstring(request["form"]["Twiml"]).iter("Say")]
+        for request in fake_twilio.requests
+    )
+    assert offered == [words, KEY_PRESS_OFFER] * 2
+    assert activation == [words] * 2
+    assert unheard == [words] * 2
+
+
+def test_a_long_page_is_cut_before_its_key_press_offer(
+    fake_twilio: FakeTwilio, listening: TwilioTransport
+) -> None:
+    listening.send(OutgoingMessage("m", "VOICE", TO, None, "a & b " * 1000, purpose="PAGE"))
+    twiml = fake_twilio.requests[0]["form"]["Twiml"]
+    assert len(twiml) <= TWIML_MAX_LENGTH
+    said = [say.text or "" for say in ET.fromstring(twiml).iter("Say")]
+    assert said[1] == said[3] == KEY_PRESS_OFFER
+    assert said[0] == said[2] and said[0].startswith("a & b a & b")
 
 
 def test_wrong_credentials_are_permanent(fake_twilio: FakeTwilio, client: httpx.Client) -> None:

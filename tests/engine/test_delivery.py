@@ -34,6 +34,7 @@ from incident_contacts.engine.delivery import (
     Outcome,
     RetryPolicy,
     deliver_due,
+    scrub,
 )
 from incident_contacts.runtime import Runtime
 from incident_contacts.server import build_runtime
@@ -134,7 +135,7 @@ def test_a_due_message_is_sent_and_recorded(runtime: Runtime, memory: MemoryTran
     [sent] = memory.sent
     assert sent == OutgoingMessage(message_id, "VOICE", ADDRESS, None,
                                    "Your Incident Manager activation code is 000000.",
-                                   "zero, zero")
+                                   "zero, zero", purpose="ACTIVATION")
     row = message_row(runtime, message_id)
     assert (row.status, row.attempts, row.sent_at) == ("SENT", 1, clock.now())
     assert row.provider_message_id == "mem-1"
@@ -229,6 +230,17 @@ def test_error_texts_never_hold_the_address(runtime: Runtime, memory: MemoryTran
     for text in [row.last_error, *details]:
         assert ADDRESS[1:] not in text
         assert "<delivery address>" in text
+
+
+@pytest.mark.parametrize("echoed", [
+    "550 <AKUA@EXAMPLE.COM> mailbox unavailable",      # an SMTP server's capitals
+    "bounced: akua%40example.com",                     # percent-encoded
+    "forwarded to kofi@example.net, refused",          # another address altogether
+])
+def test_error_texts_lose_every_form_of_an_address(echoed: str) -> None:
+    scrubbed = scrub(echoed, "akua@example.com")
+    assert "example" not in scrubbed.lower()
+    assert "<delivery address>" in scrubbed
 
 
 def test_a_permanent_error_fails_at_once(runtime: Runtime, memory: MemoryTransport) -> None:
@@ -433,14 +445,19 @@ def _dead_pid() -> int:
 def test_claims_of_dead_workers_are_given_back_at_start(tmp_path: Path) -> None:
     """After a kill -9, the rows its worker had claimed are sent at once by the next worker
     on the same SQLite file, not a minute later when the claim runs out; a live process's
-    claims, and ids of another form, are left alone."""
+    claims, and ids of another form (among them those of versions before pid namespace marks,
+    whose process ids cannot be placed), are left alone."""
+    namespace = delivery.pid_namespace()
+    if namespace is None:
+        pytest.skip("this system does not show its pid namespace (/proc)")
     runtime = make_runtime(f"sqlite:///{tmp_path / 'claims.db'}")
     try:
-        dead, alive, foreign = enqueue(runtime, 3)
+        dead, alive, foreign, unplaced = enqueue(runtime, 4)
         host = socket.gethostname()[:32]
-        holders = {dead: f"{host}:{_dead_pid()}:deadbeef",
-                   alive: f"{host}:{os.getppid()}:cafe0001",
-                   foreign: "worker-7"}
+        holders = {dead: f"{host}:{_dead_pid()}:{namespace}:deadbeef",
+                   alive: f"{host}:{os.getppid()}:{namespace}:cafe0001",
+                   foreign: "worker-7",
+                   unplaced: f"{host}:{_dead_pid()}:deadbee2"}
         with runtime.store.transaction() as conn:
             for message_id, holder in holders.items():
                 conn.execute(outbox_table.update()

@@ -122,8 +122,12 @@ class Servers:
         self.hooks = Hooks(reader)
 
     def read(self, name: str, params: dict[str, Any]) -> dict[str, Any] | ServiceError:
+        return self.read_as(CALLER, name, params)
+
+    def read_as(self, caller: Caller, name: str, params: dict[str, Any]
+                ) -> dict[str, Any] | ServiceError:
         try:
-            return self.reader.call(CALLER, name, params)
+            return self.reader.call(caller, name, params)
         except ServiceError as exc:
             return exc
 
@@ -131,15 +135,24 @@ class Servers:
         return self.writer.call(CALLER, name, params)
 
 
-@pytest.fixture
-def servers(pg_database: str) -> Iterator[Servers]:
+def two_runtimes(pg_database: str) -> Iterator[tuple[Runtime, Runtime]]:
+    """Two runtimes on one database, each with its own pool, as two server processes have;
+    closed when the generator is."""
     key = base64.b64encode(os.urandom(32)).decode()
     runtimes = [build_runtime(Settings(database=pg_database, data_key=key, workers=False,
                                        throttle_rate=0))
                 for _ in range(2)]
-    yield Servers(*runtimes)
-    for runtime in runtimes:
-        runtime.close()
+    try:
+        yield runtimes[0], runtimes[1]
+    finally:
+        for runtime in runtimes:
+            runtime.close()
+
+
+@pytest.fixture
+def servers(pg_database: str) -> Iterator[Servers]:
+    for reader, writer in two_runtimes(pg_database):
+        yield Servers(reader, writer)
 
 
 def person(servers: Servers, alias: str) -> str:

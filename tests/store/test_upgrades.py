@@ -348,8 +348,10 @@ def _events(server: ServerProcess, engagement: str) -> list[dict[str, Any]]:
     return events
 
 
-def _plain_text_at_rest(database: str) -> list[tuple[str, str, str]]:
-    """(table, column, secret) for each personal text found in plain in the database."""
+def _plain_text_at_rest(database: str, secrets: tuple[str, ...] = SECRETS
+                        ) -> list[tuple[str, str, str]]:
+    """(table, column, secret) for each of ``secrets`` (the personal texts the old versions
+    were given) found in plain in the database."""
     store = Store(database)
     found = []
     try:
@@ -358,7 +360,7 @@ def _plain_text_at_rest(database: str) -> list[tuple[str, str, str]]:
                 texts = [c for c in table.columns if isinstance(c.type, sa.String)]
                 for row in conn.execute(sa.select(*texts)) if texts else ():
                     for column, value in zip(texts, row, strict=True):
-                        found += [(table.name, column.name, secret) for secret in SECRETS
+                        found += [(table.name, column.name, secret) for secret in secrets
                                   if value is not None and secret in value]
     finally:
         store.dispose()
@@ -608,6 +610,107 @@ def test_a_database_of_an_old_release_carries_on(
             <= after["e0 log"][-1].items()
         assert _plain_text_at_rest(database) == []
         _carry_on(new, account, ids)
+    finally:
+        new.stop()
+    assert "Traceback" not in new.log(), new.log()
+
+
+# --------------------------------------------------------------------------- legacy error texts
+
+LEGACY_PHONE = "+15550100009"
+
+
+def _stored_texts(database: str) -> list[str]:
+    """Every error text the database keeps in plain: messages, attempts, ERROR receipts."""
+    outbox, attempts = metadata.tables["outbox"], metadata.tables["delivery_attempts"]
+    receipts = metadata.tables["page_receipts"]
+    store = Store(database)
+    try:
+        with store.engine.connect() as conn:
+            return [text for query in (
+                sa.select(outbox.c.last_error),
+                sa.select(attempts.c.detail).where(attempts.c.outcome != "SENT"),
+                sa.select(receipts.c.info).where(receipts.c.receipt_type == "ERROR"),
+            ) for text in conn.execute(query).scalars() if text]
+    finally:
+        store.dispose()
+
+
+def _scrub_done(database: str) -> bool:
+    store = Store(database)
+    try:
+        with store.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(
+                metadata.tables["maintenance_done"])).scalar_one() == 1
+    finally:
+        store.dispose()
+
+
+def test_error_texts_of_an_old_release_lose_the_address(
+        old_release: Path, tmp_path: Path) -> None:
+    """OLD stored a provider's error as it came: Twilio's refusal names the number, in the
+    message, its failed attempt and the page's ERROR receipt. Started on that database, this
+    code scrubs them once (it can open each row's address; a migration could not)."""
+    from tests.delivery.conftest import FakeTwilio, served
+
+    database = f"sqlite:///{tmp_path / 'legacy.sqlite'}"
+    refusal = {"code": 21211, "status": 400,
+               "message": f"The 'To' number {LEGACY_PHONE} is not a valid phone number."}
+    fake = FakeTwilio(account_sid="AC" + "0" * 32, auth_token="token")
+    account = new_account()
+    with served(fake.app()) as base_url:
+        fake.base_url = base_url
+        old = start_server(tmp_path, database=database, env={
+            "PYTHONPATH": str(old_release),
+            "INCIDENT_CONTACTS_TWILIO_ACCOUNT_SID": fake.account_sid,
+            "INCIDENT_CONTACTS_TWILIO_AUTH_TOKEN": fake.auth_token,
+            "INCIDENT_CONTACTS_TWILIO_FROM": "+15005550006",
+            "INCIDENT_CONTACTS_TWILIO_BASE_URL": fake.base_url})
+        try:
+            c = _client(old, account)
+            contact = c.create_contact(Alias="dana", Type="PERSONAL",
+                                       Plan={"Stages": []})["ContactArn"]
+            fake.respond_next(400, refusal)          # the first code: refused
+            channel = c.create_contact_channel(
+                ContactId=contact, Name="sms", Type="SMS",
+                DeliveryAddress={"SimpleAddress": LEGACY_PHONE})["ContactChannelArn"]
+            _until("the refusal", lambda: any(
+                m["DeliveryStatus"] == "FAILED" for m in old.messages(channel)))
+            c.send_activation_code(ContactChannelId=channel)
+            _until("a code delivered", lambda: any(
+                m["DeliveryStatus"] == "SENT" for m in old.messages(channel)))
+            c.activate_contact_channel(ContactChannelId=channel,
+                                       ActivationCode=_codes(old, channel)[-1])
+            c.update_contact(ContactId=contact, Plan={"Stages": [{
+                "DurationInMinutes": 0, "Targets": [{"ChannelTargetInfo": {
+                    "ContactChannelId": channel, "RetryIntervalInMinutes": 10}}]}]})
+            fake.respond_next(400, refusal)          # the page: refused
+            engagement = c.start_engagement(ContactId=contact, Sender="ops", Subject="s",
+                                            Content="c")["EngagementArn"]
+            [page] = _until("the page", lambda: c.list_pages_by_engagement(
+                EngagementId=engagement)["Pages"])
+            _until("the page's ERROR receipt", lambda: [
+                r for r in c.list_page_receipts(PageId=page["PageArn"])["Receipts"]
+                if r["ReceiptType"] == "ERROR"])
+            c.stop_engagement(EngagementId=engagement)
+        finally:
+            old.stop()
+    legacy = _stored_texts(database)
+    assert len([t for t in legacy if LEGACY_PHONE in t]) == 5, legacy  # 2 messages, 2
+    #                                                   attempts, the receipt
+
+    new = start_server(tmp_path, database=database)
+    try:
+        _until("the scrub", lambda: _scrub_done(database))
+        texts = _stored_texts(database)
+        assert len(texts) == len(legacy)
+        assert not [t for t in texts if LEGACY_PHONE[1:] in t], texts
+        assert texts.count("Twilio 400: The 'To' number <delivery address> is not a valid "
+                           "phone number. (code 21211)") == 5
+        [error] = [r for r in _client(new, account).list_page_receipts(
+            PageId=page["PageArn"])["Receipts"] if r["ReceiptType"] == "ERROR"]
+        assert error["ReceiptInfo"].startswith("Twilio 400: The 'To' number <delivery ")
+        assert _plain_text_at_rest(database, (LEGACY_PHONE[1:],)) == []
     finally:
         new.stop()
     assert "Traceback" not in new.log(), new.log()

@@ -37,6 +37,12 @@ engagements = sa.Table(
     sa.Column("escalation_stopped_at", Timestamp, nullable=True),
     sa.Index("ix_engagements_listing", "account", "region", "start_time", "id"),
     sa.Index("ix_engagements_incident", "account", "region", "incident_id"),
+    # The stopped engagements in the order they stopped: housekeeping's retention
+    # (engine.housekeeping) reads from the oldest. Running ones are not in it, so starting an
+    # engagement writes no entry.
+    sa.Index("ix_engagements_stopped", "stop_time", "id",
+             sqlite_where=sa.text("stop_time IS NOT NULL"),
+             postgresql_where=sa.text("stop_time IS NOT NULL")),
 )
 
 engagement_tracks = sa.Table(

@@ -52,6 +52,8 @@ rotation_overrides = sa.Table(
     sa.Column("end_time", Timestamp, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index("ix_rotation_overrides_window", "rotation_pk", "end_time"),
+    # Every rotation's overrides by when they end: housekeeping's retention reads the oldest.
+    sa.Index("ix_rotation_overrides_ended", "end_time", "id"),
 )
 
 # The contacts of an override, in the order given. Only rotation members can be named, and a
