@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -131,7 +132,9 @@ def check(settings: Settings) -> None:
     """``ValueError`` naming the variable of the first setting out of its range."""
     for name, (low, high) in _RANGES.items():
         value = getattr(settings, name)
-        if value < low or (high is not None and value > high):
+        # NaN passes every comparison below, and on PostgreSQL a horizon of NaN is later
+        # than any time: a retention of "nan" days would delete all history at once.
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
             bound = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
             raise ValueError(f"{_ENV_PREFIX}{_ENV_NAMES.get(name, name.upper())} must be "
                              f"{bound}, not {value!r}")

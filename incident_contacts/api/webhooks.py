@@ -145,13 +145,17 @@ class TwilioWebhooks:
         return True
 
     def _read(self, conn: Any, page: Any, *, note: str | None, info: str | None) -> bool:
-        """Acknowledge ``page``; False when its engagement is gone (deleted by history
-        retention since the page was found)."""
+        """Acknowledge ``page`` unless that happened meanwhile; False when its engagement is
+        gone (deleted by history retention since the page was found)."""
         engagement = locked(conn, page.engagement_pk)
-        if engagement is None:
+        # Read again under the lock: an AcceptPage or another reply may have come first.
+        fresh = None if engagement is None else \
+            conn.execute(sa.select(pages).where(pages.c.id == page.id)).first()
+        if fresh is None:
             return False
-        accept(conn, self.runtime, engagement, page, "READ", at=self.runtime.clock.now(),
-               channel_arn=channel_arn_of(page), note=note, info=info)
+        if fresh.read_time is None:
+            accept(conn, self.runtime, engagement, fresh, "READ", at=self.runtime.clock.now(),
+                   channel_arn=channel_arn_of(fresh), note=note, info=info)
         return True
 
 

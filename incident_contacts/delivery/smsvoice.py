@@ -103,7 +103,8 @@ class SmsVoiceTransport:
         else:
             raise PermanentDeliveryError(
                 f"End User Messaging sends SMS and VOICE only, not {message.channel_type}")
-        return DeliveryResult(provider_message_id=str(answer["MessageId"]))
+        # Accepted: an answer without its id (never seen) must not send the message again.
+        return DeliveryResult(provider_message_id=str(answer.get("MessageId") or ""))
 
     def close(self) -> None:
         self._client.close()

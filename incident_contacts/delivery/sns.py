@@ -61,7 +61,8 @@ class SnsTransport:
             raise PermanentDeliveryError(f"SNS sends SMS only, not {message.channel_type}")
         answer = call_aws("SNS", self._client.publish, PhoneNumber=message.address,
                           Message=message.body, MessageAttributes=self._attributes)
-        return DeliveryResult(provider_message_id=str(answer["MessageId"]))
+        # Accepted: an answer without its id (never seen) must not send the message again.
+        return DeliveryResult(provider_message_id=str(answer.get("MessageId") or ""))
 
     def close(self) -> None:
         self._client.close()

@@ -269,9 +269,12 @@ def prune_overrides(runtime: Runtime, *, batch: int = BATCH) -> int:
             ids = list(conn.execute(sa.select(o.id).where(o.end_time < horizon)
                                     .order_by(o.end_time, o.id).limit(batch)).scalars())
             if ids:
+                # The overrides first, their lists after (the foreign key's cascade does too):
+                # the order DeleteRotationOverride and DeleteRotation lock them in, so one of
+                # those waits for this on PostgreSQL rather than deadlocking with it.
+                conn.execute(rotation_overrides.delete().where(o.id.in_(ids)))
                 conn.execute(override_members.delete()
                              .where(override_members.c.override_pk.in_(ids)))
-                conn.execute(rotation_overrides.delete().where(o.id.in_(ids)))
         deleted += len(ids)
         if len(ids) < batch:
             break

@@ -51,7 +51,12 @@ PLACEHOLDER = "<delivery address>"
 
 BATCH = 500
 
-_LOCAL = r"[\w!#$%&*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~-]*"
+RECEIPT_INFO_LENGTH = 2048
+"""ReceiptInfo's longest (the model's): a receipt's info was stored cut to it."""
+
+# At most 64 characters (RFC 5321's limit): unbounded, every start in a long run of word
+# characters would scan to the run's end looking for "@", and a long text took time squared.
+_LOCAL = r"[\w!#$%&*+/=?^`{|}~-][\w.!#$%&'*+/=?^`{|}~-]{0,63}"
 _DOMAIN = r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*"
 _SHAPES = re.compile(
     # an email address (a domain without a dot too: root@localhost)
@@ -107,9 +112,11 @@ class _Walk:
 
     def __init__(self, name: str, table: sa.Table, column: sa.Column[Any],
                  query: Callable[[int, int], sa.Select[Any]],
-                 addresses: Callable[[Runtime, Row[Any]], list[str | None]]) -> None:
+                 addresses: Callable[[Runtime, Row[Any]], list[str | None]],
+                 longest: int | None = None) -> None:
         self.name, self.table, self.column = name, table, column
         self.query, self.addresses = query, addresses
+        self.longest = longest     # the wire's limit: the placeholder may be the longer
 
 
 def _outbox_query(after: int, batch: int) -> sa.Select[Any]:
@@ -145,7 +152,7 @@ _WALKS = (
     _Walk("delivery_attempts.detail", delivery_attempts, delivery_attempts.c.detail,
           _attempts_query, _outbox_address),
     _Walk("page_receipts.info", page_receipts, page_receipts.c.info, _receipts_query,
-          _receipt_addresses),
+          _receipt_addresses, RECEIPT_INFO_LENGTH),
 )
 
 
@@ -156,7 +163,7 @@ def _walk(runtime: Runtime, walk: _Walk, batch: int) -> int:
         with runtime.store.transaction() as conn:
             rows = conn.execute(walk.query(after, batch)).all()
             for row in rows:
-                text = scrub_text(row.text, walk.addresses(runtime, row))
+                text = scrub_text(row.text, walk.addresses(runtime, row))[:walk.longest]
                 if text != row.text:
                     # Compare and swap: a text changed meanwhile is the new release's own.
                     changed += conn.execute(walk.table.update().where(

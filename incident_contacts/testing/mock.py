@@ -6,6 +6,10 @@ while a mock is active; every other request goes on to the next handler (moto's,
 ``moto.mock_aws`` is active too) or to the network as usual. Being first matters: moto answers
 every ``amazonaws.com`` request it does not know with a 404 "Not yet implemented".
 
+aiobotocore's sessions copy botocore's built-in handlers too, so its asynchronous clients
+(aioboto3's included) reach the same handler and the same state; the answer is awaitable for
+them (see ``_Answer``). The pipeline runs synchronously inside the call, as for botocore.
+
 A mock started while another is active shares that one's state (its database, outbox and
 clock), as nested ``moto.mock_aws`` do, unless it was given settings of its own; the outermost
 mock has a fresh in-memory database, the development outbox as its only transport, and a clock
@@ -15,12 +19,13 @@ that moves only when told.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import io
 import os
 import threading
 import unittest
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -54,6 +59,38 @@ class _RawBody(io.BytesIO):
 
     def stream(self, **_kwargs: Any) -> Iterator[bytes]:
         yield self.getvalue()
+
+
+class _Answer(AWSResponse):  # type: ignore[misc]  # botocore is untyped here
+    """The mock's answer to an ssm-contacts request.
+
+    botocore uses it as it is. aiobotocore's emitter awaits whatever a ``before-send``
+    handler returns that can be awaited, and reads the body of the response it gets with
+    ``await response.content``: awaited, this answer becomes aiobotocore's own response class
+    over the same status, headers and body. The one handler thus serves both kinds of client,
+    and botocore's calls pay nothing for it."""
+
+    def __await__(self) -> Generator[Any, None, AWSResponse]:
+        return self._for_aiobotocore().__await__()
+
+    async def _for_aiobotocore(self) -> AWSResponse:
+        # Only ever awaited by aiobotocore, so it is imported by then.
+        awsrequest = importlib.import_module("aiobotocore.awsrequest")
+        answer: AWSResponse = awsrequest.AioAWSResponse(
+            self.url, self.status_code, self.headers, _AsyncRawBody(self.raw.getvalue()))
+        return answer
+
+
+class _AsyncRawBody:
+    """What aiobotocore reads a response body from: ``await raw.read()``."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def read(self, *_args: Any) -> bytes:
+        return self._body
 
 
 class _RequestHeaders(Mapping[str, str]):
@@ -237,8 +274,8 @@ class SsmContactsMock:
         elif not isinstance(body, bytes):
             body = body.read()
         response = dispatcher.handle(request.method, "/", headers, body)
-        return AWSResponse(request.url, response.status, dict(response.headers),
-                           _RawBody(response.body))
+        return _Answer(request.url, response.status, dict(response.headers),
+                       _RawBody(response.body))
 
     def run_due(self) -> None:
         """Deliver what is due now; the mock does it before the API call returns."""

@@ -63,3 +63,23 @@ def test_stop_engagement_deleted_meanwhile(monkeypatch: pytest.MonkeyPatch) -> N
         error = caught.value.response
         assert error["Error"]["Code"] == "ResourceNotFoundException"
         assert (error["ResourceId"], error["ResourceType"]) == (engagement, "ENGAGEMENT")
+
+
+def test_a_phone_acknowledgement_after_an_accept_page_records_nothing_more() -> None:
+    """The webhook found the page unread, then an AcceptPage committed before it took the
+    engagement's lock: the page it acknowledges is read again under the lock, so it records
+    no second READ."""
+    from incident_contacts.api.webhooks import TwilioWebhooks
+    from incident_contacts.store.schema.engagements import pages
+
+    with mock_ssm_contacts() as contacts:
+        client, _engagement, page = _engaged(contacts)
+        runtime = contacts.runtime
+        assert runtime is not None
+        with runtime.store.transaction() as conn:
+            stale = conn.execute(pages.select()).one()     # found unread by the webhook
+        client.accept_page(PageId=page, AcceptType="READ", AcceptCode="000000")
+        with runtime.store.transaction() as conn:
+            assert TwilioWebhooks(runtime)._read(conn, stale, note="123456", info=None)
+        receipts = client.list_page_receipts(PageId=page)["Receipts"]
+        assert [r["ReceiptType"] for r in receipts].count("READ") == 1

@@ -437,3 +437,75 @@ def test_the_settings_are_read_from_the_environment() -> None:
         variable = f"INCIDENT_CONTACTS_{name}_RETENTION_DAYS"
         with pytest.raises(ValueError, match=f"{variable} must be at least 0"):
             from_environ({variable: "-1"})
+        # NaN is no number of days: on PostgreSQL every row is older than NaN days.
+        for text in ("nan", "inf"):
+            with pytest.raises(ValueError, match=f"{variable} must be at least 0"):
+                from_environ({variable: text})
+
+
+def test_an_override_deleted_while_housekeeping_deletes_it_is_no_deadlock(
+        pg_database: str) -> None:
+    """PostgreSQL: DeleteRotationOverride (and DeleteRotation) lock an override before its
+    contact list (the foreign key's cascade). Housekeeping takes them in the same order, so
+    a call that deletes an ended override while housekeeping does waits for it instead of
+    deadlocking with it. Housekeeping is held half-way (after its first statement) until the
+    call waits on it."""
+    import threading
+
+    world = World(pg_database, ManualClock(START), override_days=1)
+    try:
+        alice = world.person(A, "alice")
+        rotation_with_overrides(world, A, alice, [(START, START + 3600)])
+        world.clock.advance(2 * DAY)
+        engine = world.runtime.store.engine
+        with engine.connect() as conn:
+            override_pk = conn.execute(sa.select(rotation_overrides.c.id)).scalar_one()
+        holding, waited = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+        first: list[str] = []
+
+        def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if threading.current_thread().name == "housekeeping" and not first and \
+                    statement.lstrip().upper().startswith("DELETE"):
+                first.append(statement)
+                holding.set()
+                waited.wait(10)
+
+        def housekeep() -> None:
+            try:
+                prune_overrides(world.runtime)
+            except BaseException as exc:
+                errors.append(exc)
+
+        def delete_the_override() -> None:
+            try:
+                with engine.connect() as conn, conn.begin():
+                    conn.execute(rotation_overrides.delete()
+                                 .where(rotation_overrides.c.id == override_pk))
+            except BaseException as exc:
+                errors.append(exc)
+
+        sa.event.listen(engine, "after_cursor_execute", hold)
+        try:
+            keeper = threading.Thread(target=housekeep, name="housekeeping")
+            keeper.start()
+            assert holding.wait(10)
+            caller = threading.Thread(target=delete_the_override)
+            caller.start()
+            with engine.connect() as watcher:
+                for _ in range(200):                   # until the call waits for a lock
+                    if watcher.execute(sa.text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                            "current_database() AND wait_event_type = 'Lock'")).scalar():
+                        break
+                    threading.Event().wait(0.05)
+            waited.set()
+            keeper.join(30)
+            caller.join(30)
+        finally:
+            sa.event.remove(engine, "after_cursor_execute", hold)
+        assert errors == []
+        assert world.counts()["rotation_overrides"] == 0
+        assert world.counts()["override_members"] == 0
+    finally:
+        world.close()

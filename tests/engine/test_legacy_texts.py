@@ -70,6 +70,26 @@ def test_addresses_and_what_looks_like_one_are_replaced(
     assert scrub_text(expected, addresses) == expected
 
 
+@pytest.mark.parametrize("text", [
+    "a" * 200_000,                  # a provider's answer of any length is scrubbed
+    "1" * 200_000,
+    "a." * 100_000,
+    ("x" * 64 + "@_") * 3_000,
+], ids=["letters", "digits", "dotted", "at-signs"])
+def test_a_long_text_is_scrubbed_in_time_that_grows_with_its_length(text: str) -> None:
+    import time
+
+    started = time.perf_counter()
+    scrub_text(text, [PHONE])
+    # Time squared in its length took minutes for these; linear takes a fraction of a second.
+    assert time.perf_counter() - started < 5
+
+
+def test_an_address_with_a_local_part_longer_than_any_is_still_cut_off() -> None:
+    scrubbed = scrub_text("to " + "x" * 100 + "@example.com", [])
+    assert scrubbed.endswith(PLACEHOLDER) and "example.com" not in scrubbed
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[World]:
     if request.param == "sqlite":
@@ -153,6 +173,24 @@ def test_legacy_texts_are_scrubbed_once(world: World) -> None:
     assert scrub_legacy_error_texts(world.runtime) == 0
     keep_house(world.runtime)
     assert texts(world) == before
+
+
+def test_a_scrubbed_receipt_info_stays_within_the_wires_limit(world: World) -> None:
+    """Older releases cut an ERROR receipt's info to ReceiptInfo's 2,048 characters; the
+    placeholder is longer than a phone number, so the scrubbed text is cut to fit again."""
+    alice = world.person(A, "alice")
+    world.memory.fail_next(1, reason="Twilio 400: unreachable (code 30003)", retryable=False)
+    engagement = world.engage(A, alice, stop=True)
+    legacy = (f"Twilio 400: {PHONE} {PHONE} " + "x" * 2048)[:2048]
+    with world.runtime.store.transaction() as conn:
+        conn.execute(page_receipts.update().where(page_receipts.c.receipt_type == "ERROR")
+                     .values(info=legacy))
+    assert scrub_legacy_error_texts(world.runtime) == 1
+    [page] = world.call(A, "ListPagesByEngagement", EngagementId=engagement)["Pages"]
+    [error] = [r for r in world.call(A, "ListPageReceipts", PageId=page["PageArn"])["Receipts"]
+               if r["ReceiptType"] == "ERROR"]
+    assert error["ReceiptInfo"].startswith(f"Twilio 400: {PLACEHOLDER} {PLACEHOLDER} xxx")
+    assert len(error["ReceiptInfo"]) == 2048
 
 
 def test_texts_whose_address_does_not_open_are_scrubbed_by_shape(world: World) -> None:
