@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import boto3
 import pytest
@@ -161,17 +160,10 @@ def test_settings_given_keep_throttling_off(monkeypatch: pytest.MonkeyPatch) -> 
         client.list_contacts()
 
 
-def test_a_profile_whose_credentials_need_a_process_is_not_asked(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("profile_needing_a_process")
+def test_a_profile_whose_credentials_need_a_process_is_not_asked() -> None:
     # A developer's shell exporting AWS_PROFILE (SSO, a role, a credential process): as
     # under moto, the mock's dummy keys come first and the profile's are never fetched.
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    config = tmp_path / "config"
-    config.write_text("[profile work]\ncredential_process = /bin/false\nregion = eu-west-1\n")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_PROFILE", "work")
     with mock_ssm_contacts():
         client = boto3.session.Session().client("ssm-contacts")
         arn = client.create_contact(Alias="a", Type="PERSONAL", Plan={"Stages": []})["ContactArn"]

@@ -7,7 +7,6 @@ import os
 import unittest
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -272,15 +271,8 @@ async def test_an_async_client_of_another_account(ssm_contacts: SsmContactsMock)
 
 
 @anyio
-async def test_works_without_credentials_even_with_a_profile_that_needs_a_process(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    config = tmp_path / "config"
-    config.write_text("[profile work]\ncredential_process = /bin/false\nregion = eu-west-1\n")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_PROFILE", "work")
+@pytest.mark.usefixtures("profile_needing_a_process")
+async def test_works_without_credentials_even_with_a_profile_that_needs_a_process() -> None:
     with mock_ssm_contacts():
         async with get_session().create_client("ssm-contacts") as client:
             arn = (await client.create_contact(Alias="a", **PERSONAL))["ContactArn"]
