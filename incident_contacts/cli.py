@@ -125,7 +125,7 @@ def serve(host: str | None, port: int | None, database: str | None,
 def worker(database: str | None, log_level: str, log_format: str) -> None:
     """Run the delivery worker and the engagement engine without the API.
 
-    For deployments that separate API servers (``serve`` with INCIDENT_CONTACTS_WORKERS=false)
+    For deployments that separate API servers (`serve` with INCIDENT_CONTACTS_WORKERS=false)
     from workers. Any number of workers may share one PostgreSQL database; timers and
     messages are claimed with row locks, so each step and each message is taken by one.
     """

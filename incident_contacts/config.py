@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -58,6 +59,8 @@ class Settings:
     sms_voice_message_type: str | None = None   # TRANSACTIONAL when unset, or PROMOTIONAL
     sms_voice_voice_id: str | None = None       # an Amazon Polly voice; MATTHEW when unset
     sms_voice_types: str | None = None          # the channel types it sends; SMS,VOICE when unset
+    # SMS replies through SNS (api.sns_webhook): the topic ARNs whose messages are taken.
+    sns_inbound_topics: tuple[str, ...] = ()
     delivery_max_attempts: int = 8          # a message is FAILED after this many attempts
     # Quotas (service.quotas), 0 for none: per account and region, and per plan.
     quota_contacts: int = 1000
@@ -128,8 +131,15 @@ _RANGES: dict[str, tuple[float, float | None]] = {
 }
 
 
+# A standard SNS topic's ARN, in any partition (aws, aws-cn, aws-us-gov); FIFO topics take
+# no HTTPS subscriptions.
+_SNS_TOPIC_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:"
+                            r"[0-9]{12}:[A-Za-z0-9_-]{1,256}")
+
+
 def check(settings: Settings) -> None:
-    """``ValueError`` naming the variable of the first setting out of its range."""
+    """``ValueError`` naming the variable of the first setting out of its range (or of an
+    SNS topic that is not a topic's ARN)."""
     for name, (low, high) in _RANGES.items():
         value = getattr(settings, name)
         # NaN passes every comparison below, and on PostgreSQL a horizon of NaN is later
@@ -138,6 +148,10 @@ def check(settings: Settings) -> None:
             bound = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
             raise ValueError(f"{_ENV_PREFIX}{_ENV_NAMES.get(name, name.upper())} must be "
                              f"{bound}, not {value!r}")
+    for topic in settings.sns_inbound_topics:
+        if not _SNS_TOPIC_ARN.fullmatch(topic):
+            raise ValueError(f"{_ENV_PREFIX}SNS_INBOUND_TOPICS: {topic[:300]!r} is not an SNS "
+                             "topic ARN (arn:aws:sns:<region>:<account>:<name>)")
 
 
 _ENV_NAMES = {

@@ -15,12 +15,15 @@ Every request must carry a valid ``X-Twilio-Signature``, computed with
 ``INCIDENT_CONTACTS_PUBLIC_URL`` followed by the path (and query), or, without it, the URL
 the request arrived at. A missing or wrong signature is refused with 403 before anything is
 read; without an auth token the webhooks answer 404.
+
+SMS replies through AWS (End User Messaging two-way SMS, by an SNS topic) come to
+``POST /_aws/ssm-contacts/webhooks/sns/sms`` (``api.sns_webhook``); both share how a reply
+acknowledges (``api.replies``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -31,21 +34,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from incident_contacts.crypto import hashes_equal
+from incident_contacts.api import replies
+from incident_contacts.api.sns_webhook import SNS_SMS_PATH, SnsInboundSms
 from incident_contacts.delivery.twilio import validate_twilio_signature
 from incident_contacts.runtime import Runtime
-from incident_contacts.service.engagements import locked
-from incident_contacts.service.pages import accept, accept_code_hash, channel_arn_of
-from incident_contacts.store.schema.core import channels, contacts
 from incident_contacts.store.schema.engagements import pages
 
 log = logging.getLogger(__name__)
 
 SMS_PATH = "/_aws/ssm-contacts/webhooks/twilio/sms"
 VOICE_PATH = "/_aws/ssm-contacts/webhooks/twilio/voice"
-_CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
-_RECENT_PAGES = 50
-"""How many of a number's latest unread pages an SMS reply is matched against."""
 
 
 def _twiml(verb: str, words: str) -> Response:
@@ -86,40 +84,15 @@ class TwilioWebhooks:
         params = await self._verified(request)
         if isinstance(params, Response):
             return params
-        codes = _CODE.findall(params.get("Body", ""))
+        codes = replies.codes_in(params.get("Body", ""))
         sender = params.get("From", "")
         if not codes or not sender:
             return _twiml("Message", "To acknowledge a page, reply with its 6-digit code.")
-        found = await anyio.to_thread.run_sync(self._acknowledge_sms, sender, codes)
+        found = await anyio.to_thread.run_sync(replies.acknowledge_sms, self.runtime, sender,
+                                               codes)
         if not found:
             return _twiml("Message", "No open page has that code.")
         return _twiml("Message", "Page acknowledged.")
-
-    def _acknowledge_sms(self, sender: str, codes: list[str]) -> bool:
-        runtime = self.runtime
-        index = runtime.blind_index("channel-address", sender)
-        with runtime.store.transaction() as conn:
-            numbers = conn.execute(
-                sa.select(channels.c.channel_id, channels.c.account, channels.c.region,
-                          contacts.c.alias)
-                .join(contacts, contacts.c.id == channels.c.contact_pk)
-                .where(channels.c.address_index == index, channels.c.type == "SMS")
-            ).all()
-            for number in numbers:
-                candidates = conn.execute(
-                    sa.select(pages).where(
-                        pages.c.account == number.account, pages.c.region == number.region,
-                        pages.c.contact_alias == number.alias,
-                        pages.c.channel_id == number.channel_id,
-                        pages.c.read_time.is_(None),
-                    ).order_by(pages.c.id.desc()).limit(_RECENT_PAGES)
-                ).all()
-                for page in candidates:
-                    for code in codes:
-                        if hashes_equal(accept_code_hash(runtime, page.page_id, code),
-                                        page.accept_code_hash):
-                            return self._read(conn, page, note=code, info=None)
-        return False
 
     async def voice(self, request: Request) -> Response:
         params = await self._verified(request)
@@ -145,24 +118,22 @@ class TwilioWebhooks:
         return True
 
     def _read(self, conn: Any, page: Any, *, note: str | None, info: str | None) -> bool:
-        """Acknowledge ``page`` unless that happened meanwhile; False when its engagement is
-        gone (deleted by history retention since the page was found)."""
-        engagement = locked(conn, page.engagement_pk)
-        # Read again under the lock: an AcceptPage or another reply may have come first.
-        fresh = None if engagement is None else \
-            conn.execute(sa.select(pages).where(pages.c.id == page.id)).first()
-        if fresh is None:
-            return False
-        if fresh.read_time is None:
-            accept(conn, self.runtime, engagement, fresh, "READ", at=self.runtime.clock.now(),
-                   channel_arn=channel_arn_of(fresh), note=note, info=info)
-        return True
+        return replies.read(self.runtime, conn, page, note=note, info=info)
 
 
 def routes(runtime: Runtime) -> list[Route]:
     """The webhook routes, mounted whatever the inspection setting (they are not inspection:
-    they are how people acknowledge)."""
-    return TwilioWebhooks(runtime).routes()
+    they are how people acknowledge): Twilio's, and SNS's (``api.sns_webhook``).
+
+    In-process, ``settings.extra`` may give the SNS endpoint the functions it reaches SNS
+    with: ``"sns_certificate_fetcher"`` (URL -> PEM bytes) and ``"sns_subscribe_visitor"``
+    (URL -> HTTP status), called only with URLs that passed the checks on SNS's host. The
+    environment cannot set them.
+    """
+    extra = runtime.settings.extra
+    sns = SnsInboundSms(runtime, fetch=extra.get("sns_certificate_fetcher"),
+                        visit_url=extra.get("sns_subscribe_visitor"))
+    return TwilioWebhooks(runtime).routes() + sns.routes()
 
 
-__all__ = ["SMS_PATH", "VOICE_PATH", "TwilioWebhooks", "routes"]
+__all__ = ["SMS_PATH", "SNS_SMS_PATH", "VOICE_PATH", "TwilioWebhooks", "routes"]

@@ -29,14 +29,25 @@ Forms that fail
     A form the console cannot turn into a request, or that the API refuses, changes nothing
     and is not redirected: the page it came from is rendered again (``Console.again``) with
     the input as typed and the error beside the form (and at the top). A form sent after the
-    session ended leads, once signed in again, back to the page it came from.
+    session ended leads, once signed in again, back to the page it came from; without a
+    session only the form's first ``PEEK`` bytes are read, to find that page.
+
+Going back
+    A form carries the address of its page (``back``: :func:`_here`, with its resource,
+    filters and list position, at most ``BACK_LIMIT`` characters), so after it is sent, or
+    shown again, the page is where it was: the same page of an engagement's pages, the same
+    filtered page of a list. Where a form or the sign-in page leads is only ever a page of
+    :data:`PAGE_PATHS` (:func:`_local`), never another site nor a form's action; a ``back``
+    that is not one leads to the page of the form's resource, else the overview.
 
 Lists
     Lists page forward with the API's tokens; each link carries the tokens of the pages
     before it (``prev``), so a list also has "Previous page" and "First page" links. Contacts
     filter by alias prefix, engagements by incident, rotations by name prefix. An
-    engagement's pages show their channel, status in words, receipts and the contacts they
-    came through (ListPageReceipts, ListPageResolutions).
+    engagement's pages are shown ``PAGES_SHOWN`` at a time, with their channel, status in
+    words, receipts and the contacts they came through (ListPageReceipts,
+    ListPageResolutions: the API has no call for many pages at once, so a view costs at most
+    three calls a page shown, and fewer when the engaged contact is the person paged).
 
 No page uses JavaScript; responses forbid framing and any script (a strict
 Content-Security-Policy).
@@ -77,7 +88,7 @@ from incident_contacts.auth.principals import identity_allows
 from incident_contacts.auth.throttle import Throttle
 from incident_contacts.console import forms, rotation_pages
 from incident_contacts.console.fields import FAILED, Failed, failed_form
-from incident_contacts.console.rotation_forms import NEW_ROTATION
+from incident_contacts.console.rotation_forms import NEW_ROTATION, rotation_page
 from incident_contacts.errors import (
     DataEncryptionException,
     ServiceError,
@@ -97,14 +108,24 @@ SESSION_SECONDS = 8 * 3600
 MAX_FORM = 16 * 1024
 LARGE_FORM = 4 * 1024 * 1024    # a contact policy: 395,000 characters, percent-encoded
 OUTBOX_ROWS = 200
-LISTED = 100                    # items a list page shows; pages of an engagement too
+LISTED = 100                    # items a list page shows
+PAGES_SHOWN = 25                # pages of an engagement shown at once (each costs API calls)
 TRAIL = 50                      # earlier pages a list remembers for its "Previous page" link
 OPTIONS = 500                   # contacts or rotations a form offers to choose from
+BACK_LIMIT = 4096               # characters of a form's "back" address (its list position)
+PEEK = 16 * 1024                # bytes of a form read without a session, to find its "back"
 SIGN_IN_RATE = 1 / 6
 SIGN_IN_BURST = 10
 _ACCOUNT_ID = frozenset("0123456789")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _ROW_ID = re.compile(r"[0-9]{1,18}")
+PAGE_PATHS = frozenset({"/console/", "/console/contacts", "/console/contact",
+                        "/console/engagements", "/console/engagement", "/console/rotations",
+                        "/console/rotation", "/console/delivery"})
+"""The console's pages (GET): the only places a form or a sign-in goes back to."""
+PLACE = ("arn", "prefix", "incident", "name", "next", "prev", "before")
+"""Query fields that say what a page shows: its resource, filters and list position."""
+_QUERY = re.compile(r"[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*")
 
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -328,7 +349,7 @@ class Console:
         body = self.templates.get_template(template).render(
             caller=values.pop("caller", None), csrf=session.get("csrf", ""),
             flash=session.pop("flash", None), auth=self.runtime.settings.auth,
-            failed=failed_form(request), **values)
+            failed=failed_form(request), here=_here(request), **values)
         return HTMLResponse(body, status_code=status, headers=_HEADERS)
 
     async def call(self, caller: Caller, operation: str, **params: Any) -> dict[str, Any]:
@@ -540,30 +561,41 @@ class Console:
                                    {"incident": ("IncidentId", str)})
 
     async def engagement(self, request: Request, caller: Caller) -> Response:
-        """An engagement and its pages: for each, whom it reached through which contacts,
-        on which channel, when it was sent, delivered and read, and its receipts (a failed
-        delivery with its reason)."""
+        """An engagement and its pages, ``PAGES_SHOWN`` at a time: for each, whom it reached
+        through which contacts, on which channel, when it was sent, delivered and read, and
+        its receipts (a failed delivery with its reason).
+
+        The API has no call for many pages' receipts, so each page shown costs one
+        ListPageReceipts, and one ListPageResolutions unless it went to the engaged contact
+        itself (a person: there is no path to show); channel names cost one
+        ListContactChannels per person whose receipts name a channel."""
         arn = request.query_params.get("arn", "")
         engagement = await self.call(caller, "DescribeEngagement", EngagementId=arn)
         listed = await self.call(caller, "ListPagesByEngagement", EngagementId=arn,
-                                 MaxResults=LISTED,
+                                 MaxResults=PAGES_SHOWN,
                                  NextToken=request.query_params.get("next") or None)
+        shown: list[tuple[dict[str, Any], list[dict[str, Any]] | str, list[dict[str, Any]]]] = []
+        for page in listed["Pages"]:
+            receipts = await self.section(caller, "ListPageReceipts", PageId=page["PageArn"],
+                                          MaxResults=100)
+            path: dict[str, Any] | str = {"PageResolutions": []}
+            if page["ContactArn"] != engagement["ContactArn"]:
+                path = await self.section(caller, "ListPageResolutions",
+                                          PageId=page["PageArn"])
+            shown.append((page, receipts if isinstance(receipts, str)
+                          else receipts["Receipts"],
+                          [] if isinstance(path, str) else path["PageResolutions"]))
+        named = dict.fromkeys(page["ContactArn"] for page, receipts, _ in shown
+                              if not isinstance(receipts, str)
+                              and any(r.get("ContactChannelArn") for r in receipts))
         channels: dict[str, str] = {}
-        for contact in dict.fromkeys(page["ContactArn"] for page in listed["Pages"]):
+        for contact in named:
             found = await self.section(caller, "ListContactChannels", ContactId=contact,
                                        MaxResults=100)
             if not isinstance(found, str):      # else: shown by the end of its ARN
                 channels.update((ch["ContactChannelArn"], f"{ch['Name']} ({ch['Type']})")
                                 for ch in found["ContactChannels"])
-        pages = []
-        for page in listed["Pages"]:
-            receipts = await self.section(caller, "ListPageReceipts", PageId=page["PageArn"],
-                                          MaxResults=100)
-            path = await self.section(caller, "ListPageResolutions", PageId=page["PageArn"])
-            pages.append(PageRow(page, receipts if isinstance(receipts, str)
-                                 else receipts["Receipts"],
-                                 [] if isinstance(path, str) else path["PageResolutions"],
-                                 channels))
+        pages = [PageRow(page, receipts, path, channels) for page, receipts, path in shown]
         return self.render(request, "engagement.html", caller=caller, engagement=engagement,
                            pages=pages, paging=_pager(request, "/console/engagement",
                                                      listed.get("NextToken"), {"arn": arn}))
@@ -574,7 +606,7 @@ class Console:
                 else NEW_ROTATION)
         return await self._listing(request, caller, "ListRotations", "Rotations",
                                    {"name": ("RotationNamePrefix", str)},
-                                   f={**form, "back": "/console/rotations"})
+                                   f={**form, "back": _here(request)})
 
     async def delivery(self, request: Request, caller: Caller) -> Response:
         if not self._may_read_every_channel(caller):
@@ -624,7 +656,9 @@ class Console:
         if build is None:
             return self.render(request, "error.html", status=404, caller=caller,
                                code="NotFound", message="There is no such action.")
-        back = _local(form.get("back", ""))
+        # Back to the page the form came from, at the same place in its list; a "back" that
+        # is not a page (a form's own action, another site) goes to the form's resource.
+        back = _local(form.get("back", ""), _resource_page(form.get("arn", "")))
         try:
             action = build(form, caller)
             answer = await self.call(caller, action.operation, **action.params)
@@ -643,18 +677,20 @@ class Console:
         """The page a form came from, shown again (not redirected to) with the form's input
         and its error beside it, so nothing typed is lost; the error is at the top too. When
         that page cannot be shown (it names what the form just failed to find), the error
-        goes to the overview."""
+        goes to the overview. ``back`` is a page (:func:`_local`); it keeps its query (the
+        list position and filters), so the page comes back as it was."""
         path, _, query = back.partition("?")
         page = self.pages.get(path.removeprefix("/console"))
         request.session["flash"] = ["error", failed.message]
         if page is not None:
             scope = {**request.scope, "method": "GET", "path": path,
+                     "raw_path": path.encode("utf-8"),
                      "query_string": query.encode("utf-8"), FAILED: failed}
             try:
                 return await page(Request(scope, request.receive), caller)
             except ServiceError:
                 pass
-        return RedirectResponse("/console/" if page is not None else back, status_code=303)
+        return RedirectResponse("/console/", status_code=303)
 
 
 def _signed_in(console: Console,
@@ -665,13 +701,14 @@ def _signed_in(console: Console,
     async def endpoint(request: Request) -> Response:
         caller = await console.caller(request)
         if caller is None:
-            if request.method == "GET":
-                then = request.url.path + ("?" + request.url.query if request.url.query else "")
-                query = {"then": then}
+            if request.method in ("GET", "HEAD"):
+                query = {"then": _here(request)}       # the page, at its place in its list
             else:
                 # A form sent after the session ended: back, once signed in, to the page it
                 # came from (its address cannot be asked for with GET), saying it was not sent.
-                then = _local((await _form(request, LARGE_FORM)).get("back", ""))
+                # Only its first bytes are read: without a session nothing else is.
+                form = await _peek(request)
+                then = _local(form.get("back", ""), _resource_page(form.get("arn", "")))
                 query = {"then": then, "unsent": "1"}
             return RedirectResponse("/console/login?" + urlencode(query), status_code=303)
         try:
@@ -683,11 +720,49 @@ def _signed_in(console: Console,
     return endpoint
 
 
-def _local(path: str) -> str:
-    """``path`` when it is a page of this console, else the overview: where to go next is
-    never another site."""
-    if path.startswith("/console/") and "//" not in path and "\\" not in path:
-        return path
+def _local(address: str, fallback: str = "/console/") -> str:
+    """``address`` when it is a page of this console (a path of :data:`PAGE_PATHS`, with a
+    query), else ``fallback``: where to go next is never another site, nor an address that
+    only answers POST (a form's action, 405 to a browser sent there). A query of anything but
+    URL characters is written again from its fields (what a page reads of it is the same)."""
+    path, mark, query = address.partition("?")
+    if path not in PAGE_PATHS:
+        return fallback
+    if not _QUERY.fullmatch(query):
+        query = urlencode(parse_qsl(query, keep_blank_values=True))
+    return path + (mark if query else "") + query
+
+
+def _here(request: Request) -> str:
+    """This page's address with what places it (:data:`PLACE`: its resource, filters, list
+    position), for its forms to come back to; the oldest "Previous page" tokens are left out
+    while it is longer than ``BACK_LIMIT``, so every form stays well within ``MAX_FORM``
+    (and within what is read of a form sent after the session ended)."""
+    fields = [(name, value) for name, value in request.query_params.multi_items()
+              if name in PLACE]
+    while True:
+        query = urlencode(fields)
+        address = request.url.path + ("?" + query if query else "")
+        if len(address) <= BACK_LIMIT:
+            return _local(address)
+        at = next((at for at, (name, _) in enumerate(fields) if name == "prev"), None)
+        if at is None:
+            return _local(request.url.path)
+        del fields[at]
+
+
+def _resource_page(arn: str) -> str:
+    """The page of the resource a form names (``arn``); the overview when it has none."""
+    parsed = arns.parse(arn) if arn else None
+    if parsed is None or not parsed.parts:
+        return "/console/"
+    if parsed.kind in ("contact", "contact-channel"):
+        return forms.contact_page(arns.contact_arn(parsed.region, parsed.account,
+                                                   parsed.parts[0]))
+    if parsed.kind == "engagement":
+        return forms.engagement_page(arn)
+    if parsed.kind == "rotation":
+        return rotation_page(arn)
     return "/console/"
 
 
@@ -698,6 +773,19 @@ async def _form(request: Request, limit: int = MAX_FORM) -> dict[str, str]:
         body += chunk
         if len(body) > limit:
             return {}
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+async def _peek(request: Request, limit: int = PEEK) -> dict[str, str]:
+    """The fields within the first ``limit`` bytes of a urlencoded form (a field cut short
+    is left out); the rest of the body is never read. For a form sent without a session,
+    whose ``back`` field comes before what may be large (a policy's text)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) >= limit:
+            del body[max(body.rfind(b"&", 0, limit), 0):]
+            break
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 

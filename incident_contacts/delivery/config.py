@@ -7,15 +7,16 @@ mapping it is given, when it is called.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import httpx
 
 from .base import CHANNEL_TYPES, EMAIL, SMS, VOICE, Transport
 from .recording import RecordingTransport
-from .smsvoice import DEFAULT_VOICE_ID, SmsVoiceTransport
+from .smsvoice import DEFAULT_VOICE_ID, MESSAGE_TYPES, SmsVoiceTransport, voice_ids
 from .smtp import SmtpTransport
+from .sns import SMS_TYPES as SNS_SMS_TYPES
 from .sns import SnsTransport
 from .twilio import DEFAULT_TWILIO_BASE_URL, TwilioTransport
 from .webhook import WebhookTransport
@@ -144,6 +145,7 @@ def build_transports(
         if SMS in providers:
             raise ValueError(f"SMS is sent by {providers[SMS]}; unset {_ENV['sns_region']} or "
                              "the Twilio settings")
+        _one_of(_ENV["sns_sms_type"], settings.sns_sms_type, SNS_SMS_TYPES)
         transports[SMS] = SnsTransport(
             settings.sns_region, endpoint_url=settings.sns_endpoint_url,
             sender_id=settings.sns_sender_id,
@@ -173,6 +175,15 @@ def build_transports(
     return transports
 
 
+def _one_of(variable: str, value: str | None, allowed: Collection[str], *,
+            named: str | None = None) -> None:
+    """Refuse ``value`` (when set) unless it is one of ``allowed``, in any case, naming the
+    variable that gave it (and ``named``, or else every allowed value)."""
+    if value and value.upper() not in {a.upper() for a in allowed}:
+        raise ValueError(f"{variable} must be {named or 'one of ' + ', '.join(allowed)}, "
+                         f"not {value!r}")
+
+
 def _sms_voice(settings: DeliverySettings, region: str,
                taken: dict[str, str]) -> dict[str, Transport]:
     """End User Messaging's transport for the types it sends, claimed in ``taken``."""
@@ -191,6 +202,9 @@ def _sms_voice(settings: DeliverySettings, region: str,
     if VOICE in types and not settings.sms_voice_origination_identity:
         raise ValueError(f"End User Messaging calls need "
                          f"{_ENV['sms_voice_origination_identity']} (a phone number or pool)")
+    _one_of(_ENV["sms_voice_message_type"], settings.sms_voice_message_type, MESSAGE_TYPES)
+    _one_of(_ENV["sms_voice_voice_id"], settings.sms_voice_voice_id, voice_ids(),
+            named=f"an Amazon Polly voice's name, such as {DEFAULT_VOICE_ID} or JOANNA")
     transport = SmsVoiceTransport(
         region, endpoint_url=settings.sms_voice_endpoint_url,
         origination_identity=settings.sms_voice_origination_identity,

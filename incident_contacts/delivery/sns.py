@@ -41,6 +41,7 @@ class SnsTransport:
                  sender_id: str | None = None, origination_number: str | None = None,
                  sms_type: str = "Transactional", client: Any = None,
                  timeout: float = 10.0) -> None:
+        sms_type = next((t for t in SMS_TYPES if t.lower() == sms_type.lower()), sms_type)
         if sms_type not in SMS_TYPES:
             raise ValueError(f"the SNS SMS type must be one of {', '.join(SMS_TYPES)}, "
                              f"not {sms_type!r}")

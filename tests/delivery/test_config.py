@@ -140,7 +140,8 @@ def test_sns_takes_sms_and_the_webhook_what_is_left() -> None:
 @pytest.mark.parametrize(("environ", "said"), [
     ({**SNS, **TWILIO}, "SMS is sent by Twilio"),
     ({"INCIDENT_CONTACTS_SNS_SENDER_ID": "OnCall"}, "missing INCIDENT_CONTACTS_SNS_REGION"),
-    ({**SNS, "INCIDENT_CONTACTS_SNS_SMS_TYPE": "Urgent"}, "Transactional, Promotional"),
+    ({**SNS, "INCIDENT_CONTACTS_SNS_SMS_TYPE": "Urgent"},
+     "INCIDENT_CONTACTS_SNS_SMS_TYPE must be one of Transactional, Promotional, not 'Urgent'"),
     ({**SNS, **WEBHOOK, "INCIDENT_CONTACTS_WEBHOOK_TYPES": "SMS"}, "which SNS already sends"),
 ])
 def test_sns_configured_wrong_is_refused(environ: dict[str, str], said: str) -> None:
@@ -168,6 +169,19 @@ def test_end_user_messaging_settings_are_read_from_the_environment() -> None:
     # The server's settings read the same variables and hand them on.
     handed_on = delivery_settings(from_environ(environ))
     assert {name: getattr(handed_on, name) for name in expected} == expected
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_named_values_are_taken_in_any_case() -> None:
+    transports = build_transports(DeliverySettings.from_environ({
+        **SNS, "INCIDENT_CONTACTS_SNS_SMS_TYPE": "promotional",
+        **SMS_VOICE, "INCIDENT_CONTACTS_SMS_VOICE_TYPES": "VOICE",
+        "INCIDENT_CONTACTS_SMS_VOICE_VOICE_ID": "joanna",
+        "INCIDENT_CONTACTS_SMS_VOICE_MESSAGE_TYPE": "promotional"}))
+    assert isinstance(transports["SMS"], SnsTransport)
+    assert isinstance(transports["VOICE"], SmsVoiceTransport)
+    for transport in {transports["SMS"], transports["VOICE"]}:
+        transport.close()   # type: ignore[attr-defined]
 
 
 @pytest.mark.usefixtures("aws_credentials")
@@ -222,9 +236,11 @@ def test_end_user_messaging_may_text_only_without_an_origination_identity() -> N
     ({"INCIDENT_CONTACTS_SMS_VOICE_REGION": "eu-central-1"},
      "End User Messaging calls need INCIDENT_CONTACTS_SMS_VOICE_ORIGINATION_IDENTITY"),
     ({**SMS_VOICE, "INCIDENT_CONTACTS_SMS_VOICE_MESSAGE_TYPE": "Urgent"},
-     "TRANSACTIONAL, PROMOTIONAL, not 'URGENT'"),
+     "INCIDENT_CONTACTS_SMS_VOICE_MESSAGE_TYPE must be one of TRANSACTIONAL, PROMOTIONAL, "
+     "not 'Urgent'"),
     ({**SMS_VOICE, "INCIDENT_CONTACTS_SMS_VOICE_VOICE_ID": "HAL"},
-     "'HAL' is not an End User Messaging voice"),
+     "INCIDENT_CONTACTS_SMS_VOICE_VOICE_ID must be an Amazon Polly voice's name, such as "
+     "MATTHEW or JOANNA, not 'HAL'"),
 ])
 def test_end_user_messaging_configured_wrong_is_refused_in_one_line(environ: dict[str, str],
                                                                     said: str) -> None:
