@@ -14,7 +14,8 @@ and sent for its whole length, inside the 15 minutes a signature stays valid: th
 no memory of signatures, so it verifies each request from scratch (parses the header, checks
 the date, derives the signing key, recomputes the canonical request and compares). The
 development-mode request carries the unverified header of the same shape. Rounds alternate
-between the servers, so both see the same machine; medians and their ratio are printed.
+between the servers, so both see the same machine; medians and their ratio are printed,
+with each server's CPU time per request (which a busy machine does not skew) and its ratio.
 Target: SigV4 at most 15% slower (ratio at least 0.85).
 
 A micro-benchmark of ``auth.sigv4.verify`` alone (in this process) is printed beside.
@@ -145,8 +146,9 @@ def main() -> None:
                 answer = check(server.url, request)
                 assert answer["DeliveryAddress"] == {"SimpleAddress": "+15005550199"}
                 work[name] = (server.url, [request])
+            pids = {name: server.process.pid for name, server in servers.items()}
             rounds = interleaved(work, rounds=args.rounds, seconds=args.seconds,
-                                 connections=args.connections, threads=args.threads)
+                                 connections=args.connections, threads=args.threads, pids=pids)
         finally:
             for server in servers.values():
                 server.stop()
@@ -156,6 +158,10 @@ def main() -> None:
     verdict("sigv4 / off throughput (medians)", sigv4_rps / off_rps, 0.85)
     print(f"SigV4 costs {100 * (1 - sigv4_rps / off_rps):.1f}% of the throughput "
           "(target: at most 15%)")
+    off_cpu, sigv4_cpu = rounds.cpu_us(_name("off", True)), rounds.cpu_us(_name("sigv4", True))
+    if off_cpu is not None and sigv4_cpu is not None:
+        print(f"{'off / sigv4 (server CPU per request)':<58} {off_cpu / sigv4_cpu:6.2f}   "
+              "what req/s would give with a core to itself")
     uncached = rounds.rps(_name("sigv4", False)) / rounds.rps(_name("off", False))
     print(f"{'the same with the read cache off (no target)':<58} {uncached:6.2f}")
     print(f"verify() alone, in-process: {verify_cost():.0f} us per request")

@@ -57,6 +57,43 @@ def _error(exc: ServiceError) -> Response:
                     headers=dict(response.headers))
 
 
+_NAMES: dict[bytes, str] = {}
+"""Header names as received -> as the pipeline reads them (text, lower case): a server sees
+the same few names on every request. Bounded: names past the bound are read each time."""
+_MAX_NAMES = 512
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """A request's headers as the dispatcher takes them: text, names in lower case (ASGI asks
+    servers for lower-case names; not every server or test client obeys)."""
+    names = _NAMES
+    headers: dict[str, str] = {}
+    for raw_name, value in raw:
+        name = names.get(raw_name)
+        if name is None:
+            name = raw_name.decode("latin-1").lower()
+            if len(names) < _MAX_NAMES:
+                names[raw_name] = name
+        headers[name] = value.decode("latin-1")
+    return headers
+
+
+async def _rest_of_body(receive: Receive, first: bytes) -> bytes | None:
+    """A body sent in several parts, after its ``first``; None when it is larger than
+    ``MAX_BODY`` (the parts past the bound are read and dropped)."""
+    chunks = [first]
+    size = len(first)
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BODY and chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks) if size <= MAX_BODY else None
+
+
 def _for_this_turn(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[], None]], bool]:
     """``Store.keep_reading`` for calls served on ``loop``: what it is given runs at the start
     of the loop's next turn."""
@@ -122,37 +159,28 @@ class Application:
                 await anyio.to_thread.run_sync(item.stop)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            REQUEST_SCOPE.set(scope)  # what policy conditions may test (aws:SourceIp, ...)
-        if scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST":
-            await self._aws(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await self.router(scope, receive, send)
-
-    async def _aws(self, scope: Scope, receive: Receive, send: Send) -> None:
-        chunks: list[bytes] = []
-        size = 0
-        too_large = False
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY:
-                too_large = True
-            elif chunk:
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        # ASGI asks servers for lower-case names; not every server or test client obeys.
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope["headers"]}
-        if too_large:
+            return
+        REQUEST_SCOPE.set(scope)  # what policy conditions may test (aws:SourceIp, ...)
+        if scope["path"] != "/" or scope["method"] != "POST":
+            await self.router(scope, receive, send)
+            return
+        # The AWS endpoint, the hot path: served here rather than in a coroutine of its own.
+        message = await receive()
+        first: bytes = message.get("body", b"")
+        body: bytes | None = first
+        if message.get("more_body", False):
+            body = await _rest_of_body(receive, first)
+        elif len(first) > MAX_BODY:
+            body = None
+        headers = _headers(scope["headers"])
+        if body is None:
             response = awsjson.error("-", ValidationException(
                 "The request body is larger than 2 MiB.", reason="CANNOT_PARSE"))
         else:
-            query = scope.get("query_string", b"").decode("latin-1")
-            path = scope["path"] + ("?" + query if query else "")
-            body = b"".join(chunks)
+            query = scope.get("query_string")
+            path = scope["path"] + "?" + query.decode("latin-1") if query else scope["path"]
             if self.inline and self.dispatcher.writes(headers):
                 response = await self._grouped(path, headers, body)
             elif self.inline:

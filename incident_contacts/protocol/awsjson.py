@@ -65,17 +65,21 @@ def parse_body(body: bytes) -> dict[str, Any]:
 REQUEST_ID_HEADER = "x-amzn-requestid"
 
 
+_CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE)
+
+
 def _headers(request_id: str) -> list[tuple[str, str]]:
-    return [("content-type", CONTENT_TYPE), (REQUEST_ID_HEADER, request_id)]
+    return [_CONTENT_TYPE_HEADER, (REQUEST_ID_HEADER, request_id)]
 
 
 def success(request_id: str, payload: dict[str, Any]) -> HttpResponse:
-    return HttpResponse(200, orjson.dumps(payload), _headers(request_id))
+    return HttpResponse(200, orjson.dumps(payload),
+                        [_CONTENT_TYPE_HEADER, (REQUEST_ID_HEADER, request_id)])
 
 
 def answer(request_id: str, body: bytes) -> HttpResponse:
     """A success whose body is already encoded."""
-    return HttpResponse(200, body, _headers(request_id))
+    return HttpResponse(200, body, [_CONTENT_TYPE_HEADER, (REQUEST_ID_HEADER, request_id)])
 
 
 def error(request_id: str, exc: ServiceError) -> HttpResponse:
