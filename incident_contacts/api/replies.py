@@ -22,16 +22,28 @@ from incident_contacts.service.pages import accept, accept_code_hash, channel_ar
 from incident_contacts.store.schema.core import channels, contacts
 from incident_contacts.store.schema.engagements import pages
 
-__all__ = ["RECENT_PAGES", "acknowledge_sms", "codes_in", "read"]
+__all__ = ["MAX_CODES", "RECENT_PAGES", "acknowledge_sms", "codes_in", "read"]
 
 _CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 RECENT_PAGES = 50
 """How many of a number's latest unread pages an SMS reply is matched against."""
+MAX_CODES = 3
+"""How many codes of one reply are tried: a person sends one. Without a bound, one SMS from
+a spoofed sender would guess hundreds of codes against each of ``RECENT_PAGES`` pages (and an
+SNS message of 256 KiB tens of thousands, each a keyed hash per page, in a write
+transaction)."""
 
 
 def codes_in(text: str) -> list[str]:
-    """The 6-digit runs of ``text`` (a code inside a longer number does not count)."""
-    return _CODE.findall(text)
+    """The first ``MAX_CODES`` distinct 6-digit runs of ``text`` (a code inside a longer
+    number does not count)."""
+    codes: list[str] = []
+    for match in _CODE.finditer(text):
+        if match[0] not in codes:
+            codes.append(match[0])
+            if len(codes) == MAX_CODES:
+                break
+    return codes
 
 
 def acknowledge_sms(runtime: Runtime, sender: str, codes: list[str]) -> bool:

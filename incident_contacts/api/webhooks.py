@@ -14,7 +14,8 @@ Every request must carry a valid ``X-Twilio-Signature``, computed with
 ``INCIDENT_CONTACTS_TWILIO_AUTH_TOKEN`` over the URL Twilio was given: the configured
 ``INCIDENT_CONTACTS_PUBLIC_URL`` followed by the path (and query), or, without it, the URL
 the request arrived at. A missing or wrong signature is refused with 403 before anything is
-read; without an auth token the webhooks answer 404.
+read; without an auth token the webhooks answer 404. A body over ``MAX_BODY`` is refused with
+413 unread: nothing about it is trusted yet (Twilio's forms are a few KiB).
 
 SMS replies through AWS (End User Messaging two-way SMS, by an SNS topic) come to
 ``POST /_aws/ssm-contacts/webhooks/sns/sms`` (``api.sns_webhook``); both share how a reply
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 SMS_PATH = "/_aws/ssm-contacts/webhooks/twilio/sms"
 VOICE_PATH = "/_aws/ssm-contacts/webhooks/twilio/voice"
+MAX_BODY = 64 * 1024
+"""The most of a webhook's body read before its signature is checked (an SMS of 1,600
+characters, percent-encoded, with Twilio's other fields and ten media URLs, is well within)."""
 
 
 def _twiml(verb: str, words: str) -> Response:
@@ -66,7 +70,14 @@ class TwilioWebhooks:
         token = self.runtime.settings.twilio_auth_token
         if not token:
             return Response("Twilio webhooks are not configured.", status_code=404)
-        body = (await request.body()).decode("utf-8", errors="replace")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return Response("The request is too large.", status_code=413)
+            chunks.append(chunk)
+        body = b"".join(chunks).decode("utf-8", errors="replace")
         params = dict(parse_qsl(body, keep_blank_values=True))
         public = self.runtime.settings.public_url
         if public:
@@ -136,4 +147,4 @@ def routes(runtime: Runtime) -> list[Route]:
     return TwilioWebhooks(runtime).routes() + sns.routes()
 
 
-__all__ = ["SMS_PATH", "SNS_SMS_PATH", "VOICE_PATH", "TwilioWebhooks", "routes"]
+__all__ = ["MAX_BODY", "SMS_PATH", "SNS_SMS_PATH", "VOICE_PATH", "TwilioWebhooks", "routes"]

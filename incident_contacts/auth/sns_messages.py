@@ -10,12 +10,22 @@ message has one), ``Timestamp``, ``TopicArn`` and ``Type``; a ``SubscriptionConf
 ``Timestamp``, ``Token``, ``TopicArn`` and ``Type``.
 
 The key is in the X.509 certificate at ``SigningCertURL``. The trust anchor is where that
-certificate comes from: only an ``https`` URL on SNS's own host in a region
+certificate comes from: only an ``https`` URL on SNS's own host in the topic's region
 (``sns.<region>.amazonaws.com``, or ``sns.cn-<...>.amazonaws.com.cn`` in China), with no user,
-port, query or fragment and a path ending ``.pem``, is fetched, over TLS checked against the
-system's certificate authorities, without following redirects. Anything else is refused
-before any request goes out. A certificate must hold an RSA key and be within its validity
-period; it is kept (by URL, at most :data:`CACHED_CERTIFICATES`) until it expires.
+port, query or fragment and a path of SNS's certificates
+(``/SimpleNotificationService-<hex>.pem``), is fetched, over TLS checked against the system's
+certificate authorities, without following redirects. Anything else is refused before any
+request goes out: whoever posts a message cannot have the server fetch from another region's
+host, nor other files, nor one file under many names (each a miss of the cache below). A
+certificate must hold an RSA key and be within its validity period; it is kept (by URL, at
+most :data:`CACHED_CERTIFICATES`) until it expires.
+
+Fetches are bounded, since they happen before a signature can be checked (anyone who knows
+an accepted topic's ARN can post a message naming a certificate): at most
+:data:`FETCHES_AT_ONCE` at a time and :data:`FETCH_BURST` in a burst, then one every
+``1 / FETCH_RATE`` seconds. Beyond that a message whose certificate is not kept is answered as
+one whose certificate cannot be fetched now (SNS tries again), and no thread waits on SNS:
+certificates already kept still verify.
 
 A message dated more than :data:`MAX_AGE` seconds ago (one hour, the longest SNS keeps
 retrying an HTTPS delivery) or more than :data:`MAX_AHEAD` seconds ahead is refused even with
@@ -45,10 +55,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from incident_contacts.auth.throttle import Throttle
 from incident_contacts.clock import Clock, WallClock
+from incident_contacts.errors import ThrottlingException
 
 __all__ = [
-    "CACHED_CERTIFICATES", "MAX_AGE", "MAX_AHEAD", "SIGNED_FIELDS", "CertificateFetcher",
+    "CACHED_CERTIFICATES", "FETCHES_AT_ONCE", "FETCH_BURST", "FETCH_RATE", "MAX_AGE",
+    "MAX_AHEAD", "SIGNED_FIELDS", "CertificateFetcher",
     "CertificateUnavailable", "SnsMessageError", "SnsMessageVerifier", "check_certificate_url",
     "check_subscribe_url", "fetch_certificate", "string_to_sign",
 ]
@@ -67,11 +80,17 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2":
 MAX_AGE = 3600.0
 MAX_AHEAD = 300.0
 CACHED_CERTIFICATES = 16
+FETCH_RATE = 1 / 6
+"""Certificate fetches per second, after a burst of :data:`FETCH_BURST`."""
+FETCH_BURST = 10
+FETCHES_AT_ONCE = 2
 _MAX_CERTIFICATE_BYTES = 64 * 1024
 
 # SNS's endpoint in a region; China's regions are under amazonaws.com.cn.
 _SNS_HOST = re.compile(r"sns\.(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com"
                        r"(?P<china>\.cn)?")
+# The name SNS gives its signing certificates.
+_CERTIFICATE_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]{1,64}\.pem")
 
 CertificateFetcher = Callable[[str], bytes]
 """``fetch(url) -> PEM bytes``; raises :class:`CertificateUnavailable` when it cannot."""
@@ -101,8 +120,17 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-def _sns_url(url: object, what: str) -> SplitResult:
-    """``url`` split, when it is an https URL on SNS's host in a region; else refused."""
+def _region_of(topic_arn: str) -> str:
+    """The region of a topic's ARN (``arn:<partition>:sns:<region>:<account>:<name>``)."""
+    pieces = topic_arn.split(":")
+    if len(pieces) != 6 or pieces[0] != "arn" or pieces[2] != "sns" or not pieces[3]:
+        raise SnsMessageError("the TopicArn is not a topic's ARN")
+    return pieces[3]
+
+
+def _sns_url(url: object, what: str, topic_arn: str) -> SplitResult:
+    """``url`` split, when it is an https URL on SNS's host in the region of ``topic_arn``
+    (SNS signs, and confirms subscriptions, from the topic's own region); else refused."""
     if not isinstance(url, str):
         raise SnsMessageError(f"the message has no {what}")
     try:
@@ -114,13 +142,16 @@ def _sns_url(url: object, what: str) -> SplitResult:
         raise SnsMessageError(f"the {what} is not on an SNS host")
     if bool(host["china"]) != host["region"].startswith("cn-"):
         raise SnsMessageError(f"the {what} is not on an SNS host")
+    if host["region"] != _region_of(topic_arn):
+        raise SnsMessageError(f"the {what} is not on SNS's host in the topic's region")
     return parts
 
 
-def check_certificate_url(url: object) -> str:
-    """``url`` when SNS could have signed with a certificate there; else refused."""
-    parts = _sns_url(url, "SigningCertURL")
-    if parts.query or not parts.path.endswith(".pem"):
+def check_certificate_url(url: object, topic_arn: str) -> str:
+    """``url`` when SNS could have signed a message of ``topic_arn`` with a certificate
+    there; else refused."""
+    parts = _sns_url(url, "SigningCertURL", topic_arn)
+    if parts.query or not _CERTIFICATE_PATH.fullmatch(parts.path):
         raise SnsMessageError("the SigningCertURL is not a certificate of SNS")
     return parts.geturl()
 
@@ -128,7 +159,7 @@ def check_certificate_url(url: object) -> str:
 def check_subscribe_url(url: object, topic_arn: str) -> str:
     """``url`` when it confirms the subscription to ``topic_arn`` on SNS's host (checked
     before it is visited, though it was signed: only SNS's endpoint is ever asked)."""
-    parts = _sns_url(url, "SubscribeURL")
+    parts = _sns_url(url, "SubscribeURL", topic_arn)
     query = parse_qs(parts.query)
     if query.get("Action") != ["ConfirmSubscription"] or query.get("TopicArn") != [topic_arn]:
         raise SnsMessageError("the SubscribeURL does not confirm this topic")
@@ -181,6 +212,8 @@ class SnsMessageVerifier:
         self._max_age = max_age
         self._keys: OrderedDict[str, tuple[rsa.RSAPublicKey, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._fetches = Throttle(FETCH_RATE, FETCH_BURST, self._clock)
+        self._fetching = threading.BoundedSemaphore(FETCHES_AT_ONCE)
 
     def verify(self, message: Mapping[str, Any]) -> None:
         """Return when ``message`` is genuine; raise :class:`SnsMessageError` when it is not,
@@ -189,7 +222,7 @@ class SnsMessageVerifier:
         version = message.get("SignatureVersion")
         if not isinstance(version, str) or version not in _HASHES:
             raise SnsMessageError(f"unknown SignatureVersion {str(version)[:8]!r}")
-        url = check_certificate_url(message.get("SigningCertURL"))
+        url = check_certificate_url(message.get("SigningCertURL"), message["TopicArn"])
         now = self._clock.now()
         age = now - _epoch(message.get("Timestamp"))
         if age > self._max_age or age < -MAX_AHEAD:
@@ -214,13 +247,27 @@ class SnsMessageVerifier:
             if kept is not None and now <= kept[1]:
                 self._keys.move_to_end(url)
                 return kept[0]
-        key, expires = self._load(self._fetch(url), now)
+        key, expires = self._load(self._fetched(url), now)
         with self._lock:
             self._keys[url] = (key, expires)
             self._keys.move_to_end(url)
             while len(self._keys) > CACHED_CERTIFICATES:
                 self._keys.popitem(last=False)
         return key
+
+    def _fetched(self, url: str) -> bytes:
+        """The certificate at ``url``, unless too many were fetched lately or are being
+        fetched now (:class:`CertificateUnavailable` then, without waiting)."""
+        try:
+            self._fetches.acquire("sns", "GetCertificate")
+        except ThrottlingException:
+            raise CertificateUnavailable("too many certificates were fetched lately") from None
+        if not self._fetching.acquire(blocking=False):
+            raise CertificateUnavailable("other certificates are being fetched")
+        try:
+            return self._fetch(url)
+        finally:
+            self._fetching.release()
 
     @staticmethod
     def _load(pem: bytes, now: float) -> tuple[rsa.RSAPublicKey, float]:

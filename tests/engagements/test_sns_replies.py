@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,11 +31,16 @@ from cryptography.x509.oid import NameOID
 from starlette.testclient import TestClient
 
 from incident_contacts.api.app import Application
+from incident_contacts.api.replies import MAX_CODES
 from incident_contacts.auth.sns_messages import (
+    FETCH_BURST,
+    FETCH_RATE,
+    FETCHES_AT_ONCE,
     CertificateUnavailable,
     SnsMessageError,
     SnsMessageVerifier,
 )
+from incident_contacts.clock import ManualClock
 from incident_contacts.config import Settings, from_environ
 from incident_contacts.testing import mock_ssm_contacts
 from tests.conftest import Backend
@@ -220,6 +226,40 @@ def test_replies_that_hold_no_code_of_the_sender_change_nothing(setup: Setup,
     assert setup.paging.receipt_types(page) == ["SENT"]
 
 
+def test_a_reply_reads_only_the_page_of_its_code_across_accounts(
+        setup: Setup, signer: Signer, sns: FakeSns) -> None:
+    """Two accounts page the same number: a reply acknowledges the page whose code it
+    holds, in its own account, and nothing of the other."""
+    _first, first_page, first_code = setup.engaged_page()
+    other = Setup.__new__(Setup)
+    other.paging = Paging(Backend("inprocess", mock=setup.paging.backend.mock))
+    other.http, other.sns = setup.http, sns
+    assert other.paging.backend.account != setup.paging.backend.account
+    _second, second_page, second_code = other.engaged_page()
+    assert first_code != second_code
+    answer = setup.post(signer.sign(inbound_sms(PHONE, second_code)))
+    assert answer.text == "Page acknowledged."
+    assert other.read(second_page) and not setup.read(first_page)
+    assert setup.paging.receipt_types(first_page) == ["SENT"]
+    assert setup.post(signer.sign(inbound_sms(PHONE, second_code))).text == \
+        "No open page has that code."
+    assert not setup.read(first_page)
+
+
+def test_a_reply_cannot_guess_many_codes(setup: Setup, signer: Signer) -> None:
+    """Only the first few codes of a reply count: one SMS (from a spoofed sender, or one
+    SNS message of 256 KiB) cannot try thousands against the number's open pages."""
+    _engagement, page, code = setup.engaged_page()
+    guesses = [f"{n:06d}" for n in range(0, 1_000_000, 7919) if f"{n:06d}" != code][:200]
+    answer = setup.post(signer.sign(inbound_sms(PHONE, " ".join([*guesses, code]))))
+    assert answer.status_code == 200 and answer.text == "No open page has that code."
+    assert not setup.read(page)
+    wrong = [guesses[0]] * 5 + guesses[1:MAX_CODES - 1]
+    answer = setup.post(signer.sign(inbound_sms(PHONE, " ".join([*wrong, code]))))
+    assert answer.text == "Page acknowledged."
+    assert setup.read(page)
+
+
 # -- refusals -------------------------------------------------------------------------------
 
 def test_a_wrong_signature_is_refused(setup: Setup, signer: Signer) -> None:
@@ -255,6 +295,17 @@ def test_a_wrong_signature_is_refused(setup: Setup, signer: Signer) -> None:
     "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123.pem#x",
     "https://SNS.us-east-1.amazonaws.com/SimpleNotificationService-0123.pem",
     "https://[sns.us-east-1.amazonaws.com/SimpleNotificationService-0123.pem",
+    # SNS signs from the topic's region, and only its certificates' files are fetched: one
+    # who posts cannot have the server fetch elsewhere, nor one file under many names.
+    "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-0123.pem",
+    "https://sns.xx-made-up-9.amazonaws.com/SimpleNotificationService-0123.pem",
+    "https://sns.us-east-1.amazonaws.com/x.pem",
+    "https://sns.us-east-1.amazonaws.com/other/SimpleNotificationService-0123.pem",
+    "https://sns.us-east-1.amazonaws.com//SimpleNotificationService-0123.pem",
+    "https://sns.us-east-1.amazonaws.com/./SimpleNotificationService-0123.pem",
+    "https://sns.us-east-1.amazonaws.com/%53impleNotificationService-0123.pem",
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123.pem/",
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-../x.pem",
 ])
 def test_a_certificate_off_sns_host_is_refused_unfetched(setup: Setup, signer: Signer,
                                                          url: str) -> None:
@@ -269,8 +320,82 @@ def test_china_regions_sign_from_their_own_domain(signer: Signer) -> None:
     fetched: list[str] = []
     verifier = SnsMessageVerifier(lambda url: fetched.append(url) or signer.pem)
     china = "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-0123.pem"
-    verifier.verify(signer.sign(inbound_sms(PHONE, "ok", SigningCertURL=china)))
+    topic = "arn:aws-cn:sns:cn-north-1:123456789012:oncall-replies"
+    verifier.verify(signer.sign(inbound_sms(PHONE, "ok", SigningCertURL=china,
+                                            TopicArn=topic)))
     assert fetched == [china]
+    with pytest.raises(SnsMessageError, match="topic's region"):
+        verifier.verify(signer.sign(inbound_sms(PHONE, "ok", SigningCertURL=china)))
+    assert fetched == [china]
+
+
+def test_certificate_fetches_are_bounded(signer: Signer) -> None:
+    """A certificate is fetched before the signature can be checked, so whoever knows the
+    topic could have the server fetch a new name with every post: fetches come in a burst,
+    then at a rate, one or two at a time; kept certificates verify all along."""
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        if url == CERT_URL:
+            return signer.pem
+        raise CertificateUnavailable("SNS answered HTTP 404 for its certificate")
+
+    clock = ManualClock()
+    verifier = SnsMessageVerifier(fetch, clock=clock)
+    genuine = signer.sign(inbound_sms(PHONE, "ok", Timestamp=timestamp(0)))
+    verifier.verify(genuine)
+
+    def elsewhere(n: int) -> dict[str, Any]:
+        url = f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{n:032x}.pem"
+        return signer.sign(inbound_sms(PHONE, "ok", SigningCertURL=url))
+
+    for n in range(3 * FETCH_BURST):
+        with pytest.raises(CertificateUnavailable):
+            verifier.verify(elsewhere(n))
+    assert len(fetched) == FETCH_BURST            # the genuine one, then FETCH_BURST - 1
+    verifier.verify(genuine)                      # kept: no fetch needed
+    clock.advance(1 / FETCH_RATE)
+    with pytest.raises(CertificateUnavailable, match="404"):
+        verifier.verify(elsewhere(99))
+    with pytest.raises(CertificateUnavailable, match="lately"):
+        verifier.verify(elsewhere(100))
+    assert len(fetched) == FETCH_BURST + 1
+
+
+def test_no_thread_waits_on_a_certificate_being_fetched(signer: Signer) -> None:
+    started, release = threading.Semaphore(0), threading.Event()
+    fetched: list[str] = []
+
+    def slow(url: str) -> bytes:
+        fetched.append(url)
+        started.release()
+        release.wait(10)
+        raise CertificateUnavailable("timed out")
+
+    verifier = SnsMessageVerifier(slow)
+    urls = [f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{n}.pem"
+            for n in range(FETCHES_AT_ONCE + 1)]
+    messages = [signer.sign(inbound_sms(PHONE, "ok", SigningCertURL=url)) for url in urls]
+    outcomes: list[str] = []
+
+    def verify(message: dict[str, Any]) -> None:
+        try:
+            verifier.verify(message)
+        except CertificateUnavailable as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=verify, args=(m,)) for m in messages[:-1]]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        assert started.acquire(timeout=10)
+    verify(messages[-1])                          # answered at once, without fetching
+    assert outcomes == ["other certificates are being fetched"]
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(fetched) == FETCHES_AT_ONCE and outcomes.count("timed out") == FETCHES_AT_ONCE
 
 
 def test_a_topic_not_accepted_is_refused(setup: Setup, signer: Signer) -> None:
@@ -363,6 +488,7 @@ def test_a_subscription_of_another_topic_is_not_confirmed(setup: Setup,
     f"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={OTHER_TOPIC}",
     "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}"
     f"&TopicArn={OTHER_TOPIC}",
+    "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token=x",
 ])
 def test_a_subscribe_url_off_sns_is_not_visited(setup: Setup, signer: Signer,
                                                 url: str) -> None:

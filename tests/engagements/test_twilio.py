@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -191,3 +192,34 @@ def test_a_page_waiting_for_its_provider_is_not_sent_after_the_stop(
     assert len(fake_twilio.requests) == 2
     assert paging.receipt_types(page["PageArn"]) == ["STOP"]
     assert "SentTime" not in paging.client.describe_page(PageId=page["PageArn"])
+
+
+def test_a_large_body_is_refused_unread() -> None:
+    """Before its signature is checked nothing about a request is trusted: a body over
+    MAX_BODY is refused (413) rather than held in memory whole."""
+    from starlette.testclient import TestClient
+
+    from incident_contacts.api.app import Application
+    from incident_contacts.api.webhooks import MAX_BODY
+    from incident_contacts.config import Settings
+    from incident_contacts.testing import mock_ssm_contacts
+
+    token = "12345678901234567890123456789012"
+    with mock_ssm_contacts(settings=Settings(twilio_auth_token=token)) as mock:
+        http = TestClient(Application(mock.runtime, mock.dispatcher, []))
+        form = {"From": PHONE, "Body": "123456"}
+        url = "http://testserver" + SMS_HOOK
+
+        def large() -> Iterator[bytes]:
+            for _ in range(64):
+                yield b"&Body=" + b"1" * (64 * 1024)
+
+        for path in (SMS_HOOK, VOICE_HOOK):
+            answer = http.post(path, content=large(), headers={
+                "X-Twilio-Signature": compute_twilio_signature(token, url, form),
+                "Content-Type": "application/x-www-form-urlencoded"})
+            assert answer.status_code == 413
+        small = http.post(SMS_HOOK, data=form, headers={
+            "X-Twilio-Signature": compute_twilio_signature(token, url, form)})
+        assert small.status_code == 200 and "No open page" in small.text
+        assert len(urlencode(form)) < MAX_BODY
