@@ -10,6 +10,9 @@ Signing in
     copied cookie stops working; a record lasts eight hours from signing in. With access
     keys the cookie also holds a keyed hash of the secret, never the secret: a key removed
     from or changed in the credentials file ends its sessions at the next request.
+    Failed sign-ins are limited per client address (``SIGN_IN_BURST``, then one every
+    ``1 / SIGN_IN_RATE`` seconds); one that succeeds uses up nothing, so people who share
+    an address are not kept waiting by each other's sign-ins.
 
 Reading and acting
     Every page calls API operations through ``Dispatcher.call`` as the signed-in principal,
@@ -288,7 +291,7 @@ class Console:
         self.templates.globals["kept"] = _kept
         self.templates.globals["failed_for"] = _failed_for
         self.pages: dict[str, Callable[[Request, Caller], Awaitable[Response]]] = {}
-        # Sign-in attempts per client address: a burst of ten, then one every six seconds.
+        # Failed sign-ins per client address: a burst of ten, then one every six seconds.
         self.sign_ins = Throttle(SIGN_IN_RATE, SIGN_IN_BURST, runtime.clock)
 
     # -- sessions ----------------------------------------------------------------------------
@@ -388,23 +391,30 @@ class Console:
                                message="The sign-in form has expired or did not come from this "
                                        "console. Open the sign-in page again.")
         region = form.get("region", "").strip() or self.runtime.settings.default_region
+        # The client address is the one uvicorn gives: behind a proxy it trusts
+        # (FORWARDED_ALLOW_IPS), the address the proxy forwarded. Every attempt takes a token
+        # before its credentials are looked at, so attempts sent together cannot learn more
+        # answers than the bucket holds; one that succeeds gives its token back below.
+        address = request.client.host if request.client else "-"
         try:
-            self.sign_ins.acquire(request.client.host if request.client else "-", "SignIn")
+            self.sign_ins.acquire(address, "SignIn")
         except ThrottlingException as exc:
+            # Refused whatever the credentials: answering a right one here would tell an
+            # attacker past the limit which of their guesses is right.
             wait = exc.members.get("RetryAfterSeconds") or 1
             return self.render(request, "login.html", status=429, region=region,
                                then=form.get("then", ""),
                                error=f"Too many attempts to sign in from your address: try "
                                      f"again in {wait} seconds.")
         error = None
+        account = ""
+        principal: Principal | None = None
         if not _REGION.fullmatch(region):
             error = "That is not a region name."
         elif self.credentials is None:
             account = form.get("account", "").strip()
             if len(account) != 12 or not set(account) <= _ACCOUNT_ID:
                 error = "An account id is 12 digits."
-            else:
-                await self._start(request, account, region)
         else:
             principal = self.credentials.get(form.get("key", "").strip())
             given = form.get("secret", "")
@@ -412,12 +422,18 @@ class Console:
             if principal is None or not hmac.compare_digest(
                     expected.encode("utf-8"), given.encode("utf-8", "replace")):
                 error = "The access key id or the secret access key is not valid."
-            else:
-                await self._start(request, principal.account_id, region,
-                                  principal.access_key_id, seal=self._seal(principal))
         if error is not None:
             return self.render(request, "login.html", status=401, error=error, region=region,
                                then=form.get("then", ""))
+        # Only failures use up attempts: responders behind one address (a NAT, a proxy) sign
+        # in one after another without waiting. A success gives back just the token it took
+        # and does not refill the rest, or one valid key would renew a guesser's budget.
+        self.sign_ins.refund(address, "SignIn")
+        if principal is None:
+            await self._start(request, account, region)
+        else:
+            await self._start(request, principal.account_id, region,
+                              principal.access_key_id, seal=self._seal(principal))
         return RedirectResponse(_local(form.get("then", "")), status_code=303)
 
     async def _start(self, request: Request, account: str, region: str,

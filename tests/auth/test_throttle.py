@@ -154,3 +154,72 @@ def test_thread_safe(clock: ManualClock) -> None:
     for t in threads:
         t.join()
     assert len(granted) == 100
+
+
+def test_refund_gives_back_the_token_taken(clock: ManualClock) -> None:
+    throttle = Throttle(rate=1 / 6, burst=3, clock=clock)
+    drain(throttle, A, "SignIn", 3)
+    throttle.refund(A, "SignIn")
+    throttle.acquire(A, "SignIn")
+    with pytest.raises(ThrottlingException) as info:
+        throttle.acquire(A, "SignIn")
+    assert info.value.members["RetryAfterSeconds"] == 6
+
+
+def test_refund_never_fills_beyond_the_burst(clock: ManualClock) -> None:
+    throttle = Throttle(rate=1, burst=2, clock=clock)
+    for _ in range(5):
+        throttle.refund(A, "SignIn")            # a new bucket is full already
+    drain(throttle, A, "SignIn", 2)
+    with pytest.raises(ThrottlingException):
+        throttle.acquire(A, "SignIn")
+    throttle.acquire(B, "SignIn")
+    clock.advance(10)                           # refilled while the attempt was in flight
+    throttle.refund(B, "SignIn")
+    drain(throttle, B, "SignIn", 2)
+    with pytest.raises(ThrottlingException):
+        throttle.acquire(B, "SignIn")
+
+
+def test_refund_when_turned_off_does_nothing(clock: ManualClock) -> None:
+    throttle = Throttle(rate=0, burst=0, clock=clock)
+    throttle.refund(A, "SignIn")
+    assert len(throttle) == 0
+
+
+def test_taken_before_the_outcome_failures_never_exceed_the_burst(clock: ManualClock) -> None:
+    """Attempts take a token before their outcome is known and give it back when they
+    succeed: however threads interleave, no more attempts fail with a token than the burst,
+    and what is left is exactly the burst less those failures."""
+    throttle = Throttle(rate=1, burst=20, clock=clock)
+    failures: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker(n: int) -> None:
+        start.wait()
+        for attempt in range(50):
+            try:
+                throttle.acquire(A, "SignIn")
+            except ThrottlingException:
+                continue
+            if (n + attempt) % 2:
+                throttle.refund(A, "SignIn")    # it succeeded
+            else:
+                with lock:
+                    failures.append(1)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 0 < len(failures) <= 20
+    left = 0
+    while True:
+        try:
+            throttle.acquire(A, "SignIn")
+        except ThrottlingException:
+            break
+        left += 1
+    assert left == 20 - len(failures)
