@@ -59,8 +59,10 @@ def _error(exc: ServiceError) -> Response:
 
 _NAMES: dict[bytes, str] = {}
 """Header names as received -> as the pipeline reads them (text, lower case): a server sees
-the same few names on every request. Bounded: names past the bound are read each time."""
+the same few names on every request. Bounded: names past the bound are read each time, and
+so are names longer than any a client sends (a request may carry names of megabytes)."""
 _MAX_NAMES = 512
+_MAX_NAME_LENGTH = 64
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -72,19 +74,26 @@ def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
         name = names.get(raw_name)
         if name is None:
             name = raw_name.decode("latin-1").lower()
-            if len(names) < _MAX_NAMES:
+            if len(names) < _MAX_NAMES and len(raw_name) <= _MAX_NAME_LENGTH:
                 names[raw_name] = name
         headers[name] = value.decode("latin-1")
     return headers
 
 
+class _ClientGone(Exception):
+    """The client disconnected before it had sent the whole request body."""
+
+
 async def _rest_of_body(receive: Receive, first: bytes) -> bytes | None:
     """A body sent in several parts, after its ``first``; None when it is larger than
-    ``MAX_BODY`` (the parts past the bound are read and dropped)."""
+    ``MAX_BODY`` (the parts past the bound are read and dropped). Raises
+    :class:`_ClientGone` when the client leaves before its last part."""
     chunks = [first]
     size = len(first)
     while True:
         message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size <= MAX_BODY and chunk:
@@ -168,10 +177,15 @@ class Application:
             return
         # The AWS endpoint, the hot path: served here rather than in a coroutine of its own.
         message = await receive()
+        if message["type"] != "http.request":
+            return  # the client left before its body came: nothing to run, nobody to answer
         first: bytes = message.get("body", b"")
         body: bytes | None = first
         if message.get("more_body", False):
-            body = await _rest_of_body(receive, first)
+            try:
+                body = await _rest_of_body(receive, first)
+            except _ClientGone:
+                return  # a part of a request is not run (it may be valid JSON on its own)
         elif len(first) > MAX_BODY:
             body = None
         headers = _headers(scope["headers"])

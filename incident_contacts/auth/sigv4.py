@@ -56,6 +56,11 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "ssm-contacts"
 TERMINATOR = "aws4_request"
 MAX_SKEW_SECONDS = 15 * 60
+MAX_AUTHORIZATION = 4096
+"""The longest ``Authorization`` header read (an SDK's is a few hundred characters): its
+parts are kept in bounded caches, and a client may send headers of megabytes."""
+_MAX_CACHED_PATH = 4096
+"""Paths longer than this are canonicalised again on every request, not kept."""
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 Headers = Sequence[tuple[str, str]] | Mapping[str, str]
@@ -297,7 +302,8 @@ class _Plan(NamedTuple):
 
 @functools.lru_cache(maxsize=512)
 def _plan(method: str, path_qs: str, signed: tuple[str, ...]) -> _Plan:
-    path, query = _canonical_target(path_qs)
+    path, query = (_canonical_target if len(path_qs) <= _MAX_CACHED_PATH
+                   else _canonical_target.__wrapped__)(path_qs)
     names = tuple(sorted({name for name in signed if name not in _UNSIGNABLE} | {"host"}))
     return _Plan(
         prefix=f"{method.upper()}\n{path}\n{query}\n",
@@ -317,10 +323,12 @@ def canonical_request(
     """The SigV4 canonical request, as botocore's ``SigV4Auth.canonical_request`` builds it
     for a request carrying only ``signed_headers`` of ``headers`` (lower-case names, each
     once) and a body hashing to ``payload_hash``."""
-    plan = _plan(method, path_qs, tuple(signed_headers))
+    # a path of megabytes is not kept (the signed names are as long as the header allows)
+    plan_of = _plan if len(path_qs) <= _MAX_CACHED_PATH else _plan.__wrapped__
+    plan = plan_of(method, path_qs, tuple(signed_headers))
     if not headers.keys() >= plan.required:
         # a named header is absent: botocore, given only the headers there are, omits it
-        plan = _plan(method, path_qs, tuple(name for name in signed_headers if name in headers))
+        plan = plan_of(method, path_qs, tuple(name for name in signed_headers if name in headers))
     get = headers.get
     lines = []
     for label, name in plan.headers:
@@ -385,6 +393,10 @@ def verify_received(
     header = get("authorization", "").strip()
     if not header:
         raise MissingAuthenticationTokenException("Missing Authentication Token")
+    if len(header) > MAX_AUTHORIZATION:
+        # before any reading: the readings of headers are kept in caches of bounded length
+        raise IncompleteSignatureException(
+            f"The Authorization header is longer than {MAX_AUTHORIZATION} characters.")
     amz_date = get("x-amz-date", "").strip()
     signature = header[-64:]
     # What every SDK sends, read as _components reads it: the header up to its last 64

@@ -30,7 +30,13 @@ def credential_scope(headers: Mapping[str, str]) -> tuple[str, str] | None:
     if start < 0:
         return None
     end = authorization.find(",", start)
-    return _scope(authorization[start:] if end < 0 else authorization[start:end])
+    credential = authorization[start:] if end < 0 else authorization[start:end]
+    # one of megabytes (a client may send that) is read each time rather than kept
+    return (_scope if len(credential) <= _MAX_CACHED else _scope.__wrapped__)(credential)
+
+
+_MAX_CACHED = 256
+"""The longest ``Credential=...`` whose reading is kept (an SDK's is under 100 characters)."""
 
 
 @functools.lru_cache(maxsize=1024)

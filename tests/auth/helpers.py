@@ -38,12 +38,13 @@ def sign(
     at: datetime.datetime = T0,
     headers: dict[str, str] | None = None,
     host: str = "localhost:4575",
+    path: str = "/",
 ) -> dict[str, str]:
     """Sign a POST / with botocore's own ``add_auth`` at a fixed time; return the headers as
     the server sees them (with the ``Host`` the HTTP client would add)."""
     request = AWSRequest(
         method="POST",
-        url=f"http://{host}/",
+        url=f"http://{host}{path}",
         data=body,
         headers={
             "Content-Type": "application/x-amz-json-1.1",

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
+from incident_contacts.auth import sigv4
 from incident_contacts.auth.sigv4 import VerifiedRequest, scope_of, verify
 from incident_contacts.errors import (
     IncompleteSignatureException,
@@ -182,6 +183,33 @@ def test_malformed_or_wrong_signature_values_are_invalid(signature: str) -> None
     given = headers["Authorization"].rsplit("=", 1)[1]
     with pytest.raises(InvalidSignatureException):
         check(_replace_auth(headers, given, signature))
+
+
+def test_an_authorization_header_of_megabytes_is_refused_before_it_is_kept() -> None:
+    """The readings of ``Authorization`` headers are cached (1,024 of them): one of a
+    well-formed shape and any length would stay in memory, megabytes at a time."""
+    long_key = "AKIA" + "X" * 1_000_000
+    headers = _replace_auth(sign(BODY), ALICE.access_key_id, long_key)
+    sigv4._scope.cache_clear()
+    sigv4._client_scope.cache_clear()
+    sigv4._unsigned_part.cache_clear()
+    with pytest.raises(IncompleteSignatureException,
+                       match=f"longer than {sigv4.MAX_AUTHORIZATION} characters"):
+        check(headers)
+    assert sigv4._scope.cache_info().currsize == 0
+    assert sigv4._client_scope.cache_info().currsize == 0
+    assert sigv4._unsigned_part.cache_info().currsize == 0
+    assert check(sign(BODY)).principal is ALICE
+
+
+def test_a_path_of_megabytes_verifies_but_is_not_kept() -> None:
+    path = "/?q=" + "a" * 1_000_000
+    headers = sign(BODY, path=path)
+    sigv4._plan.cache_clear()
+    sigv4._canonical_target.cache_clear()
+    assert verify("POST", path, headers, BODY, T0_EPOCH, STORE).principal is ALICE
+    assert sigv4._plan.cache_info().currsize == 0
+    assert sigv4._canonical_target.cache_info().currsize == 0
 
 
 def test_unsigned_extra_headers_are_ignored() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from incident_contacts.protocol import identity
 from incident_contacts.protocol.identity import credential_scope, development_caller
 
 SIGNED = ("AWS4-HMAC-SHA256 Credential={key}/20261127/{region}/ssm-contacts/aws4_request, "
@@ -32,3 +33,12 @@ def test_no_scope_gives_the_defaults(header):
     assert credential_scope({"authorization": header}) is None
     caller = development_caller({"authorization": header}, "000000000000", "us-east-1")
     assert (caller.account, caller.region) == ("000000000000", "us-east-1")
+
+
+def test_a_scope_of_megabytes_is_read_but_not_kept():
+    """The readings are cached (1,024 of them); one of a key of megabytes would stay."""
+    header = SIGNED.format(key="A" * 1_000_000, region="eu-west-1", signature="0" * 64)
+    identity._scope.cache_clear()
+    caller = development_caller({"authorization": header}, "000000000000", "us-east-1")
+    assert (caller.account, caller.region) == ("000000000000", "eu-west-1")
+    assert identity._scope.cache_info().currsize == 0

@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from incident_contacts import model
+from incident_contacts.api import app as app_module
 from incident_contacts.api.app import MAX_BODY, Application
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.api.operations import OPERATIONS, Operation
@@ -300,6 +301,35 @@ def test_a_body_over_two_mebibytes_cannot_be_parsed(http: AsgiClient) -> None:
     assert response.json()["Reason"] == "CANNOT_PARSE"
 
 
+@pytest.mark.parametrize("sent_first", [None, b'{"Alias": "akua", "Type": "PERSONAL", '
+                                               b'"Plan": {"Stages": []}}'])
+def test_a_request_whose_client_left_before_its_body_ended_is_not_run(
+        http: AsgiClient, sent_first: bytes | None) -> None:
+    """A client that disconnects before the end of its body (before any of it, or after a
+    part that happens to be valid JSON) has its request dropped, not run on what came."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+        "server": ("127.0.0.1", 4575), "client": ("127.0.0.1", 50000),
+        "headers": [(b"x-amz-target", b"SSMContacts.CreateContact"),
+                    (b"content-type", CONTENT_TYPE.encode())],
+    }
+    incoming: list[dict[str, Any]] = [{"type": "http.disconnect"}]
+    if sent_first is not None:
+        incoming.insert(0, {"type": "http.request", "body": sent_first, "more_body": True})
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(http.app(scope, receive, send))
+    assert sent == []
+    assert _post(http, "SSMContacts.ListContacts", b"{}").json() == {"Contacts": []}
+
+
 def test_members_the_model_does_not_name_are_ignored(http: AsgiClient) -> None:
     response = _post(http, "SSMContacts.ListContacts", b'{"Nonsense": [1, {"a": null}]}')
     assert response.status == 200
@@ -312,6 +342,16 @@ def test_header_names_in_any_case(http: AsgiClient) -> None:
                              "Content-Type": "application/x-amz-json-1.1"}, b"{}")
     assert response.status == 200
     assert response.json() == {"Contacts": []}
+
+
+def test_long_header_names_are_not_remembered(http: AsgiClient) -> None:
+    """The table of header names seen keeps only names of a reasonable length: a client
+    could otherwise leave hundreds of names of megabytes in the server's memory."""
+    long_name = "X-" + "n" * 100_000
+    response = http.post({"X-Amz-Target": "SSMContacts.ListContacts", long_name: "1"}, b"{}")
+    assert response.status == 200
+    assert long_name.encode() not in app_module._NAMES
+    assert b"X-Amz-Target" in app_module._NAMES
 
 
 def test_a_member_sent_as_null_is_a_member_not_sent(http: AsgiClient) -> None:
