@@ -54,7 +54,6 @@ from incident_contacts.service import arns
 from incident_contacts.service.context import Caller
 from incident_contacts.service.tags import tag_map
 from incident_contacts.store import locks
-from incident_contacts.store.db import Store
 from incident_contacts.store.schema.core import contacts
 from incident_contacts.store.schema.engagements import engagements, pages
 
@@ -131,8 +130,7 @@ class Authorizer:
     """The authorization guard: IAM-style decisions before any operation runs, or, when they
     need the database, at the start of its transaction (the module says how)."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
-        self.store = store
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
 
     def __call__(self, caller: Caller, operation: str, params: dict[str, Any]) -> Check | None:
@@ -288,7 +286,7 @@ def pipeline(runtime: Runtime) -> Pipeline:
     throttle = Throttle(settings.throttle_rate, settings.throttle_burst, runtime.clock)
     if throttle.enabled:
         guards.append(throttle_guard(throttle))
-    guards.append(Authorizer(runtime.store, runtime.clock))
+    guards.append(Authorizer(runtime.clock))
     return Pipeline(authenticator, guards)
 
 

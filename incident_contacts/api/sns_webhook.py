@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from incident_contacts.api import replies
+from incident_contacts.api.bodies import read_at_most
 from incident_contacts.auth.sns_messages import (
     SIGNED_FIELDS,
     CertificateFetcher,
@@ -107,15 +108,11 @@ class SnsInboundSms:
 
     async def _message(self, request: Request) -> dict[str, Any] | Response:
         """The posted message, parsed; or the answer to a body that is not one."""
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY:
-                return _text("The message is too large.", 413)
-            chunks.append(chunk)
+        body = await read_at_most(request, MAX_BODY)
+        if body is None:
+            return _text("The message is too large.", 413)
         try:
-            message = orjson.loads(b"".join(chunks))
+            message = orjson.loads(body)
         except orjson.JSONDecodeError:
             message = None
         if not isinstance(message, dict) or not isinstance(message.get("Type"), str) or \

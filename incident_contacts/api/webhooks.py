@@ -25,7 +25,6 @@ acknowledges (``api.replies``).
 from __future__ import annotations
 
 import logging
-from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
@@ -36,6 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from incident_contacts.api import replies
+from incident_contacts.api.bodies import read_at_most
 from incident_contacts.api.sns_webhook import SNS_SMS_PATH, SnsInboundSms
 from incident_contacts.delivery.twilio import validate_twilio_signature
 from incident_contacts.runtime import Runtime
@@ -70,15 +70,10 @@ class TwilioWebhooks:
         token = self.runtime.settings.twilio_auth_token
         if not token:
             return Response("Twilio webhooks are not configured.", status_code=404)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY:
-                return Response("The request is too large.", status_code=413)
-            chunks.append(chunk)
-        body = b"".join(chunks).decode("utf-8", errors="replace")
-        params = dict(parse_qsl(body, keep_blank_values=True))
+        raw = await read_at_most(request, MAX_BODY)
+        if raw is None:
+            return Response("The request is too large.", status_code=413)
+        params = dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
         public = self.runtime.settings.public_url
         if public:
             query = request.url.query
@@ -125,11 +120,9 @@ class TwilioWebhooks:
             if page is None:
                 return False
             if page.read_time is None:
-                return self._read(conn, page, note=None, info="Pressed 1 during the call")
+                return replies.read(self.runtime, conn, page, note=None,
+                                    info="Pressed 1 during the call")
         return True
-
-    def _read(self, conn: Any, page: Any, *, note: str | None, info: str | None) -> bool:
-        return replies.read(self.runtime, conn, page, note=note, info=info)
 
 
 def routes(runtime: Runtime) -> list[Route]:

@@ -84,6 +84,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from incident_contacts import crypto
+from incident_contacts.api.bodies import read_at_most
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.api.security import PrincipalCaller
 from incident_contacts.auth.credentials import CredentialStore, Principal
@@ -784,11 +785,9 @@ def _resource_page(arn: str) -> str:
 
 async def _form(request: Request, limit: int = MAX_FORM) -> dict[str, str]:
     """A urlencoded form (the only kind these pages send), at most ``limit`` bytes."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return {}
+    body = await read_at_most(request, limit)
+    if body is None:
+        return {}
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 

@@ -22,7 +22,6 @@ delivered twice.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
@@ -30,6 +29,7 @@ import botocore.session
 
 from .aws import aws_client, call_aws
 from .base import SMS, VOICE, DeliveryResult, OutgoingMessage, PermanentDeliveryError
+from .text import xml_allowed
 
 __all__ = ["MESSAGE_TYPES", "SSML_MAX_LENGTH", "SmsVoiceTransport", "voice_ids", "voice_ssml"]
 
@@ -41,8 +41,6 @@ SSML_MAX_LENGTH = 6000
 """SendVoiceMessage's limit on an SSML ``MessageBody``, tags included."""
 CONTEXT_KEY = "incident-contacts-message-id"
 
-# Characters XML 1.0 does not allow at all.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Polly's reserved characters in SSML text.
 _SSML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
 _SSML = '<speak>{0}<break time="1s"/>{0}</speak>'
@@ -116,7 +114,7 @@ def voice_ssml(speech: str, *, max_length: int = SSML_MAX_LENGTH) -> str:
     budget = max(0, (max_length - len(_SSML.format(""))) // 2)
     kept: list[str] = []
     used = 0
-    for character in _NOT_XML.sub("", speech):
+    for character in xml_allowed(speech):
         piece = _SSML_ESCAPES.get(character, character)
         used += len(piece)
         if used > budget:

@@ -18,6 +18,7 @@ __all__ = [
     "activation_text",
     "page_text",
     "spell_digits",
+    "xml_allowed",
 ]
 
 PRODUCT_NAME = "Incident Manager"
@@ -27,6 +28,8 @@ VOICE_MAX_LENGTH = 1500
 """Spoken text is said twice in one call, and Twilio caps inline TwiML at 4000 characters."""
 
 _WHITESPACE = re.compile(r"\s+")
+# Characters XML 1.0 does not allow at all (escaping leaves them in).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ELLIPSIS = "..."  # ASCII, so that an SMS stays in the GSM alphabet
 
 
@@ -110,3 +113,8 @@ def _cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(0, limit - len(_ELLIPSIS))].rstrip() + _ELLIPSIS
+
+
+def xml_allowed(text: str) -> str:
+    """``text`` without the characters XML 1.0 forbids (TwiML and SSML are XML)."""
+    return _NOT_XML.sub("", text)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -29,6 +28,7 @@ from .base import (
     RetryableDeliveryError,
     retry_after_seconds,
 )
+from .text import xml_allowed
 
 __all__ = [
     "DEFAULT_TWILIO_BASE_URL",
@@ -45,8 +45,6 @@ TWIML_MAX_LENGTH = 4000
 KEY_PRESS_OFFER = "Or press 1 now to acknowledge."
 """Said after a page's words on a call that listens for a key (``voice_action_url``)."""
 
-# Characters XML 1.0 does not allow at all; escape() leaves them in.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -137,11 +135,11 @@ def voice_twiml(speech: str, *, max_length: int = TWIML_MAX_LENGTH,
     ``offer`` (the words asking for the key) is said after each reading; the speech is cut
     before the offer is.
     """
-    text = _NOT_XML.sub("", speech)
+    text = xml_allowed(speech)
     said = "<Say>{0}</Say><Pause/><Say>{0}</Say>"
     if action_url is not None:
         if offer:
-            offered = f"<Say>{escape(_NOT_XML.sub('', offer))}</Say>"
+            offered = f"<Say>{escape(xml_allowed(offer))}</Say>"
             offered = offered.replace("{", "{{").replace("}", "}}")
             said = f"<Say>{{0}}</Say>{offered}<Pause/><Say>{{0}}</Say>{offered}"
         gather = (f'<Gather numDigits="1" method="POST" action="{escape(action_url, _QUOTE)}">'

@@ -63,7 +63,7 @@ def _user(*statements: dict[str, Any]) -> PrincipalCaller:
 
 
 def _dispatcher(runtime: Runtime, **kwargs: Any) -> Dispatcher:
-    return Dispatcher(runtime, guards=[Authorizer(runtime.store, runtime.clock)], **kwargs)
+    return Dispatcher(runtime, guards=[Authorizer(runtime.clock)], **kwargs)
 
 
 def _contact(dispatcher: Dispatcher, alias: str, tags: dict[str, str] | None = None) -> str:
@@ -91,7 +91,7 @@ def _outcome(call: Any) -> Any:
 
 
 def test_decisions_that_need_no_database_are_made_at_once(runtime: Runtime) -> None:
-    authorize = Authorizer(runtime.store, runtime.clock)
+    authorize = Authorizer(runtime.clock)
     contact = "arn:aws:ssm-contacts:us-east-1:111122223333:contact/a"
     other = "arn:aws:ssm-contacts:us-east-1:444455556666:contact/b"
     # One's own account: with no identity policy, or a policy without tag conditions.

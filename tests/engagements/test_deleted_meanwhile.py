@@ -69,7 +69,7 @@ def test_a_phone_acknowledgement_after_an_accept_page_records_nothing_more() -> 
     """The webhook found the page unread, then an AcceptPage committed before it took the
     engagement's lock: the page it acknowledges is read again under the lock, so it records
     no second READ."""
-    from incident_contacts.api.webhooks import TwilioWebhooks
+    from incident_contacts.api import replies
     from incident_contacts.store.schema.engagements import pages
 
     with mock_ssm_contacts() as contacts:
@@ -80,6 +80,6 @@ def test_a_phone_acknowledgement_after_an_accept_page_records_nothing_more() -> 
             stale = conn.execute(pages.select()).one()     # found unread by the webhook
         client.accept_page(PageId=page, AcceptType="READ", AcceptCode="000000")
         with runtime.store.transaction() as conn:
-            assert TwilioWebhooks(runtime)._read(conn, stale, note="123456", info=None)
+            assert replies.read(runtime, conn, stale, note="123456", info=None)
         receipts = client.list_page_receipts(PageId=page)["Receipts"]
         assert [r["ReceiptType"] for r in receipts].count("READ") == 1
