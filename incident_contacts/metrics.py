@@ -99,18 +99,24 @@ class _Calls(Collector):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._outcomes: dict[tuple[str, str], int] = {}
         # per operation: a count per bucket (the last one past every bound), then the sum
         self._durations: dict[str, list[float]] = {}
+        # per (operation, outcome): its operation's row of durations and its count (a list of
+        # one), so that a call looks up one key
+        self._counted: dict[tuple[str, str], tuple[list[float], list[int]]] = {}
 
     def add(self, operation: str, outcome: str, seconds: float) -> None:
         bucket = bisect.bisect_left(_BUCKETS, seconds)
         key = (operation, outcome)
         with self._lock:
-            self._outcomes[key] = self._outcomes.get(key, 0) + 1
-            row = self._durations.get(operation)
-            if row is None:
-                row = self._durations[operation] = [0.0] * (len(_BUCKETS) + 2)
+            counted = self._counted.get(key)
+            if counted is None:
+                row = self._durations.get(operation)
+                if row is None:
+                    row = self._durations[operation] = [0.0] * (len(_BUCKETS) + 2)
+                counted = self._counted[key] = (row, [0])
+            row, count = counted
+            count[0] += 1
             row[bucket] += 1
             row[-1] += seconds
 
@@ -119,7 +125,7 @@ class _Calls(Collector):
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
-            outcomes = sorted(self._outcomes.items())
+            outcomes = sorted((key, count[0]) for key, (_, count) in self._counted.items())
             durations = sorted((operation, list(row)) for operation, row in
                                self._durations.items())
         calls = CounterMetricFamily(

@@ -162,7 +162,7 @@ def test_operation_names_no_caller_chose_become_no_label_sets(tmp_path) -> None:
         for n in range(20):
             with pytest.raises(ValidationException):
                 dispatcher.call(Caller("111122223333", "us-east-1"), f"Nope{n}", {})
-        operations = {operation for operation, _ in metrics._calls._outcomes}
+        operations = {operation for operation, _ in metrics._calls._counted}
         assert operations == {UNKNOWN_OPERATION}
     finally:
         runtime.close()

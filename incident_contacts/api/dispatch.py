@@ -18,6 +18,7 @@ InternalServerException with the traceback in the log and never in the response.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -40,7 +41,7 @@ from incident_contacts.errors import (
 from incident_contacts.ids import new_id
 from incident_contacts.metrics import UNKNOWN_OPERATION, Metrics
 from incident_contacts.model.serialize import serialize
-from incident_contacts.model.validate import validate
+from incident_contacts.model.validate import FieldError, checker
 from incident_contacts.protocol import awsjson
 from incident_contacts.protocol.identity import development_caller
 from incident_contacts.runtime import Runtime
@@ -75,10 +76,18 @@ _REMEMBER = insert_of(idempotency, "account", "region", "operation", "token", "f
 _FORGET = Prepared(idempotency.delete().where(idempotency.c.id == sa.bindparam("row_id")))
 
 
+@functools.cache
+def _input_check(name: str) -> Callable[[Any], list[FieldError]] | None:
+    """The check of an operation's input against its model, made once per process."""
+    shape = model.operation_model(name).input_shape
+    return checker(shape) if shape is not None else None
+
+
 class _Plan:
     """What the pipeline needs of one operation, looked up once rather than on each call."""
 
-    __slots__ = ("cached", "handler", "idempotent", "input_shape", "output_shape", "readonly")
+    __slots__ = ("cached", "check", "handler", "idempotent", "input_shape", "output_shape",
+                 "readonly")
 
     def __init__(self, name: str, operation: Operation) -> None:
         operation_model = model.operation_model(name)
@@ -87,6 +96,7 @@ class _Plan:
         self.cached = operation.cached
         self.input_shape = operation_model.input_shape
         self.output_shape = operation_model.output_shape
+        self.check = _input_check(name)
         self.idempotent = self.input_shape is not None \
             and "IdempotencyToken" in self.input_shape.members
 
@@ -111,6 +121,8 @@ class Dispatcher:
         self.guards = guards or []
         self._plans = {name: _Plan(name, operation) for name, operation in operations.items()}
         prefix = model.target_prefix()
+        # X-Amz-Target -> operation name, for the targets this dispatcher serves.
+        self._targets = {f"{prefix}.{name}": name for name in self._plans}
         self._writing_targets = frozenset(
             f"{prefix}.{name}" for name, plan in self._plans.items() if not plan.readonly)
 
@@ -159,12 +171,15 @@ class Dispatcher:
     def handle(self, method: str, path: str, headers: Mapping[str, str],
                body: bytes) -> awsjson.HttpResponse:
         """Serve one request; ``headers`` has lower-case names."""
-        started = time.perf_counter()
+        metrics = self.metrics
+        started = time.perf_counter() if metrics is not None else 0.0
         request_id = new_id()
         name = UNKNOWN_OPERATION
         outcome = "OK"
         try:
-            name = awsjson.operation_of(headers, self.operations)
+            known = self._targets.get(headers.get("x-amz-target", ""))
+            # A target of no operation here: the error, as operation_of words it.
+            name = known if known is not None else awsjson.operation_of(headers, self.operations)
             caller = self.authenticate(method, path, headers, body)
             params = awsjson.parse_body(body)
             checks = None
@@ -188,8 +203,8 @@ class Dispatcher:
             error = InternalServerException()
             outcome = error.code
             response = awsjson.error(request_id, error)
-        if self.metrics is not None:
-            self.metrics.observe_request(name, outcome, time.perf_counter() - started)
+        if metrics is not None:
+            metrics.observe_request(name, outcome, time.perf_counter() - started)
         return response
 
     def call(self, caller: Caller, name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -241,7 +256,7 @@ class Dispatcher:
         (guards' decisions that read the database) run first in the transaction, and the
         validation after them."""
         if checks is None:
-            _check(plan.input_shape, params)
+            _check(plan, params)
         idempotent = plan.idempotent and "IdempotencyToken" in params
         result = self._run(name, plan, caller, params, request_id, idempotent, checks)
         shaped: dict[str, Any] = serialize(plan.output_shape, result)
@@ -261,7 +276,7 @@ class Dispatcher:
                     if checks is not None:
                         for check in checks:
                             check(conn, not plan.readonly)
-                        _check(plan.input_shape, params)
+                        _check(plan, params)
                     ctx = RequestContext(caller, conn, self.runtime, name, request_id)
                     result = self._replay(ctx, params) if idempotent else None
                     if result is None:
@@ -336,8 +351,8 @@ def _run_hooks(hooks: list[Callable[[], None]], whose: str) -> None:
             log.exception("after-commit hook of %s failed", whose)
 
 
-def _check(shape: Any, params: dict[str, Any]) -> None:
-    errors = validate(shape, params) if shape is not None else []
+def _check(plan: _Plan, params: dict[str, Any]) -> None:
+    errors = plan.check(params) if plan.check is not None else None
     if errors:
         count = len(errors)
         noun = "error" if count == 1 else "errors"

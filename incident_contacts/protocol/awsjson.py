@@ -44,11 +44,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
 
     An empty body is read as ``{}``, as AWS JSON services read it.
     """
-    if not body.strip():
-        return {}
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
+        if not body.strip():    # empty, or only spaces: not JSON, but read as {}
+            return {}
         raise ValidationException(
             "The request body could not be parsed as JSON.", reason="CANNOT_PARSE"
         ) from None

@@ -96,18 +96,24 @@ class _AsyncRawBody:
 class _RequestHeaders(Mapping[str, str]):
     """A botocore request's headers as the pipeline reads them: text values under lower-case
     names. Each header is looked up when asked for (botocore's header dictionary is already
-    case-insensitive); copying all of them costs more than the few a call reads."""
+    case-insensitive); copying all of them costs more than the few a call reads. The target,
+    which the mock has read to know the request is its own, is not looked up again."""
 
-    __slots__ = ("_headers",)
+    __slots__ = ("_headers", "_target")
 
-    def __init__(self, headers: Any) -> None:
+    def __init__(self, headers: Any, target: str | None = None) -> None:
         self._headers = headers
+        self._target = target
 
     def __getitem__(self, name: str) -> str:
+        if name == "x-amz-target" and self._target is not None:
+            return self._target
         value = self._headers[name]
         return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
     def get(self, name: str, default: Any = None) -> Any:
+        if name == "x-amz-target" and self._target is not None:
+            return self._target
         value = self._headers.get(name)
         if value is None:
             return default
@@ -128,7 +134,7 @@ def _before_send(request: Any, **_kwargs: Any) -> AWSResponse | None:
         target = target.decode("latin-1")
     if not target.startswith(model.target_prefix() + "."):
         return None
-    return _active[-1].respond(request)
+    return _active[-1].respond(request, target=target)
 
 
 def _register() -> None:
@@ -264,17 +270,20 @@ class SsmContactsMock:
 
     # -- serving ----------------------------------------------------------------------------
 
-    def respond(self, request: Any) -> AWSResponse:
+    def respond(self, request: Any, *, target: str | None = None) -> AWSResponse:
+        """The answer to a botocore request; ``target`` is its X-Amz-Target when already
+        read."""
         dispatcher = self.dispatcher
         assert dispatcher is not None, "the mock is not started"
-        headers = _RequestHeaders(request.headers)
+        headers = _RequestHeaders(request.headers, target)
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
         elif not isinstance(body, bytes):
             body = body.read()
         response = dispatcher.handle(request.method, "/", headers, body)
-        return _Answer(request.url, response.status, dict(response.headers),
+        # botocore's header dictionary takes the (name, value) pairs as they are.
+        return _Answer(request.url, response.status, response.headers,
                        _RawBody(response.body))
 
     def run_due(self) -> None:
