@@ -46,6 +46,10 @@ class OutgoingMessage:
     """For VOICE, the text to speak (digits spaced out); ``body`` when not given."""
     purpose: str | None = None
     """``"ACTIVATION"`` or ``"PAGE"``: a call that can take a key press offers one on a page."""
+    expires_in: float | None = None
+    """Seconds, from when the message is handed over, that it is still worth delivering (an
+    activation message: until its code expires); None when nothing says. A transport whose
+    provider takes a time to live passes it on (End User Messaging's ``TimeToLive``)."""
 
 
 @dataclass(frozen=True)

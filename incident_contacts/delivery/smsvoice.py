@@ -15,6 +15,18 @@ between (``text.spell_digits``), so they are read one digit at a time, with a sh
 after each. There is no key press to acknowledge a page: End User Messaging voice messages do
 not listen for keys.
 
+Every message carries a ``TimeToLive``, after which the service stops trying to hand it to a
+carrier (its default is 72 hours). An activation message lives as long as its code: the
+seconds the code has left when the message goes out (``OutgoingMessage.expires_in``), so a
+code never reaches a phone after it stopped working. A page lives an hour
+(:data:`PAGE_TIME_TO_LIVE`): a page is about an incident happening now, and an hour is longer
+than any escalation stage (at most 30 minutes) and any retry interval (at most 60 minutes)
+of the contact it was sent for; a text or a call that arrives later would wake a responder
+for an incident the plan has long moved past. Both are kept within the range botocore's
+model gives (5 seconds to 72 hours): a message whose code has under 5 seconds left still
+goes out with 5 (this transport does not decide what is sent; the service's expiry event,
+``TTL_EXPIRED``, goes to the configuration set's destinations, not here).
+
 One attempt per send; a refusal is classified and recorded as for SNS (``delivery.aws``).
 End User Messaging takes no idempotency key, so a send retried after a lost response may be
 delivered twice.
@@ -22,6 +34,7 @@ delivered twice.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -31,7 +44,8 @@ from .aws import aws_client, call_aws
 from .base import SMS, VOICE, DeliveryResult, OutgoingMessage, PermanentDeliveryError
 from .text import xml_allowed
 
-__all__ = ["MESSAGE_TYPES", "SSML_MAX_LENGTH", "SmsVoiceTransport", "voice_ids", "voice_ssml"]
+__all__ = ["MESSAGE_TYPES", "PAGE_TIME_TO_LIVE", "SSML_MAX_LENGTH", "SmsVoiceTransport",
+           "time_to_live", "time_to_live_range", "voice_ids", "voice_ssml"]
 
 PROVIDER = "End User Messaging"
 SERVICE = "pinpoint-sms-voice-v2"
@@ -40,6 +54,8 @@ DEFAULT_VOICE_ID = "MATTHEW"
 SSML_MAX_LENGTH = 6000
 """SendVoiceMessage's limit on an SSML ``MessageBody``, tags included."""
 CONTEXT_KEY = "incident-contacts-message-id"
+PAGE_TIME_TO_LIVE = 3600
+"""Seconds a page is worth delivering (see the module's text)."""
 
 # Polly's reserved characters in SSML text.
 _SSML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
@@ -51,6 +67,29 @@ def voice_ids() -> frozenset[str]:
     """The Polly voices SendVoiceMessage takes, from botocore's model of the API."""
     model = botocore.session.get_session().get_service_model(SERVICE)
     return frozenset(model.shape_for("VoiceId").enum)
+
+
+@cache
+def time_to_live_range() -> tuple[int, int]:
+    """The least and the most ``TimeToLive`` SendTextMessage and SendVoiceMessage take, in
+    seconds, from botocore's model of the API."""
+    model = botocore.session.get_session().get_service_model(SERVICE)
+    limits = [model.operation_model(operation).input_shape.members["TimeToLive"].metadata
+              for operation in ("SendTextMessage", "SendVoiceMessage")]
+    return max(int(limit["min"]) for limit in limits), min(int(limit["max"]) for limit in limits)
+
+
+def time_to_live(message: OutgoingMessage) -> int | None:
+    """The ``TimeToLive`` of ``message``: the rest of an activation code's life, an hour for a
+    page, within the model's range; None (the service's default) for a message of neither
+    kind that does not say how long it lives."""
+    least, most = time_to_live_range()
+    if message.expires_in is not None and not math.isnan(message.expires_in):
+        # Whole seconds, never past the code's expiry; the range first (it may be infinite).
+        return math.floor(min(max(message.expires_in, least), most))
+    if message.purpose == "PAGE":
+        return min(max(PAGE_TIME_TO_LIVE, least), most)
+    return None
 
 
 class SmsVoiceTransport:
@@ -86,8 +125,11 @@ class SmsVoiceTransport:
         self._client = client
 
     def send(self, message: OutgoingMessage) -> DeliveryResult:
-        params = {"DestinationPhoneNumber": message.address, **self._common,
-                  "Context": {CONTEXT_KEY: message.message_id}}
+        params: dict[str, Any] = {"DestinationPhoneNumber": message.address, **self._common,
+                                  "Context": {CONTEXT_KEY: message.message_id}}
+        ttl = time_to_live(message)
+        if ttl is not None:
+            params["TimeToLive"] = ttl
         if message.channel_type == SMS:
             answer = call_aws(PROVIDER, self._client.send_text_message, **params,
                               **self._text, MessageBody=message.body)

@@ -26,17 +26,24 @@ window is the one case in which a message is sent again, after restart.)
 
 A worker that died does not make its claims wait out the lease: every worker looks, when it
 starts and every :data:`LIVENESS_SECONDS`, for holders of live claims that are gone, and gives
-their rows back (:func:`release_abandoned_claims`). A holder is gone, on SQLite, when it names
-a process of this host and of this pid namespace that no longer runs (a worker id carries a
-mark of its pid namespace, :func:`new_worker_id`: containers that share a host name and a
-database volume but not their process ids leave each other's claims to the lease); on
-PostgreSQL, when its **presence lock** is free: each
-worker holds a session-level advisory lock named by its id on a connection of its own for as
-long as it runs (:class:`Presence`), and the database frees it when that connection closes,
-which a killed process's does, on any host.
+their rows back (:func:`release_abandoned_claims`). Each worker shows it is alive with a
+**presence lock** that it holds for as long as it runs (:class:`Presence`) and that nobody can
+take while it does; a holder is gone exactly when its lock can be taken. On a SQLite file the
+lock is an exclusive ``flock`` on a file of its own beside the database
+(``<database>.workers/<hash of the worker id>.lock``): the kernel keeps it and frees it when
+the process ends, however it ends, and every process using that file system on the same
+kernel sees it, whatever its pid namespace (containers sharing the database's volume). On
+PostgreSQL it is a session-level advisory lock named by the worker id, held on a connection of
+the worker's own, which the database frees when that connection closes, on any host.
+
+A holder with no lock file to look at (a worker of a version before lock files, during an
+upgrade; one whose directory was read-only) is judged by its process id when it names a
+process of this host and of this pid namespace (a worker id carries a mark of its pid
+namespace, :func:`new_worker_id`), and otherwise keeps its rows until the lease runs out.
 
 Due-ness is judged by the runtime's clock, so moving the inspection clock forward makes
-retries due at once.
+retries due at once; claims are not (:func:`lease_time`): moving it never makes a live claim
+look run out.
 
 **Hooks for other engines.** :data:`on_delivered` is an explicit registry of callbacks run
 inside the transaction that records a final outcome (``SENT`` or ``FAILED``, not the retries
@@ -60,6 +67,8 @@ hook runs again in its own, so a hook must keep its effects to the connection's 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -70,11 +79,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from incident_contacts.clock import SystemClock
 from incident_contacts.crypto import DecryptError
 from incident_contacts.delivery.base import (
     DeliveryError,
@@ -85,6 +96,7 @@ from incident_contacts.delivery.base import (
 from incident_contacts.engine import legacy_texts
 from incident_contacts.engine.background import BackgroundLoop
 from incident_contacts.service import outbox as outbox_messages
+from incident_contacts.store.db import sqlite_path
 from incident_contacts.store.locks import key_of
 from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.delivery import delivery_attempts, outbox
@@ -96,7 +108,19 @@ log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 60.0
 """How long a claim holds a row. A worker stops sending a batch at half of it and gives the
-rest back, so a live worker never loses a row it is still working on."""
+rest back, so a live worker never loses a row it is still working on. Claims are dated and
+judged in :func:`lease_time`."""
+
+
+def lease_time(runtime: Runtime) -> float:
+    """The time claims are dated and judged by (``claimed_until``). On a server that is the
+    real time, not its clock: the inspection clock may be moved forward (``SystemClock.advance``)
+    to make retries and escalation stages due at once, and it moves on one server at a time,
+    so a claim dated by it would look run out to another server, or to this one, while its
+    holder is still sending, and the message would go out twice. Elsewhere (the in-process
+    mock, tests with a clock of their own) the runtime's clock stands for the real time."""
+    clock = runtime.clock
+    return time.time() if isinstance(clock, SystemClock) else clock.now()
 
 DEFAULT_BATCH = 100
 
@@ -210,23 +234,122 @@ _TRY_LOCK = sa.select(sa.func.pg_try_advisory_lock(sa.bindparam("key", type_=sa.
 _UNLOCK = sa.select(sa.func.pg_advisory_unlock(sa.bindparam("key", type_=sa.BigInteger)))
 
 
-class Presence:
-    """A delivery worker's sign of life on PostgreSQL: a session-level advisory lock named by
-    its id, held on a connection of its own while the worker runs. Elsewhere it does nothing
-    (a SQLite file has one host, where :func:`_died_here` asks the kernel).
+# -- presence on a SQLite file: lock files -----------------------------------------------------
 
-    The database frees the lock when the connection closes: when the process exits or is
-    killed, or the connection is lost. :meth:`keep` notices a lost connection and takes the
-    lock again on a new one.
+LOCK_SUFFIX = ".lock"
+
+
+def lock_directory(runtime: Runtime) -> Path | None:
+    """Where the workers of a SQLite file keep their lock files: ``<database>.workers`` beside
+    it. None for PostgreSQL and for an in-memory database (one process, nothing to share)."""
+    if not runtime.store.sqlite:
+        return None
+    database = sqlite_path(runtime.store.url)
+    return None if database is None else database.with_name(database.name + ".workers")
+
+
+def lock_file_name(worker_id: str) -> str:
+    """A worker's lock file: a hash of its id (ids hold characters no file name should, and
+    any length); the file holds the id itself, for whoever looks."""
+    return hashlib.blake2b(worker_id.encode(), digest_size=16,
+                           person=b"ic-presence").hexdigest() + LOCK_SUFFIX
+
+
+def _lock(path: Path, *, create: bool) -> int | None:
+    """A descriptor of ``path`` holding its exclusive lock, or None while someone else holds
+    it. Opened for writing: NFS (which carries ``flock`` as a lock of the whole file) grants an
+    exclusive lock only on such a descriptor. Raises OSError when the file cannot be opened
+    (FileNotFoundError: there is none)."""
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return fd
+
+
+def _is_file_of(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not removed, nor replaced)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _remove(fd: int, path: Path) -> None:
+    """Remove a lock file whose lock ``fd`` holds (its worker is gone), then let go. Removed
+    before the lock is let go, so nobody takes a removed file for a live one's."""
+    try:
+        if _is_file_of(fd, path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    finally:
+        os.close(fd)
+
+
+_FELL_BACK: set[str] = set()
+_fell_back_lock = threading.Lock()
+
+
+def _fall_back(directory: Path, error: OSError) -> None:
+    """Say once per directory and process that claims fall back to the lease."""
+    with _fell_back_lock:
+        if str(directory) in _FELL_BACK:
+            return
+        _FELL_BACK.add(str(directory))
+    log.warning("cannot keep a delivery worker's lock file in %s (%s): if this worker dies, "
+                "its claims are given back when they run out (%.0f s), or, on this host and "
+                "pid namespace, when its process is seen gone", directory,
+                error.strerror or error, CLAIM_SECONDS)
+
+
+class Presence:
+    """A delivery worker's sign of life, held from :meth:`announce` to :meth:`close`.
+
+    On a SQLite file: an exclusive ``flock`` on ``<database>.workers/<hash>.lock``
+    (:func:`lock_directory`, :func:`lock_file_name`). ``flock`` locks live in the kernel, belong
+    to the open file, and go when the process ends, however it ends; every process using the
+    file system on the same kernel sees them, in any pid namespace: containers that share the
+    database's volume see each other's. (On NFS, Linux carries ``flock`` to the server as a lock
+    of the whole file: a killed process's lock goes at once, a lost client's when the server's
+    lease on it ends; a mount with ``nolock`` or ``local_lock`` keeps locks on each client, where
+    SQLite's own locks do not work either.) A directory that cannot be written leaves the
+    worker without a lock file, said once in the log: its claims then wait out their lease when
+    it dies, unless its process id tells (:func:`_died_here`).
+
+    On PostgreSQL: a session-level advisory lock named by its id, held on a connection of its
+    own. The database frees it when the connection closes: when the process exits or is
+    killed, or the connection is lost.
+
+    In memory (the mock) it does nothing. :meth:`keep` notices a lost connection or a removed
+    lock file and takes the lock again.
     """
 
     def __init__(self, runtime: Runtime, worker_id: str) -> None:
         self.runtime = runtime
+        self.worker_id = worker_id
         self.key = _presence_key(worker_id)
         self._conn: Connection | None = None
+        self.directory = lock_directory(runtime)
+        self.path = None if self.directory is None \
+            else self.directory / lock_file_name(worker_id)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this worker holds its lock now (False in memory and after falling back)."""
+        return self._conn is not None or self._fd is not None
 
     def announce(self) -> None:
-        if self.runtime.store.sqlite or self._conn is not None:
+        if self.runtime.store.sqlite:
+            self._announce_file()
+            return
+        if self._conn is not None:
             return
         conn = self.runtime.store.engine.connect()
         conn.detach()       # its own session, ended by close() instead of going back to the pool
@@ -241,8 +364,46 @@ class Presence:
             raise RuntimeError("another delivery worker runs under this worker id")
         self._conn = conn
 
+    def _announce_file(self) -> None:
+        if self.directory is None or self.path is None or self._fd is not None:
+            return
+        try:
+            self.directory.mkdir(exist_ok=True)
+            for _ in range(20):
+                fd = _lock(self.path, create=True)
+                if fd is None:
+                    # Held: a worker under this id, or, for a moment, a sweep that found the
+                    # file before this worker locked it (it removes the file and lets go).
+                    time.sleep(0.01)
+                    continue
+                if _is_file_of(fd, self.path):
+                    break
+                os.close(fd)        # removed by a sweep before we locked it: make another
+            else:
+                raise RuntimeError("another delivery worker runs under this worker id")
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{self.worker_id}\n".encode())
+            except OSError:
+                os.close(fd)
+                raise
+        except OSError as exc:
+            _fall_back(self.directory, exc)
+            return
+        self._fd = fd
+
     def keep(self) -> None:
-        """Check the connection still holds the lock's session; take it again if not."""
+        """Check the lock is still held; take it again if not (a lost connection, a lock file
+        somebody removed)."""
+        if self.runtime.store.sqlite:
+            if self._fd is not None and self.path is not None \
+                    and not _is_file_of(self._fd, self.path):
+                log.warning("the delivery worker's lock file %s was removed; making it again",
+                            self.path)
+                os.close(self._fd)
+                self._fd = None
+            self._announce_file()
+            return
         if self._conn is None:
             self.announce()
             return
@@ -256,6 +417,9 @@ class Presence:
             self.announce()
 
     def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None and self.path is not None:
+            _remove(fd, self.path)
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(sa.exc.DBAPIError):
@@ -272,36 +436,113 @@ def _gone_from_postgresql(conn: Connection, holder: str) -> bool:
     return True
 
 
+class _LockFiles:
+    """The lock files of one look for the gone, on a SQLite file: the locks of gone holders
+    are kept until their claims are given back, then their files are removed."""
+
+    def __init__(self, directory: Path | None, own: str) -> None:
+        self.directory = directory
+        self.own = lock_file_name(own)
+        self.taken: dict[str, tuple[int, Path]] = {}     # file name: (descriptor, path)
+
+    def judge(self, holder: str) -> bool | None:
+        """True: gone (its lock was free, and is now held here); False: alive (its lock is
+        held); None: no lock file tells (none, or it cannot be opened)."""
+        if self.directory is None:
+            return None
+        path = self.directory / lock_file_name(holder)
+        try:
+            fd = _lock(path, create=False)
+        except OSError:
+            return None
+        if fd is None:
+            return False
+        self.taken[path.name] = (fd, path)
+        return True
+
+    def sweep(self) -> int:
+        """Take every other lock file whose lock is free (a worker that died without claims,
+        or whose claims ran out): the directory holds the files of live workers only."""
+        if self.directory is None:
+            return 0
+        try:
+            names = [entry.name for entry in os.scandir(self.directory)
+                     if entry.name.endswith(LOCK_SUFFIX)]
+        except OSError:
+            return 0
+        found = 0
+        for name in names:
+            if name == self.own or name in self.taken:
+                continue
+            path = self.directory / name
+            try:
+                fd = _lock(path, create=False)
+            except OSError:
+                continue
+            if fd is not None:
+                self.taken[name] = (fd, path)
+                found += 1
+        return found
+
+    def remove(self) -> None:
+        taken, self.taken = self.taken, {}
+        for fd, path in taken.values():
+            try:
+                _remove(fd, path)
+            except OSError as exc:
+                log.warning("could not remove the lock file %s of a gone delivery worker: %s",
+                            path, exc)
+
+
 def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
     """Give back the rows claimed by delivery workers that are gone (a ``kill -9``, a lost
     host): they are due at once, instead of when their claim runs out a minute later. A holder
-    is gone, on SQLite, when it names a process of this host and pid namespace that no longer
-    runs (:func:`_died_here`); on PostgreSQL, when nobody holds its presence lock
-    (:class:`Presence`). Returns how many rows were given back. A holder this cannot judge
-    keeps its rows until its claim runs out (:data:`CLAIM_SECONDS`), as every claim does.
+    is gone when its presence lock can be taken (:class:`Presence`); on SQLite, a holder
+    without a lock file is gone when it names a process of this host and pid namespace that no
+    longer runs (:func:`_died_here`). Returns how many rows were given back. A holder this
+    cannot judge keeps its rows until its claim runs out (:data:`CLAIM_SECONDS`), as every
+    claim does. On SQLite, lock files of gone workers are removed, claims or not.
 
     On PostgreSQL a claim by a worker that holds no presence lock (one of a version before
     presence locks, during an upgrade) counts as abandoned: its messages may go out twice."""
-    now = runtime.clock.now()
+    files = _LockFiles(lock_directory(runtime), worker_id)
+    try:
+        dead = _abandoning(runtime, worker_id, files)
+        released = 0
+        if dead:
+            with runtime.store.transaction() as conn:
+                released = int(conn.execute(_RELEASE_ABANDONED, {"holders": dead}).rowcount)
+            log.warning("gave back %d messages claimed by delivery workers that are gone: %s",
+                        released, ", ".join(dead))
+        files.sweep()
+    finally:
+        files.remove()      # only once the claims are given back: until then, locked here
+    return released
+
+
+def _abandoning(runtime: Runtime, worker_id: str, files: _LockFiles) -> list[str]:
+    """The holders of live claims that are gone."""
+    now = lease_time(runtime)
     with runtime.store.transaction(write=False) as conn:
         holders = conn.execute(sa.select(outbox.c.claimed_by).distinct().where(
             outbox.c.status == "PENDING", outbox.c.claimed_by.is_not(None),
             outbox.c.claimed_until >= now)).scalars().all()
         others = [holder for holder in holders if holder != worker_id]
-        if runtime.store.sqlite:
-            namespace = pid_namespace() if others else None
-            dead = [holder for holder in others if _died_here(holder, namespace)]
-        else:
+        if not runtime.store.sqlite:
             # The lock alone: a pid this process cannot see may run in another pid namespace
             # of a host of the same name (containers under host networking).
-            dead = [holder for holder in others if _gone_from_postgresql(conn, holder)]
-    if not dead:
-        return 0
-    with runtime.store.transaction() as conn:
-        released = conn.execute(_RELEASE_ABANDONED, {"holders": dead}).rowcount
-    log.warning("gave back %d messages claimed by delivery workers that died: %s", released,
-                ", ".join(dead))
-    return int(released)
+            return [holder for holder in others if _gone_from_postgresql(conn, holder)]
+    dead = []
+    namespace: str | None = None
+    for holder in others:
+        verdict = files.judge(holder)
+        if verdict is None:
+            if namespace is None:
+                namespace = pid_namespace() or ""
+            verdict = _died_here(holder, namespace or None)
+        if verdict:
+            dead.append(holder)
+    return dead
 
 
 def _died_here(holder: str, namespace: str | None) -> bool:
@@ -390,7 +631,7 @@ def deliver_all_due(runtime: Runtime, transports: Mapping[str, Transport], worke
 _DUE = sa.and_(
     outbox.c.status == "PENDING",
     outbox.c.next_attempt_at <= sa.bindparam("now"),
-    sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < sa.bindparam("now")),
+    sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < sa.bindparam("lease")),
 )
 _PICK = sa.select(outbox.c.id).where(_DUE).order_by(outbox.c.next_attempt_at, outbox.c.id) \
     .limit(sa.bindparam("limit"))
@@ -433,7 +674,8 @@ def _claim(runtime: Runtime, worker_id: str, limit: int, *,
            peek: bool = True) -> list[Row[Any]]:
     store = runtime.store
     now = runtime.clock.now()
-    pick = {"now": now, "limit": limit}
+    lease = lease_time(runtime)
+    pick = {"now": now, "lease": lease, "limit": limit}
     if store.sqlite and peek:
         # Look before taking the write lock: an idle poll costs a read, not a write.
         with store.transaction(write=False) as conn:
@@ -443,8 +685,9 @@ def _claim(runtime: Runtime, worker_id: str, limit: int, *,
         ids = list(conn.execute(_PICK if store.sqlite else _PICK_SKIP_LOCKED, pick).scalars())
         if not ids:
             return []
-        claimed = conn.execute(_CLAIM, {"ids": ids, "now": now, "worker": worker_id,
-                                        "until": now + CLAIM_SECONDS}).all()
+        claimed = conn.execute(_CLAIM, {"ids": ids, "now": now, "lease": lease,
+                                        "worker": worker_id,
+                                        "until": lease + CLAIM_SECONDS}).all()
     return sorted(claimed, key=lambda r: (r.next_attempt_at, r.id))
 
 
@@ -467,6 +710,9 @@ def outgoing_message(runtime: Runtime, row: Row[Any]) -> OutgoingMessage:
         body=opened("body") or "",
         speech=opened("speech"),
         purpose=row.purpose,
+        # An activation code's message is worth delivering only while the code works.
+        expires_in=(row.created_at + runtime.settings.activation_code_ttl - runtime.clock.now()
+                    if row.purpose == "ACTIVATION" else None),
     )
 
 
@@ -629,8 +875,8 @@ class DeliveryWorker(BackgroundLoop):
 
     On start it resumes whatever is pending in the database, including rows a crashed process
     had claimed (:func:`release_abandoned_claims`), and it looks again for claims of workers
-    that are gone every :data:`LIVENESS_SECONDS`. On PostgreSQL it holds its :class:`Presence`
-    lock from start to stop.
+    that are gone every :data:`LIVENESS_SECONDS`. It holds its :class:`Presence` lock (a lock
+    file beside a SQLite database, an advisory lock on PostgreSQL) from start to stop.
     """
 
     thread_name = "delivery-worker"
@@ -689,6 +935,9 @@ __all__ = [
     "RetryPolicy",
     "deliver_all_due",
     "deliver_due",
+    "lease_time",
+    "lock_directory",
+    "lock_file_name",
     "new_worker_id",
     "on_delivered",
     "outgoing_message",

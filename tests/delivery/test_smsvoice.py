@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -23,7 +24,14 @@ from incident_contacts.delivery import (
     activation_text,
     page_text,
 )
-from incident_contacts.delivery.smsvoice import SSML_MAX_LENGTH, voice_ids, voice_ssml
+from incident_contacts.delivery.smsvoice import (
+    PAGE_TIME_TO_LIVE,
+    SSML_MAX_LENGTH,
+    time_to_live,
+    time_to_live_range,
+    voice_ids,
+    voice_ssml,
+)
 from tests.activation.helpers import new_channel, wait_delivered, wait_until
 from tests.conftest import Backend
 from tests.delivery.conftest import LOOPBACK, FakeSmsVoice
@@ -187,6 +195,57 @@ def test_email_is_refused(fake_sms_voice: FakeSmsVoice) -> None:
     assert fake_sms_voice.requests == []
 
 
+# --- time to live --------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("aws_credentials")
+@pytest.mark.parametrize("channel_type", ["SMS", "VOICE"])
+@pytest.mark.parametrize(("expires_in", "ttl"), [
+    (900.0, 900),           # a code just made, at the default 15 minutes
+    (123.9, 123),           # whole seconds, never past the code's expiry
+    (1.5, 5),               # the model's least
+    (-30.0, 5),             # expired meanwhile: still within the model's range
+    (30 * 86400.0, 259200),  # a code set to live a month: the model's most, 72 hours
+    (float("inf"), 259200),
+])
+def test_an_activation_message_lives_as_long_as_its_code(
+        fake_sms_voice: FakeSmsVoice, channel_type: str, expires_in: float, ttl: int) -> None:
+    """The code's remaining life (what the delivery engine hands over) is the message's
+    TimeToLive, so End User Messaging stops trying to deliver a code that no longer works
+    (its default would be 72 hours)."""
+    outgoing = replace(message(channel_type, speech="Your code is 1, 2, 3."),
+                       purpose="ACTIVATION", expires_in=expires_in)
+    send(fake_sms_voice, outgoing)
+    [request] = fake_sms_voice.requests
+    assert request["accepted"], request               # within the model's range
+    assert request["body"]["TimeToLive"] == ttl
+
+
+@pytest.mark.usefixtures("aws_credentials")
+@pytest.mark.parametrize("channel_type", ["SMS", "VOICE"])
+def test_a_page_lives_an_hour(fake_sms_voice: FakeSmsVoice, channel_type: str) -> None:
+    text = page_text(channel_type, "Disk full on db-1", "Free some space", None, None, "424242")
+    send(fake_sms_voice, replace(message(channel_type, body=text.body, speech=text.speech),
+                                 purpose="PAGE"))
+    [request] = fake_sms_voice.requests
+    assert request["accepted"]
+    assert request["body"]["TimeToLive"] == PAGE_TIME_TO_LIVE == 3600
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_a_message_that_says_nothing_of_its_life_keeps_the_default(
+        fake_sms_voice: FakeSmsVoice) -> None:
+    send(fake_sms_voice, replace(message(), purpose="ACTIVATION"))
+    send(fake_sms_voice, replace(message(), expires_in=float("nan")))
+    assert [("TimeToLive" in body) for body in fake_sms_voice.sent("SendTextMessage")] == \
+        [False, False]
+
+
+def test_the_time_to_live_range_is_the_models() -> None:
+    assert time_to_live_range() == (5, 72 * 3600)
+    assert time_to_live(replace(message(), expires_in=4.0)) == 5
+
+
 # --- refusals ------------------------------------------------------------------------------------
 
 
@@ -300,6 +359,10 @@ def test_the_fake_refuses_a_wrong_signature(monkeypatch: pytest.MonkeyPatch,
     ("send_voice_message", {"MessageBody": "<speak>open", "MessageBodyTextType": "SSML",
                             "OriginationIdentity": ORIGIN}, "MessageBody: not well-formed SSML"),
     ("send_voice_message", {"MessageBody": "hi"}, "OriginationIdentity: required"),
+    ("send_text_message", {"MessageBody": "hi", "TimeToLive": 4},
+     "TimeToLive: 4 is out of 5..259200"),
+    ("send_voice_message", {"MessageBody": "hi", "OriginationIdentity": ORIGIN,
+                            "TimeToLive": 259201}, "TimeToLive: 259201 is out of 5..259200"),
     ("send_voice_message", {"MessageBody": "a" * 3001, "OriginationIdentity": ORIGIN},
      "MessageBody: longer than 3000 for TEXT"),
 ])
@@ -377,7 +440,11 @@ def test_codes_reach_end_user_messaging(tmp_path: Path, fake_sms_voice: FakeSmsV
     [text] = fake_sms_voice.sent("SendTextMessage")
     [call] = fake_sms_voice.sent("SendVoiceMessage")
     assert len(fake_sms_voice.requests) == 3            # the email did not go to AWS
-    assert throttled["body"] == text                    # the same message, sent again
+    # The same message, sent again: with the code's life as it is at each attempt.
+    assert {**throttled["body"], "TimeToLive": 0} == {**text, "TimeToLive": 0}
+    assert 890 <= throttled["body"]["TimeToLive"] <= 900     # 15 minutes, less the send
+    assert 830 <= text["TimeToLive"] <= 840            # sent again 60 s on
+    assert 890 <= call["TimeToLive"] <= 900            # sent at once
     assert text["DestinationPhoneNumber"] == PHONE and text["OriginationIdentity"] == ORIGIN
     assert text["MessageBody"] == texted["Body"] and texted["ActivationCode"] in text["MessageBody"]
     assert text["Context"] == {"incident-contacts-message-id": texted["MessageId"]}

@@ -135,7 +135,8 @@ def test_a_due_message_is_sent_and_recorded(runtime: Runtime, memory: MemoryTran
     [sent] = memory.sent
     assert sent == OutgoingMessage(message_id, "VOICE", ADDRESS, None,
                                    "Your Incident Manager activation code is 000000.",
-                                   "zero, zero", purpose="ACTIVATION")
+                                   "zero, zero", purpose="ACTIVATION",
+                                   expires_in=runtime.settings.activation_code_ttl)
     row = message_row(runtime, message_id)
     assert (row.status, row.attempts, row.sent_at) == ("SENT", 1, clock.now())
     assert row.provider_message_id == "mem-1"

@@ -28,9 +28,10 @@ CONTENT = "Content-the-primary-database-is-at-99-percent"
 
 
 def database_bytes(workdir: Path) -> dict[str, bytes]:
-    """The SQLite database and its WAL and shared-memory files, as bytes."""
+    """The SQLite database and its WAL and shared-memory files, as bytes (not the directory
+    of the delivery workers' lock files, ``server.db.workers``, which holds worker ids)."""
     files = {p.name: p.read_bytes() for p in workdir.iterdir()
-             if p.name.startswith("server.db") and not p.name.endswith(".key")}
+             if p.name.startswith("server.db") and not p.name.endswith(".key") and p.is_file()}
     assert "server.db" in files
     return files
 
