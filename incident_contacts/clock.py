@@ -2,7 +2,10 @@
 
 The server uses :class:`SystemClock`, optionally shifted forward by the inspection endpoint;
 tests and the in-process mock use a clock they move themselves. Time is epoch seconds as a
-float throughout: that is what the wire carries and what the store keeps.
+float throughout: that is what the wire carries and what the store keeps. The server's clock
+reads to the millisecond (:func:`to_millisecond`), the precision AWS answers in, so a time
+read back from an answer (a ``TimeRangeValue`` bound, say) is exactly the time kept; a manual
+clock starts on a whole millisecond and moves by exactly what it is told.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ from typing import Protocol
 
 class Clock(Protocol):
     def now(self) -> float: ...
+
+
+def to_millisecond(seconds: float) -> float:
+    """``seconds`` to the nearest millisecond: the float that prints with three decimals at
+    most. Applied twice it gives the same float, so a time read back from an answer is the
+    very time kept."""
+    return math.floor(seconds * 1000 + 0.5) / 1000
 
 
 MAX_OFFSET = 100 * 365.25 * 86400
@@ -30,7 +40,7 @@ class SystemClock:
         self._lock = threading.Lock()
 
     def now(self) -> float:
-        return time.time() + self._offset
+        return to_millisecond(time.time() + self._offset)
 
     def advance(self, seconds: float) -> float:
         if not math.isfinite(seconds) or seconds < 0:
@@ -54,7 +64,7 @@ class ManualClock:
     """A clock that stands still until it is moved."""
 
     def __init__(self, start: float | None = None) -> None:
-        self._now = time.time() if start is None else start
+        self._now = to_millisecond(time.time()) if start is None else start
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -68,4 +78,4 @@ class ManualClock:
         return self._now
 
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "WallClock"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "WallClock", "to_millisecond"]

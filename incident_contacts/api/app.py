@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -20,9 +20,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from incident_contacts.api import webhooks
+from incident_contacts.api import bodies, webhooks
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.auth.conditions import REQUEST_SCOPE
 from incident_contacts.auth.principals import identity_allows, principal_of, unrestricted
@@ -33,6 +33,7 @@ from incident_contacts.errors import (
     ServiceError,
     ValidationException,
 )
+from incident_contacts.ids import new_id
 from incident_contacts.metrics import Metrics
 from incident_contacts.protocol import awsjson
 from incident_contacts.runtime import Runtime
@@ -41,6 +42,11 @@ from incident_contacts.service import arns, engagements, outbox
 log = logging.getLogger(__name__)
 
 MAX_BODY = 2 * 1024 * 1024
+_BOUND_DIGITS = len(str(MAX_BODY))
+DRAINED = 16 * 1024 * 1024
+"""The longest declared body, past ``MAX_BODY``, that is still read (and dropped) after its
+refusal, so that a client which writes its whole body before it reads (Node's HTTP client)
+reads the 400 rather than a reset connection; longer ones end the connection unread."""
 MAX_ADVANCE = 10 * 365.25 * 86400
 """The most the inspection clock moves in one request (ten years)."""
 BASE = "/_aws/ssm-contacts"
@@ -85,22 +91,66 @@ class _ClientGone(Exception):
 
 
 async def _rest_of_body(receive: Receive, first: bytes) -> bytes | None:
-    """A body sent in several parts, after its ``first``; None when it is larger than
-    ``MAX_BODY`` (the parts past the bound are read and dropped). Raises
+    """A body sent in several parts, after its ``first``; None as soon as it proves larger
+    than ``MAX_BODY``, the rest left unread (the answer then closes the connection). Raises
     :class:`_ClientGone` when the client leaves before its last part."""
-    chunks = [first]
     size = len(first)
+    if size > MAX_BODY:
+        return None
+    chunks = [first]
     while True:
         message = await receive()
         if message["type"] != "http.request":
             raise _ClientGone
         chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= MAX_BODY and chunk:
+        if chunk:
+            size += len(chunk)
+            if size > MAX_BODY:
+                return None
             chunks.append(chunk)
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks) if size <= MAX_BODY else None
+            return b"".join(chunks)
+
+
+def _closing_if_unread(scope: Scope, send: Send) -> Send:
+    """``send`` for a request served by the router: its answer closes the connection when the
+    handler left the body unread past a bound (``bodies.read_at_most``)."""
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start" and scope.get(bodies.UNREAD):
+            message = {**message, "headers": [*message.get("headers", ()),
+                                              (b"connection", b"close")]}
+        await send(message)
+
+    return send_closing
+
+
+def _drains(headers: Mapping[str, str], length: str | None) -> bool:
+    """Whether the rest of a refused body may be read and dropped to keep its connection: only
+    a declared length of at most :data:`DRAINED`, from a client that sends the body without
+    waiting for "100 Continue" (one that waits sends no body after a refusal, and its next
+    request would be read as the rest of this one)."""
+    return (length is not None and "expect" not in headers
+            and not bodies.declares_more_than(length, DRAINED))
+
+
+async def _refuse_too_large(send: Send, *, close: bool) -> None:
+    """The answer to a body over ``MAX_BODY``: what AWS JSON calls a body it cannot parse (a
+    400 ``ValidationException``, reason ``CANNOT_PARSE``). The body is not read past the bound
+    here. With ``close``, the answer says ``Connection: close`` and uvicorn ends the
+    connection once it is out, reading nothing more (a client could make the server read any
+    length); without it, uvicorn reads and drops the rest of the declared length, and the
+    connection carries the client's next request."""
+    response = awsjson.error(new_id(), ValidationException(
+        "The request body is larger than 2 MiB.", reason="CANNOT_PARSE"))
+    await send({
+        "type": "http.response.start",
+        "status": response.status,
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        + [(b"content-length", str(len(response.body)).encode())]
+        + ([(b"connection", b"close")] if close else []),
+    })
+    await send({"type": "http.response.body", "body": response.body})
 
 
 def _for_this_turn(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[], None]], bool]:
@@ -173,9 +223,17 @@ class Application:
             return
         REQUEST_SCOPE.set(scope)  # what policy conditions may test (aws:SourceIp, ...)
         if scope["path"] != "/" or scope["method"] != "POST":
-            await self.router(scope, receive, send)
+            await self.router(scope, receive, _closing_if_unread(scope, send))
             return
         # The AWS endpoint, the hot path: served here rather than in a coroutine of its own.
+        headers = _headers(scope["headers"])
+        length = headers.get("content-length")
+        # Refused before any of the body is read (uvicorn sends "100 Continue" only when the
+        # body is first asked for); shorter values than the bound's are all within it.
+        if length is not None and len(length) >= _BOUND_DIGITS and \
+                bodies.declares_more_than(length, MAX_BODY):
+            await _refuse_too_large(send, close=not _drains(headers, length))
+            return
         message = await receive()
         if message["type"] != "http.request":
             return  # the client left before its body came: nothing to run, nobody to answer
@@ -186,23 +244,19 @@ class Application:
                 body = await _rest_of_body(receive, first)
             except _ClientGone:
                 return  # a part of a request is not run (it may be valid JSON on its own)
-        elif len(first) > MAX_BODY:
-            body = None
-        headers = _headers(scope["headers"])
-        if body is None:
-            response = awsjson.error("-", ValidationException(
-                "The request body is larger than 2 MiB.", reason="CANNOT_PARSE"))
+        if body is None or len(body) > MAX_BODY:
+            await _refuse_too_large(send, close=True)
+            return
+        query = scope.get("query_string")
+        path = scope["path"] + "?" + query.decode("latin-1") if query else scope["path"]
+        if self.inline and self.dispatcher.writes(headers):
+            response = await self._grouped(path, headers, body)
+        elif self.inline:
+            response = self.dispatcher.handle("POST", path, headers, body)
         else:
-            query = scope.get("query_string")
-            path = scope["path"] + "?" + query.decode("latin-1") if query else scope["path"]
-            if self.inline and self.dispatcher.writes(headers):
-                response = await self._grouped(path, headers, body)
-            elif self.inline:
-                response = self.dispatcher.handle("POST", path, headers, body)
-            else:
-                response = await anyio.to_thread.run_sync(
-                    self.dispatcher.handle, "POST", path, headers, body
-                )
+            response = await anyio.to_thread.run_sync(
+                self.dispatcher.handle, "POST", path, headers, body
+            )
         await send({
             "type": "http.response.start",
             "status": response.status,

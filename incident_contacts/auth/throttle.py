@@ -71,19 +71,6 @@ class Throttle:
         wait = math.ceil((1 - tokens) / self.rate)
         raise ThrottlingException("Rate exceeded", retry_after_seconds=max(1, wait))
 
-    def refund(self, account: str, operation: str) -> None:
-        """Give back a token that :meth:`acquire` took, for a caller that counts only
-        attempts that fail: it takes the token before the attempt's outcome is known (so
-        attempts in flight together never use more than the bucket holds) and gives it back
-        once the attempt succeeded. The bucket never holds more than ``burst``."""
-        if not self.enabled:
-            return
-        key = (account, operation_class(operation))
-        now = self._clock.now()
-        with self._lock:
-            tokens = self._refilled(key, now)
-            self._buckets[key] = (min(float(self.burst), tokens + 1), now)
-
     def _refilled(self, key: tuple[str, OperationClass], now: float) -> float:
         tokens, last = self._buckets.get(key, (float(self.burst), now))
         # A clock that stepped back refills nothing, rather than granting extra tokens later.

@@ -18,6 +18,13 @@ contacts' stages name channels (with an optional retry interval); ESCALATION pla
 name contacts (essential or not). An ONCALL_SCHEDULE's plan is its rotations
 (``rotation-N=<ARN>``).
 
+With up to ``BOXED_OPTIONS`` choices every row offers each of them as a box. With more (an
+escalation plan in an account of 500 contacts), a row would repeat them all, so it shows only
+its own targets as boxes and ``ADD_SLOTS`` text fields after them, named as boxes are
+(``stage-R-target-K``), each suggesting from the one list of choices the page holds (a
+``<datalist>``, no script needed): a field holds a contact's alias or an ARN
+(:func:`target_id`). A blank field is left out.
+
 Rotation and override forms are read by :mod:`incident_contacts.console.rotation_forms`.
 Tags are added (or given a new value) one at a time (``key``, ``value``) and removed one at a
 time (``key``). A contact policy is a JSON textarea (``policy``), sent as written but for
@@ -42,6 +49,12 @@ from incident_contacts.service.context import Caller
 MAX_STAGE_ROWS = 101
 """Stage rows a plan form may send: a plan's stages are numbered up to 100 (``StageIndex``)."""
 
+BOXED_OPTIONS = 12
+"""Choices up to which every stage row offers each as a box; beyond, the page lists them once."""
+
+ADD_SLOTS = 3
+"""Fields a stage row has for targets to add, when the choices are listed once."""
+
 _TARGET = re.compile(r"stage-([0-9]{1,3})-target-([0-9]{1,4})")
 _ROTATION = re.compile(r"rotation-([0-9]{1,4})")
 
@@ -60,8 +73,8 @@ def _ticked(form: Mapping[str, str],
     found = []
     for key, value in form.items():
         match = pattern.fullmatch(key)
-        if match and value:
-            found.append((tuple(int(group) for group in match.groups()), value))
+        if match and value.strip():     # a field to add a target to, left blank
+            found.append((tuple(int(group) for group in match.groups()), value.strip()))
     return sorted(found)
 
 
@@ -69,14 +82,25 @@ def rotations_of(form: Mapping[str, str]) -> list[str]:
     return [value for _, value in _ticked(form, _ROTATION)]
 
 
-def stages_of(form: Mapping[str, str], contact_type: str) -> list[dict[str, Any]]:
-    """The ``Plan.Stages`` a plan form describes (see the module's docstring)."""
+def target_id(value: str, contact_type: str, caller: Caller | None) -> str:
+    """What a plan form's target field names, as the API wants it: an ARN as it is; in an
+    escalation plan, anything else is the alias of a contact of the caller's account and
+    region (in any case: aliases are lower case). The API checks what it names."""
+    if value.startswith("arn:") or contact_type != "ESCALATION" or caller is None:
+        return value
+    return arns.contact_arn(caller.region, caller.account, value.lower())
+
+
+def stages_of(form: Mapping[str, str], contact_type: str,
+              caller: Caller | None = None) -> list[dict[str, Any]]:
+    """The ``Plan.Stages`` a plan form describes (see the module's docstring); ``caller``
+    reads the aliases typed into an escalation plan's fields."""
     rows = form.get("stages", "0")
     if not WHOLE.fullmatch(rows) or int(rows) > MAX_STAGE_ROWS:
         raise FormError(f"A plan has at most {MAX_STAGE_ROWS - 1} stages.")
     targets: dict[int, list[tuple[int, str]]] = {}
     for (row, index), value in _ticked(form, _TARGET):
-        targets.setdefault(row, []).append((index, value))
+        targets.setdefault(row, []).append((index, target_id(value, contact_type, caller)))
     stages: list[dict[str, Any]] = []
     for row in range(int(rows)):
         if form.get(f"stage-{row}-remove"):
@@ -108,11 +132,11 @@ def _target(form: Mapping[str, str], contact_type: str, row: int, index: int, ar
     return {"ChannelTargetInfo": info}
 
 
-def _plan(form: Mapping[str, str]) -> dict[str, Any]:
+def _plan(form: Mapping[str, str], caller: Caller) -> dict[str, Any]:
     contact_type = form.get("type", "")
     if contact_type == "ONCALL_SCHEDULE":
         return {"RotationIds": rotations_of(form)}
-    return {"Stages": stages_of(form, contact_type)}
+    return {"Stages": stages_of(form, contact_type, caller)}
 
 
 # -- the actions ------------------------------------------------------------------------------
@@ -174,7 +198,7 @@ def _delete_contact(form: Mapping[str, str], caller: Caller) -> Action:
 
 
 def _update_plan(form: Mapping[str, str], caller: Caller) -> Action:
-    return Action("UpdateContact", {"ContactId": form.get("arn", ""), "Plan": _plan(form)},
+    return Action("UpdateContact", {"ContactId": form.get("arn", ""), "Plan": _plan(form, caller)},
                   "The plan is saved.")
 
 
@@ -284,14 +308,33 @@ class StageRow:
     minutes: int | str | None
     targets: list[TargetRow] = field(default_factory=list)
     removed: bool = False
+    adds: int = 0       # fields to add targets with, after the targets (numbered on from them)
+
+
+def boxed(options: list[tuple[str, str]]) -> bool:
+    """Whether every stage row offers each choice as a box (else the page lists them once)."""
+    return len(options) <= BOXED_OPTIONS
+
+
+def _row(minutes: int | str | None, chosen: list[TargetRow], options: list[tuple[str, str]],
+         removed: bool = False) -> StageRow:
+    """A stage row: its own targets first, in their order (so saving keeps it), then the
+    choices it did not take as boxes, or fields to add targets with."""
+    if not boxed(options):
+        return StageRow(minutes, chosen, removed, adds=ADD_SLOTS)
+    taken = {target.arn for target in chosen}
+    offered = sorted((TargetRow(arn, label) for arn, label in options if arn not in taken),
+                     key=lambda target: target.label)
+    return StageRow(minutes, [*chosen, *offered], removed)
 
 
 def plan_rows(contact: Mapping[str, Any], options: list[tuple[str, str]]) -> list[StageRow]:
     """The editor's rows for a contact's stages, and a blank one for a new stage. Each row
-    offers every option (ARN, label) and ticks the stage's targets; a target that is not among
-    the options (a deleted channel, a contact past the list) is offered too, so saving the
-    form never drops a target nobody unticked."""
+    ticks the stage's targets; a target that is not among the options (a deleted channel, a
+    contact past the list) is shown too, so saving the form never drops a target nobody
+    unticked."""
     rows = []
+    labels = dict(options)
     stages = (contact.get("Plan") or {}).get("Stages") or []
     for stage in [*stages, None]:
         chosen: dict[str, TargetRow] = {}
@@ -304,23 +347,19 @@ def plan_rows(contact: Mapping[str, Any], options: list[tuple[str, str]]) -> lis
             elif person:
                 chosen[person["ContactId"]] = TargetRow(person["ContactId"], "", True,
                                                         essential=bool(person["IsEssential"]))
-        labels = dict(options)
         for arn, row in chosen.items():
             row.label = labels.get(arn) or short(arn)
-        # The stage's own targets first, in their order, so saving keeps it.
-        offered = sorted((TargetRow(arn, label) for arn, label in options if arn not in chosen),
-                         key=lambda row: row.label)
-        rows.append(StageRow(None if stage is None else stage["DurationInMinutes"],
-                             [*chosen.values(), *offered]))
+        rows.append(_row(None if stage is None else stage["DurationInMinutes"],
+                         list(chosen.values()), options))
     return rows
 
 
 def kept_rows(form: Mapping[str, str], contact_type: str,
               options: list[tuple[str, str]]) -> list[StageRow]:
     """The editor's rows as a plan form that failed sent them, to be corrected: each row's
-    minutes, ticked targets (with their retry intervals or essential boxes) and remove box as
-    typed, the options it did not tick, and a blank row for a new stage when the last row
-    was used."""
+    minutes, targets (ticked, or typed into a field to add one) with their retry intervals or
+    essential boxes, and remove box as typed, the options it did not tick, and a blank row for
+    a new stage when the last row was used."""
     count = form.get("stages", "0")
     rows = min(int(count), MAX_STAGE_ROWS) if WHOLE.fullmatch(count) else 0
     labels = dict(options)
@@ -333,15 +372,11 @@ def kept_rows(form: Mapping[str, str], contact_type: str,
                                  essential=bool(form.get(f"stage-{row}-essential-{index}")),
                                  retry=form.get(f"stage-{row}-retry-{index}", ""))
                   for index, arn in targets.get(row, [])}
-        offered = sorted((TargetRow(arn, label) for arn, label in options if arn not in chosen),
-                         key=lambda target: target.label)
-        result.append(StageRow(form.get(f"stage-{row}-minutes", ""),
-                               [*chosen.values(), *offered],
-                               removed=bool(form.get(f"stage-{row}-remove"))))
+        result.append(_row(form.get(f"stage-{row}-minutes", ""), list(chosen.values()),
+                           options, removed=bool(form.get(f"stage-{row}-remove"))))
     last = result[-1] if result else None
     if last is None or last.minutes or any(t.ticked for t in last.targets):
-        result.append(StageRow(None, sorted((TargetRow(arn, label) for arn, label in options),
-                                            key=lambda target: target.label)))
+        result.append(_row(None, [], options))
     return result
 
 
@@ -351,5 +386,6 @@ def short(arn: str) -> str:
     return "/".join(parsed.parts) if parsed is not None else arn
 
 
-__all__ = ["ACTIONS", "LARGE_FORMS", "PREVIEWS", "Action", "FormError", "StageRow",
-           "TargetRow", "kept_rows", "plan_rows", "rotations_of", "short", "stages_of"]
+__all__ = ["ACTIONS", "ADD_SLOTS", "BOXED_OPTIONS", "LARGE_FORMS", "PREVIEWS", "Action",
+           "FormError", "StageRow", "TargetRow", "boxed", "kept_rows", "plan_rows",
+           "rotations_of", "short", "stages_of", "target_id"]

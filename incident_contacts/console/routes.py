@@ -10,9 +10,10 @@ Signing in
     copied cookie stops working; a record lasts eight hours from signing in. With access
     keys the cookie also holds a keyed hash of the secret, never the secret: a key removed
     from or changed in the credentials file ends its sessions at the next request.
-    Failed sign-ins are limited per client address (``SIGN_IN_BURST``, then one every
-    ``1 / SIGN_IN_RATE`` seconds); one that succeeds uses up nothing, so people who share
-    an address are not kept waiting by each other's sign-ins.
+    Failed sign-ins are limited per user name and client address, per address and per
+    name, in the database, so that every server process counts the same failures
+    (``console.sign_ins``); one that succeeds uses up nothing, and people who share an
+    address are not kept waiting by each other's mistakes.
 
 Reading and acting
     Every page calls API operations through ``Dispatcher.call`` as the signed-in principal,
@@ -84,19 +85,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from incident_contacts import crypto
-from incident_contacts.api.bodies import read_at_most
+from incident_contacts.api.bodies import UNREAD, read_at_most
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.api.security import PrincipalCaller
 from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.principals import identity_allows
-from incident_contacts.auth.throttle import Throttle
 from incident_contacts.console import forms, rotation_pages
 from incident_contacts.console.fields import FAILED, Failed, failed_form
 from incident_contacts.console.rotation_forms import NEW_ROTATION, rotation_page
+from incident_contacts.console.sign_ins import SignInLimits, SignInRefused
 from incident_contacts.errors import (
     DataEncryptionException,
     ServiceError,
-    ThrottlingException,
     ValidationException,
 )
 from incident_contacts.runtime import Runtime
@@ -118,8 +118,6 @@ TRAIL = 50                      # earlier pages a list remembers for its "Previo
 OPTIONS = 500                   # contacts or rotations a form offers to choose from
 BACK_LIMIT = 4096               # characters of a form's "back" address (its list position)
 PEEK = 16 * 1024                # bytes of a form read without a session, to find its "back"
-SIGN_IN_RATE = 1 / 6
-SIGN_IN_BURST = 10
 _ACCOUNT_ID = frozenset("0123456789")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _ROW_ID = re.compile(r"[0-9]{1,18}")
@@ -292,8 +290,7 @@ class Console:
         self.templates.globals["kept"] = _kept
         self.templates.globals["failed_for"] = _failed_for
         self.pages: dict[str, Callable[[Request, Caller], Awaitable[Response]]] = {}
-        # Failed sign-ins per client address: a burst of ten, then one every six seconds.
-        self.sign_ins = Throttle(SIGN_IN_RATE, SIGN_IN_BURST, runtime.clock)
+        self.sign_ins = SignInLimits(runtime)
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -350,11 +347,12 @@ class Console:
     def render(self, request: Request, template: str, status: int = 200,
                **values: Any) -> HTMLResponse:
         session = request.session
+        headers = {**_HEADERS, **values.pop("headers", {})}
         body = self.templates.get_template(template).render(
             caller=values.pop("caller", None), csrf=session.get("csrf", ""),
             flash=session.pop("flash", None), auth=self.runtime.settings.auth,
             failed=failed_form(request), here=_here(request), **values)
-        return HTMLResponse(body, status_code=status, headers=_HEADERS)
+        return HTMLResponse(body, status_code=status, headers=headers)
 
     async def call(self, caller: Caller, operation: str, **params: Any) -> dict[str, Any]:
         """An API operation as ``caller``; like API requests, on the event loop on SQLite and
@@ -393,20 +391,23 @@ class Console:
                                        "console. Open the sign-in page again.")
         region = form.get("region", "").strip() or self.runtime.settings.default_region
         # The client address is the one uvicorn gives: behind a proxy it trusts
-        # (FORWARDED_ALLOW_IPS), the address the proxy forwarded. Every attempt takes a token
+        # (FORWARDED_ALLOW_IPS), the address the proxy forwarded. Every attempt is counted
         # before its credentials are looked at, so attempts sent together cannot learn more
-        # answers than the bucket holds; one that succeeds gives its token back below.
+        # answers than the limits hold; one that succeeds is given back below. The name is
+        # counted as typed, whether or not it exists.
         address = request.client.host if request.client else "-"
+        name = form.get("account" if self.credentials is None else "key", "").strip()
         try:
-            self.sign_ins.acquire(address, "SignIn")
-        except ThrottlingException as exc:
+            attempt = await self._run(self.sign_ins.take, address, name)
+        except SignInRefused as exc:
             # Refused whatever the credentials: answering a right one here would tell an
             # attacker past the limit which of their guesses is right.
-            wait = exc.members.get("RetryAfterSeconds") or 1
             return self.render(request, "login.html", status=429, region=region,
                                then=form.get("then", ""),
-                               error=f"Too many attempts to sign in from your address: try "
-                                     f"again in {wait} seconds.")
+                               error=f"Too many failed attempts to sign in: try again in "
+                                     f"{exc.retry_after} second"
+                                     f"{'' if exc.retry_after == 1 else 's'}.",
+                               headers={"Retry-After": str(exc.retry_after)})
         error = None
         account = ""
         principal: Principal | None = None
@@ -426,10 +427,10 @@ class Console:
         if error is not None:
             return self.render(request, "login.html", status=401, error=error, region=region,
                                then=form.get("then", ""))
-        # Only failures use up attempts: responders behind one address (a NAT, a proxy) sign
-        # in one after another without waiting. A success gives back just the token it took
-        # and does not refill the rest, or one valid key would renew a guesser's budget.
-        self.sign_ins.refund(address, "SignIn")
+        # Only failures count: responders behind one address (a NAT, a proxy) sign in one
+        # after another without waiting. A success gives back just the attempt it took and
+        # does not forget the failures before it, or one valid key would renew a guesser's.
+        await self._run(self.sign_ins.give_back, attempt)
         if principal is None:
             await self._start(request, account, region)
         else:
@@ -501,13 +502,21 @@ class Console:
         # What the plan editor offers: the contact's channels, the account's contacts that
         # an escalation plan may engage, or its rotations.
         options: list[tuple[str, str]] = []
+        # Beyond forms.BOXED_OPTIONS, the page lists them once (value typed, words shown).
+        choices: list[tuple[str, str]] = []
         if contact["Type"] == "PERSONAL" and not isinstance(channels, str):
             options = [(ch["ContactChannelArn"], f"{ch['Name']} ({ch['Type']})")
                        for ch in channels]
+            choices = options
         elif contact["Type"] == "ESCALATION":
-            options = [(c["ContactArn"], c["Alias"])
-                       for c in await self._options(caller, "ListContacts")
+            engaged = [c for c in await self._options(caller, "ListContacts")
                        if c["Type"] != "ESCALATION" and c["ContactArn"] != contact["ContactArn"]]
+            options = [(c["ContactArn"], c["Alias"]) for c in engaged]
+            # An alias names a contact of the caller's account; one shared from another
+            # account is chosen by its ARN.
+            choices = [(c["Alias"] if c["ContactArn"] == arns.contact_arn(
+                            caller.region, caller.account, c["Alias"]) else c["ContactArn"],
+                        c.get("DisplayName") or c["Alias"]) for c in engaged]
         # A plan form that failed is shown as it was sent, to be corrected.
         failed = failed_form(request)
         kept = (failed.form if failed is not None
@@ -526,6 +535,7 @@ class Console:
         return self.render(request, "contact.html", caller=caller, contact=contact,
                            channels=channels, stages=stages, rotations=rotations,
                            labels=dict(options),
+                           choices=[] if forms.boxed(options) else choices,
                            tags=await self.section(caller, "ListTagsForResource",
                                                    ResourceARN=contact["ContactArn"]),
                            policy=await self.section(caller, "GetContactPolicy",
@@ -800,6 +810,7 @@ async def _peek(request: Request, limit: int = PEEK) -> dict[str, str]:
         body += chunk
         if len(body) >= limit:
             del body[max(body.rfind(b"&", 0, limit), 0):]
+            request.scope[UNREAD] = True
             break
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 

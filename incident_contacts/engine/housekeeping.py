@@ -12,7 +12,8 @@ runs for months keeps tables the size of what is still in use.
   StartEngagement a token, so without this the table grew by one row, holding the whole
   answer, for each such call ever made.
 * Console sessions go once expired (a sign-in deletes expired ones too, but a console nobody
-  signs in to again would keep them).
+  signs in to again would keep them), and the console's counts of failed sign-ins once their
+  failures are forgotten.
 * History, only when asked for (AWS keeps it for ever, and so do we by default): engagements
   stopped more than ``engagement_retention_days`` ago go with everything that belongs to them
   (people's tracks, pages, receipts, the engine's log and timers, and the page messages that
@@ -43,7 +44,7 @@ from incident_contacts.api.dispatch import IDEMPOTENCY_WINDOW
 from incident_contacts.engine.background import BackgroundLoop
 from incident_contacts.engine.legacy_texts import scrub_legacy_error_texts
 from incident_contacts.service import arns
-from incident_contacts.store.schema.console import console_sessions
+from incident_contacts.store.schema.console import console_sessions, console_sign_in_limits
 from incident_contacts.store.schema.core import idempotency
 from incident_contacts.store.schema.delivery import outbox
 from incident_contacts.store.schema.engagements import (
@@ -104,6 +105,15 @@ def prune_console_sessions(runtime: Runtime) -> int:
     with runtime.store.transaction() as conn:
         result = conn.execute(console_sessions.delete().where(
             console_sessions.c.expires_at <= runtime.clock.now()))
+    return int(result.rowcount or 0)
+
+
+def prune_sign_in_limits(runtime: Runtime) -> int:
+    """Delete the console's sign-in limit rows whose failures are all forgotten (a row past
+    its ``clear_at`` is the same as none: ``console.sign_ins``); how many."""
+    with runtime.store.transaction() as conn:
+        result = conn.execute(console_sign_in_limits.delete().where(
+            console_sign_in_limits.c.clear_at <= runtime.clock.now()))
     return int(result.rowcount or 0)
 
 
@@ -287,7 +297,8 @@ def prune_overrides(runtime: Runtime, *, batch: int = BATCH) -> int:
 def keep_house(runtime: Runtime) -> None:
     """One round of every kind of housekeeping; one failing does not keep the others out."""
     for prune in (scrub_legacy_error_texts, prune_outbox, prune_idempotency,
-                  prune_console_sessions, prune_engagements, prune_overrides):
+                  prune_console_sessions, prune_sign_in_limits, prune_engagements,
+                  prune_overrides):
         try:
             prune(runtime)
         except Exception:
@@ -310,4 +321,4 @@ class Housekeeper(BackgroundLoop):
 
 __all__ = ["BATCH", "ENGAGEMENT_BATCH", "INTERVAL", "Housekeeper", "keep_house",
            "prune_console_sessions", "prune_engagements", "prune_idempotency", "prune_outbox",
-           "prune_overrides"]
+           "prune_overrides", "prune_sign_in_limits"]

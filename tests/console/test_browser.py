@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -100,10 +101,9 @@ def test_sign_in_and_activate_a_channel_in_a_browser(browser_page):
     assert page.url.startswith(server.url + "/console/login")
 
 
-def test_a_contact_is_built_and_engaged_in_a_browser(browser_page):
-    """The editing forms as a browser sends them: the plan editor's boxes and rows, under the
-    policy's ``form-action 'self'``."""
-    page, server = browser_page
+def _signed_in(page: Any, server: ServerProcess) -> tuple[Any, list[str]]:
+    """A boto3 client of the test account, and the page signed in to the console with the
+    errors its browser reports gathered in the list returned."""
     client = boto3.client("ssm-contacts", endpoint_url=server.url, region_name=REGION,
                           aws_access_key_id=ACCOUNT, aws_secret_access_key="x")
     refused: list[str] = []
@@ -113,6 +113,14 @@ def test_a_contact_is_built_and_engaged_in_a_browser(browser_page):
     page.fill("input[name=account]", ACCOUNT)
     page.click("button[type=submit]")
     page.wait_for_url(server.url + "/console/contacts")
+    return client, refused
+
+
+def test_a_contact_is_built_and_engaged_in_a_browser(browser_page):
+    """The editing forms as a browser sends them: the plan editor's boxes and rows, under the
+    policy's ``form-action 'self'``."""
+    page, server = browser_page
+    client, refused = _signed_in(page, server)
 
     page.fill("input[name=alias]", "kwame")
     page.fill("input[name=name]", "Kwame Mensah")
@@ -192,4 +200,26 @@ def test_a_rotation_is_previewed_changed_and_tagged_in_a_browser(browser_page):
     page.wait_for_selector("text=The tag is saved.")
     assert client.list_tags_for_resource(ResourceARN=rotation)["Tags"] == [
         {"Key": "team", "Value": "sre"}]
+    assert refused == []
+
+
+def test_a_large_escalation_plan_is_edited_by_typing_aliases_in_a_browser(browser_page):
+    """Past a dozen contacts the plan editor lists them once (a ``<datalist>``): a browser
+    sends an alias typed into a stage's field to add a target, without any script."""
+    page, server = browser_page
+    client, refused = _signed_in(page, server)
+    people = [client.create_contact(Alias=f"person-{n:02d}", Type="PERSONAL",
+                                    Plan={"Stages": []})["ContactArn"] for n in range(15)]
+    plan = client.create_contact(Alias="sre", Type="ESCALATION", Plan={"Stages": []})
+    page.goto(server.url + "/console/contact?arn=" + plan["ContactArn"])
+    page.click("summary:has-text('Edit')")
+    assert page.locator("datalist#plan-choices option").count() == 15
+    page.fill("input[name=stage-0-minutes]", "5")
+    page.get_by_label("Add a contact (its alias)").first.fill("person-07")
+    page.check("input[name=stage-0-essential-0]")
+    page.click("button:has-text('Save the plan')")
+    page.wait_for_selector("text=The plan is saved.")
+    assert client.get_contact(ContactId=plan["ContactArn"])["Plan"]["Stages"] == [
+        {"DurationInMinutes": 5,
+         "Targets": [{"ContactTargetInfo": {"ContactId": people[7], "IsEssential": True}}]}]
     assert refused == []

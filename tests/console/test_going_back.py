@@ -13,6 +13,7 @@ import anyio
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from incident_contacts.api.bodies import UNREAD
 from incident_contacts.console import routes
 from incident_contacts.console.routes import build_console
 from tests.console.test_console import (
@@ -252,6 +253,7 @@ def test_a_form_sent_without_a_session_is_read_no_further_than_its_back(app):
     location = dict(start["headers"])[b"location"].decode()
     assert parse_qs(urlsplit(location).query) == {"then": [back], "unsent": ["1"]}
     assert read <= routes.PEEK + chunk, f"{read} bytes read without a session"
+    assert scope.get(UNREAD) is True      # so the server closes rather than drains the rest
 
 
 def test_a_form_without_a_session_whose_back_is_cut_short_leads_to_its_resource(app):

@@ -1063,9 +1063,10 @@ def test_the_comparison_sees_every_table_an_account_writes(service: Service) -> 
     after = service.state()
     changed = differences(before, after)
     assert set(changed) >= ACCOUNT_TABLES, sorted(ACCOUNT_TABLES - set(changed))
-    # Every table but the server's own, the console's sessions and the maintenance done.
-    assert set(after) - set(SERVER_WIDE) - {"console_sessions", "maintenance_done"} \
-        == ACCOUNT_TABLES
+    # Every table but the server's own, the console's sessions and sign-in limits, and the
+    # maintenance done.
+    assert set(after) - set(SERVER_WIDE) - {"console_sessions", "console_sign_in_limits",
+                                            "maintenance_done"} == ACCOUNT_TABLES
 
 
 def test_inspection_of_an_arn_holding_a_nul(backend: Any) -> None:
