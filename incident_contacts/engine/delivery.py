@@ -37,9 +37,10 @@ PostgreSQL it is a session-level advisory lock named by the worker id, held on a
 the worker's own, which the database frees when that connection closes, on any host.
 
 A holder with no lock file to look at (a worker of a version before lock files, during an
-upgrade; one whose directory was read-only) is judged by its process id when it names a
-process of this host and of this pid namespace (a worker id carries a mark of its pid
-namespace, :func:`new_worker_id`), and otherwise keeps its rows until the lease runs out.
+upgrade; one whose directory was read-only or not to be trusted) is judged by its process id
+when it names a process of this host and of this pid namespace (a worker id carries a mark of
+its pid namespace, :func:`new_worker_id`), and otherwise keeps its rows until the lease runs
+out.
 
 Due-ness is judged by the runtime's clock, so moving the inspection clock forward makes
 retries due at once; claims are not (:func:`lease_time`): moving it never makes a live claim
@@ -68,12 +69,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import logging
 import os
 import random
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -103,6 +104,15 @@ from incident_contacts.store.schema.delivery import delivery_attempts, outbox
 
 if TYPE_CHECKING:
     from incident_contacts.runtime import Runtime
+
+try:
+    import fcntl
+except ImportError:     # Windows: no flock; workers are judged by process id and lease there
+    _flock: Callable[[int, int], None] | None = None
+    _LOCK_NOW = 0
+else:
+    _flock = fcntl.flock
+    _LOCK_NOW = fcntl.LOCK_EX | fcntl.LOCK_NB
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +186,9 @@ on_delivered: list[DeliveredHook] = []
 """Run, in order, inside the transaction that records a ``SENT`` or ``FAILED`` outcome."""
 
 
+ANNOUNCE_WAIT = 5.0
+"""Seconds a starting SQLite worker waits for its lock file while another holds it."""
+
 WORKER_ID_LENGTH = 64
 """The longest worker id: the width of ``outbox.claimed_by`` and ``delivery_attempts.worker``.
 A :func:`new_worker_id` is at most 63 characters (a host name cut to 32, a pid of at most 7
@@ -241,8 +254,9 @@ LOCK_SUFFIX = ".lock"
 
 def lock_directory(runtime: Runtime) -> Path | None:
     """Where the workers of a SQLite file keep their lock files: ``<database>.workers`` beside
-    it. None for PostgreSQL and for an in-memory database (one process, nothing to share)."""
-    if not runtime.store.sqlite:
+    it. None for PostgreSQL, for an in-memory database (one process, nothing to share), and
+    where the platform has no ``flock`` (Windows)."""
+    if not runtime.store.sqlite or _flock is None:
         return None
     database = sqlite_path(runtime.store.url)
     return None if database is None else database.with_name(database.name + ".workers")
@@ -255,14 +269,28 @@ def lock_file_name(worker_id: str) -> str:
                            person=b"ic-presence").hexdigest() + LOCK_SUFFIX
 
 
+# Never through a symbolic link (a lock file is written to: a link planted under a worker's
+# file name would have it truncate whatever the link names), and never waiting to open (a
+# FIFO or a device planted there).
+_OPEN = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) \
+    | getattr(os, "O_NONBLOCK", 0)
+
+
 def _lock(path: Path, *, create: bool) -> int | None:
     """A descriptor of ``path`` holding its exclusive lock, or None while someone else holds
     it. Opened for writing: NFS (which carries ``flock`` as a lock of the whole file) grants an
     exclusive lock only on such a descriptor. Raises OSError when the file cannot be opened
-    (FileNotFoundError: there is none)."""
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o666)
+    (FileNotFoundError: there is none), is a symbolic link, or is not a regular file of at
+    most one name (a hard link to another file)."""
+    assert _flock is not None       # lock_directory() is None without it
+    fd = os.open(path, _OPEN | (os.O_CREAT if create else 0), 0o666)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held = os.fstat(fd)
+        # (No name at all is a file a sweep just removed: the callers look for that.)
+        if not stat.S_ISREG(held.st_mode) or held.st_nlink > 1:
+            raise OSError(errno.EINVAL, "not a lock file (not a regular file of one name)",
+                          str(path))
+        _flock(fd, _LOCK_NOW)
     except OSError as exc:
         os.close(fd)
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
@@ -272,9 +300,10 @@ def _lock(path: Path, *, create: bool) -> int | None:
 
 
 def _is_file_of(fd: int, path: Path) -> bool:
-    """Whether ``path`` still names the file open as ``fd`` (not removed, nor replaced)."""
+    """Whether ``path`` still names the file open as ``fd`` (not removed, nor replaced, not
+    even by a symbolic link to it)."""
     try:
-        named = os.stat(path)
+        named = os.lstat(path)
     except FileNotFoundError:
         return False
     held = os.fstat(fd)
@@ -290,6 +319,34 @@ def _remove(fd: int, path: Path) -> None:
                 path.unlink()
     finally:
         os.close(fd)
+
+
+def _check_directory(directory: Path) -> None:
+    """Raise OSError unless ``directory`` can be trusted with lock files: a directory itself
+    (not a symbolic link to one), owned by this process's user, by the database's owner or by
+    root, that nobody but its owner and group can write to (unless anybody can write to the
+    database too: a volume that gives every file mode 777). Anyone else able to put files in
+    it could make a live worker look gone (a free file under its name: its claims given back,
+    its messages sent twice); and a directory another local user made beside a database in a
+    shared place (``/tmp``) before the first worker ran would be theirs."""
+    found = os.lstat(directory)
+    if not stat.S_ISDIR(found.st_mode):
+        raise OSError(errno.ENOTDIR, "not a directory (a symbolic link?)", str(directory))
+    try:
+        database: os.stat_result | None = os.stat(
+            directory.with_name(directory.name.removesuffix(".workers")))
+    except OSError:
+        database = None
+    if found.st_mode & stat.S_IWOTH and (database is None
+                                         or not database.st_mode & stat.S_IWOTH):
+        raise OSError(errno.EPERM, "anybody can write to it", str(directory))
+    geteuid: Callable[[], int] | None = getattr(os, "geteuid", None)
+    if geteuid is None:
+        return
+    trusted = {0, geteuid()} | (set() if database is None else {database.st_uid})
+    if found.st_uid not in trusted:
+        raise OSError(errno.EPERM, f"owned by user {found.st_uid}, neither this process's user "
+                      "nor the database's owner", str(directory))
 
 
 _FELL_BACK: set[str] = set()
@@ -320,7 +377,11 @@ class Presence:
     lease on it ends; a mount with ``nolock`` or ``local_lock`` keeps locks on each client, where
     SQLite's own locks do not work either.) A directory that cannot be written leaves the
     worker without a lock file, said once in the log: its claims then wait out their lease when
-    it dies, unless its process id tells (:func:`_died_here`).
+    it dies, unless its process id tells (:func:`_died_here`). So does one that cannot be
+    trusted (:func:`_check_directory`: a symbolic link, writable by others, owned by another
+    user than this one, the database's owner or root), and a platform without ``flock``
+    (Windows). Lock files are opened without following symbolic links, and only a regular file
+    of one name is written to.
 
     On PostgreSQL: a session-level advisory lock named by its id, held on a connection of its
     own. The database frees it when the connection closes: when the process exits or is
@@ -369,18 +430,26 @@ class Presence:
             return
         try:
             self.directory.mkdir(exist_ok=True)
-            for _ in range(20):
+            _check_directory(self.directory)
+            # Held: a worker under this id, or, for a moment, a sweep that found the file
+            # before this worker locked it (it removes the file and lets go). Ids are made
+            # unique, so the first is a mistake and the second passes: a sweep descheduled
+            # on a loaded host is waited for long enough not to stop a server from starting.
+            deadline = time.monotonic() + ANNOUNCE_WAIT
+            while True:
                 fd = _lock(self.path, create=True)
                 if fd is None:
-                    # Held: a worker under this id, or, for a moment, a sweep that found the
-                    # file before this worker locked it (it removes the file and lets go).
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("another delivery worker runs under this worker id")
                     time.sleep(0.01)
                     continue
-                if _is_file_of(fd, self.path):
-                    break
+                try:
+                    if _is_file_of(fd, self.path):
+                        break
+                except OSError:
+                    os.close(fd)
+                    raise
                 os.close(fd)        # removed by a sweep before we locked it: make another
-            else:
-                raise RuntimeError("another delivery worker runs under this worker id")
             try:
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{self.worker_id}\n".encode())
@@ -441,6 +510,11 @@ class _LockFiles:
     are kept until their claims are given back, then their files are removed."""
 
     def __init__(self, directory: Path | None, own: str) -> None:
+        if directory is not None:
+            try:
+                _check_directory(directory)
+            except OSError:     # none yet, or not to be trusted: process ids and leases judge
+                directory = None
         self.directory = directory
         self.own = lock_file_name(own)
         self.taken: dict[str, tuple[int, Path]] = {}     # file name: (descriptor, path)

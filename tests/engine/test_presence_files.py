@@ -150,7 +150,9 @@ def test_a_removed_lock_file_is_made_again(runtime: Runtime) -> None:
     assert _lock_files(runtime) == []
 
 
-def test_one_worker_id_cannot_be_announced_twice(runtime: Runtime) -> None:
+def test_one_worker_id_cannot_be_announced_twice(runtime: Runtime,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delivery, "ANNOUNCE_WAIT", 0.2)
     worker_id = new_worker_id()
     first = Presence(runtime, worker_id)
     first.announce()
@@ -159,6 +161,32 @@ def test_one_worker_id_cannot_be_announced_twice(runtime: Runtime) -> None:
             Presence(runtime, worker_id).announce()
     finally:
         first.close()
+
+
+def test_a_sweep_slow_to_let_go_of_a_new_file_does_not_stop_a_worker_starting(
+        runtime: Runtime) -> None:
+    """A sweep that locked a starting worker's new file (free for a moment) and was then held
+    up, as on a loaded host, for longer than a few retries: the worker waits for it."""
+    presence = Presence(runtime, new_worker_id())
+    assert presence.path is not None and presence.directory is not None
+    presence.directory.mkdir(exist_ok=True)
+    held = delivery._lock(presence.path, create=True)
+    assert held is not None
+
+    def sweep_lets_go() -> None:
+        time.sleep(0.6)
+        presence.path.unlink()
+        os.close(held)
+
+    sweeper = threading.Thread(target=sweep_lets_go)
+    sweeper.start()
+    try:
+        presence.announce()
+        assert presence.path.exists()
+        assert delivery._lock(presence.path, create=False) is None     # this worker holds it
+    finally:
+        sweeper.join()
+        presence.close()
 
 
 def test_a_directory_that_cannot_be_used_falls_back_to_the_lease_logged_once(
