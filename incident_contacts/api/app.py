@@ -129,8 +129,11 @@ def _drains(headers: Mapping[str, str], length: str | None) -> bool:
     """Whether the rest of a refused body may be read and dropped to keep its connection: only
     a declared length of at most :data:`DRAINED`, from a client that sends the body without
     waiting for "100 Continue" (one that waits sends no body after a refusal, and its next
-    request would be read as the rest of this one)."""
+    request would be read as the rest of this one). Never with a ``Transfer-Encoding`` too:
+    the body is then framed by its chunks, whatever the length says (an HTTP/1.1 server such
+    as h11 reads it so), and would be drained without end."""
     return (length is not None and "expect" not in headers
+            and "transfer-encoding" not in headers
             and not bodies.declares_more_than(length, DRAINED))
 
 

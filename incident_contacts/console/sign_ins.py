@@ -19,9 +19,11 @@ proxy: a war room) are not held up by them, as each has a pair of their own, unt
 failures in all from that address, which the whole room makes only together. An attacker at
 one address gets 5 tries at a name and 30 across names, then 3 a minute; from many addresses,
 20 tries at a name and then one a minute, about 1,400 a day, against a 40-character secret
-access key. The name limit lets an attacker who keeps failing at a name slow down its owner
-(an attempt a minute): the price of limiting distributed guessing at all, kept small by the
-limit being a rate, never a lockout that lasts.
+access key. Alone, the name limit would let attackers who keep failing at a name from two
+addresses or more keep its owner out for as long as they go on (each minute's one attempt
+taken first), so it does not apply at a client address where the name signed in within the
+last ``KNOWN_FOR`` (30 days): there the pair's limit, at the same rate, is what holds, and an
+owner kept out elsewhere still signs in from where they usually do.
 
 A user name is an access key id (with ``--auth sigv4``) or an account id (``--auth off``), as
 typed, whether or not it exists: the answer, the limits and the wait are the same for a name
@@ -36,7 +38,8 @@ hold; one that succeeds is given back, so successes never count. Each limit's st
 time per key (when its failures are forgotten: the generic cell rate algorithm), and a row
 past it is the same as no row, so housekeeping deletes those
 (:func:`incident_contacts.engine.housekeeping.prune_sign_in_limits`): the table holds the keys
-that failed in the last half hour at most.
+that failed in the last half hour at most, and a row per name and address that signed in
+within ``KNOWN_FOR`` (its time, when it stops being known).
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ NAME = Limit("name", 20, 60.0)
 LIMITS = (PAIR, ADDRESS, NAME)
 """In the order their rows are updated in, by every transaction (no deadlock on PostgreSQL)."""
 
+KNOWN_FOR = 30 * 86400.0
+"""How long a name stays exempt from its own limit at a client address it signed in from."""
+
 
 class SignInRefused(Exception):
     """Too many failures: no attempt is counted, nothing is looked at."""
@@ -81,6 +87,7 @@ class Attempt:
     """An attempt counted against its keys, to be given back if it succeeds."""
 
     keys: tuple[tuple[Limit, str], ...]
+    known: str          # the key of this name at this address, known once it signs in here
 
 
 def network(address: str) -> str:
@@ -110,16 +117,40 @@ class SignInLimits:
         return tuple((limit, crypto.keyed_hash(secret, "sign-in", limit.scope, *parts[limit]))
                      for limit in LIMITS)
 
+    def _known(self, address: str, name: str) -> str:
+        return crypto.keyed_hash(self.runtime.secret("console"), "sign-in", "known",
+                                 network(address), name)
+
     def take(self, address: str, name: str) -> Attempt:
         """Count an attempt by ``name`` from ``address`` against every limit, or raise
         :class:`SignInRefused` (counting nothing) when one of them has no attempt left."""
-        keys = self._keys(address, name)
+        keys, known = self._keys(address, name), self._known(address, name)
         now = self.runtime.clock.now()
+        # An attempt past a limit (most of a flood of them) is refused on a read: anyone may
+        # send these, and a write transaction each would queue for the database's one write
+        # lock (SQLite) ahead of the API's writes.
+        found = self._read([*(key for _, key in keys), known])
+        if found.get(known, now) > now:
+            # Where the name signed in before, its own limit does not apply: anyone failing
+            # at it elsewhere, once a second, would otherwise keep its owner out for good
+            # (an attempt a minute, taken first). The pair's limit still does.
+            keys = tuple((limit, key) for limit, key in keys if limit is not NAME)
+        wait = max((found[key] - (now + (limit.burst - 1) * limit.interval)
+                    for limit, key in keys if key in found), default=0.0)
+        if wait > 0:
+            raise SignInRefused(max(1, math.ceil(wait)))
         with self.runtime.store.transaction() as conn:
             waits = [self._take(conn, limit, key, now) for limit, key in keys]
             if any(wait > 0 for wait in waits):
                 raise SignInRefused(max(1, math.ceil(max(waits))))   # rolls the rest back
-        return Attempt(keys)
+        return Attempt(keys, known)
+
+    def _read(self, keys: list[str]) -> dict[str, float]:
+        """The rows of ``keys`` as last committed: key -> ``clear_at``."""
+        with self.runtime.store.transaction(write=False) as conn:
+            return {key: float(clear_at) for key, clear_at in conn.execute(
+                sa.select(limits.c.key_hash, limits.c.clear_at)
+                .where(limits.c.key_hash.in_(keys)))}
 
     def _take(self, conn: Connection, limit: Limit, key: str, now: float) -> float:
         """Count one failure against ``key``: 0 when counted, else the seconds until one may be."""
@@ -144,10 +175,17 @@ class SignInLimits:
     def give_back(self, attempt: Attempt) -> None:
         """An attempt that succeeded: it counts for nothing. Only what it took is given back,
         so a success does not renew the failures left to anyone else at the same keys."""
+        known_until = self.runtime.clock.now() + KNOWN_FOR
         with self.runtime.store.transaction() as conn:
             for limit, key in attempt.keys:
                 conn.execute(limits.update().where(limits.c.key_hash == key)
                              .values(clear_at=limits.c.clear_at - limit.interval))
+            # Last, after the limits' rows (the order every transaction takes rows in). Its
+            # row is deleted by housekeeping once it is past, as the limits' rows are.
+            conn.execute(self._insert(limits).values(key_hash=attempt.known,
+                                                     clear_at=known_until)
+                         .on_conflict_do_update(index_elements=["key_hash"],
+                                                set_={"clear_at": known_until}))
 
 
 __all__ = ["ADDRESS", "LIMITS", "NAME", "PAIR", "Attempt", "Limit", "SignInLimits",

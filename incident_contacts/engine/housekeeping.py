@@ -108,13 +108,25 @@ def prune_console_sessions(runtime: Runtime) -> int:
     return int(result.rowcount or 0)
 
 
-def prune_sign_in_limits(runtime: Runtime) -> int:
+def prune_sign_in_limits(runtime: Runtime, *, batch: int = BATCH) -> int:
     """Delete the console's sign-in limit rows whose failures are all forgotten (a row past
-    its ``clear_at`` is the same as none: ``console.sign_ins``); how many."""
-    with runtime.store.transaction() as conn:
-        result = conn.execute(console_sign_in_limits.delete().where(
-            console_sign_in_limits.c.clear_at <= runtime.clock.now()))
-    return int(result.rowcount or 0)
+    its ``clear_at`` is the same as none: ``console.sign_ins``), ``batch`` a transaction; how
+    many. A row a sign-in holds is left for the next round (PostgreSQL: ``SKIP LOCKED``):
+    a sign-in locks its rows in its own order, and one DELETE locking them in another order
+    while waiting for them ended a sign-in in a deadlock. Batches keep a table that many
+    addresses filled from holding the write lock for one long statement."""
+    table = console_sign_in_limits
+    deleted = 0
+    while True:
+        with runtime.store.transaction() as conn:
+            keys = conn.execute(
+                sa.select(table.c.key_hash).where(table.c.clear_at <= runtime.clock.now())
+                .limit(batch).with_for_update(skip_locked=True)).scalars().all()
+            if keys:
+                conn.execute(table.delete().where(table.c.key_hash.in_(keys)))
+        deleted += len(keys)
+        if len(keys) < batch:
+            return deleted
 
 
 def _prune_in_order(runtime: Runtime, table: sa.Table, horizon: float, batch: int, *,

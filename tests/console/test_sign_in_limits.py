@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from incident_contacts.auth.credentials import CredentialStore
+from incident_contacts.clock import ManualClock
 from incident_contacts.console import sign_ins
-from incident_contacts.engine.housekeeping import keep_house
+from incident_contacts.engine.housekeeping import keep_house, prune_sign_in_limits
+from incident_contacts.store.schema.console import console_sign_in_limits as limits_table
 from tests.console.test_console import (
     ACCOUNT,
     ADMIN_KEY,
@@ -30,6 +32,7 @@ from tests.console.test_console import (
     sign_in,
     sigv4_app,
 )
+from tests.engine.test_delivery import START, data_key, make_runtime
 from tests.support.server import start_server
 
 UNKNOWN_KEY = "AKIANOSUCHKEY0000001"
@@ -56,7 +59,11 @@ def refusal(answer: httpx.Response) -> str:
 
 
 def rows(app) -> list[dict]:
-    with app.runtime.store.transaction(write=False) as conn:
+    return rows_of(app.runtime)
+
+
+def rows_of(runtime) -> list[dict]:
+    with runtime.store.transaction(write=False) as conn:
         return [dict(row) for row in conn.execute(sa.text(
             "SELECT * FROM console_sign_in_limits")).mappings()]
 
@@ -161,15 +168,20 @@ def test_the_database_holds_keyed_hashes_and_housekeeping_forgets_them(app):
         assert all(re.fullmatch(r"[0-9a-f]{64}", row["key_hash"]) for row in kept)
         text = repr(kept)
         assert ADMIN_KEY not in text and "192.0.2.10" not in text
-        # A success leaves nothing counted, but rows until housekeeping.
+        # A success leaves nothing counted, but rows until housekeeping, and one more: the
+        # name is known at this address (for 30 days).
         sign_in(client, key=ADMIN_KEY, secret=ADMIN_SECRET, region=REGION)
+        assert len(rows(app)) == 4
         app.runtime.clock.advance(19)
         keep_house(app.runtime)
-        assert len(rows(app)) == 3     # the failure is not forgotten yet
+        assert len(rows(app)) == 4     # the failure is not forgotten yet
         app.runtime.clock.advance(1)   # by the address's limit, after 20 seconds
         keep_house(app.runtime)
-        assert len(rows(app)) == 2
+        assert len(rows(app)) == 3
         app.runtime.clock.advance(40)  # by the pair's and the name's, after a minute
+        keep_house(app.runtime)
+        assert len(rows(app)) == 1
+        app.runtime.clock.advance(sign_ins.KNOWN_FOR)
         keep_house(app.runtime)
         assert rows(app) == []
         # A row deleted is the same as none: the limits start again from nothing.
@@ -257,3 +269,91 @@ def test_two_server_processes_on_one_sqlite_file_share_the_limits(tmp_path):
 
 def test_two_server_processes_on_postgresql_share_the_limits(tmp_path, pg_database):
     _two_servers_share_the_limits(tmp_path, pg_database)
+
+
+def test_housekeeping_never_waits_for_a_sign_in_on_postgresql(pg_database):
+    """Housekeeping deleting forgotten rows while a sign-in holds one of them: it leaves that
+    row and ends (it used to wait for it, holding the others it had locked, and the sign-in
+    then waiting for one of those was ended by PostgreSQL as a deadlock: a 500)."""
+    clock = ManualClock(START)
+    runtime = make_runtime(pg_database, clock=clock, key=data_key())
+    counted = sign_ins.SignInLimits(runtime)
+    keys = {limit.scope: key for limit, key in counted._keys("192.0.2.10", ADMIN_KEY)}
+    with runtime.store.transaction() as conn:
+        for scope in ("name", "address", "pair"):   # forgotten long ago
+            conn.execute(limits_table.insert().values(key_hash=keys[scope],
+                                                      clear_at=START - 1000))
+    now = clock.now()
+    pruned: list[int] = []
+    with runtime.store.engine.connect() as conn, conn.begin():
+        assert counted._take(conn, sign_ins.PAIR, keys["pair"], now) == 0
+        housekeeping = threading.Thread(
+            target=lambda: pruned.append(prune_sign_in_limits(runtime)))
+        housekeeping.start()
+        housekeeping.join(10)
+        assert not housekeeping.is_alive(), "housekeeping waited for the sign-in's row"
+        assert pruned == [2]
+        assert counted._take(conn, sign_ins.ADDRESS, keys["address"], now) == 0
+        assert counted._take(conn, sign_ins.NAME, keys["name"], now) == 0
+    assert sorted(row["clear_at"] for row in rows_of(runtime)) == [now + 20, now + 60, now + 60]
+
+
+def test_housekeeping_deletes_in_batches(app):
+    with browser(app) as client:
+        for number in range(5):
+            assert guess(client, key=f"AKIANOSUCHKEY{number:07}").status_code == 401
+    assert len(rows(app)) == 11     # a pair and a name each, and the address
+    app.runtime.clock.advance(100)  # the address's five failures, 20 seconds each
+    assert prune_sign_in_limits(app.runtime, batch=3) == 11
+    assert rows(app) == []
+
+
+def test_an_attempt_past_a_limit_is_refused_without_a_write(app, monkeypatch):
+    """Attempts past a limit (what a flood of them mostly is) only read: each one written
+    would hold the database's write lock, ahead of the API's writes, for anyone who asks."""
+    store = app.runtime.store
+    opened: list[bool] = []
+    transaction = store.transaction
+
+    def counted(*, write: bool = True):
+        opened.append(write)
+        return transaction(write=write)
+
+    with browser(app) as client:
+        for _ in range(5):
+            assert guess(client).status_code == 401
+        monkeypatch.setattr(store, "transaction", counted)
+        for _ in range(3):
+            refusal(guess(client, secret=ADMIN_SECRET))
+        assert opened and True not in opened
+        monkeypatch.undo()
+        app.runtime.clock.advance(60)                   # the next is counted as before
+        assert guess(client).status_code == 401
+        refusal(guess(client))
+
+
+def test_a_name_kept_out_from_elsewhere_signs_in_where_it_did_before(app):
+    """Guessers at a name from many addresses use up its limit and keep at it; its owner
+    still signs in from an address (its /64) where the name signed in before (for 30 days),
+    while the name stays limited everywhere else; a guesser at the owner's address still
+    meets the limit of that address and name."""
+    guessers = [browser(app, f"203.0.113.{n}") for n in range(4)]
+    with browser(app, "198.51.100.20") as owner, browser(app, "198.51.100.21") as travelling, \
+            guessers[0], guessers[1], guessers[2], guessers[3]:
+        sign_in(owner, key=ADMIN_KEY, secret=ADMIN_SECRET, region=REGION)
+        for n in range(20):
+            assert guess(guessers[n % 4]).status_code == 401
+        for _ in range(3):                          # the guessers keep the name used up
+            app.runtime.clock.advance(60)
+            assert guess(guessers[0]).status_code == 401
+            refusal(guess(guessers[1]))
+        refusal(guess(travelling, secret=ADMIN_SECRET))
+        owner.cookies.clear()
+        sign_in(owner, key=ADMIN_KEY, secret=ADMIN_SECRET, region=REGION)
+        for _ in range(5):
+            assert guess(owner).status_code == 401
+        refusal(guess(owner, secret=ADMIN_SECRET))
+        app.runtime.clock.advance(sign_ins.KNOWN_FOR + 60)
+        for n in range(20):                         # 30 days on, no longer known there
+            assert guess(guessers[n % 4]).status_code == 401
+        refusal(guess(owner, secret=ADMIN_SECRET))

@@ -355,3 +355,24 @@ def test_a_declared_length_within_the_bound_or_not_a_number_is_measured(
         asyncio.run(app(_scope([(b"content-length", declared)]), receive, send))
     assert sent[0]["status"] == 200
     assert orjson.loads(sent[1]["body"]) == {"Contacts": []}
+
+
+def test_a_declared_length_beside_a_transfer_encoding_is_not_drained() -> None:
+    """Content-Length and Transfer-Encoding together (h11 accepts them, framing the body by
+    its chunks): refused by the length, and the connection ended rather than the chunks read
+    and dropped for as long as they come."""
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("the body was asked for")
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"content-length", str(MAX_BODY + 1).encode()),
+               (b"transfer-encoding", b"chunked")]
+    with mock_ssm_contacts() as mock:
+        app = Application(mock.runtime, mock.dispatcher, [])
+        asyncio.run(app(_scope(headers), receive, send))
+    assert sent[0]["status"] == 400
+    assert (b"connection", b"close") in sent[0]["headers"]
