@@ -44,7 +44,9 @@ out.
 
 Due-ness is judged by the runtime's clock, so moving the inspection clock forward makes
 retries due at once; claims are not (:func:`lease_time`): moving it never makes a live claim
-look run out.
+look run out. On PostgreSQL claims are dated and judged by the database server's clock, one
+clock for every host sharing the outbox, so a host whose clock runs ahead (skew, an NTP step)
+does not take another host's live claims for run out.
 
 **Hooks for other engines.** :data:`on_delivered` is an explicit registry of callbacks run
 inside the transaction that records a final outcome (``SENT`` or ``FAILED``, not the retries
@@ -122,15 +124,30 @@ rest back, so a live worker never loses a row it is still working on. Claims are
 judged in :func:`lease_time`."""
 
 
-def lease_time(runtime: Runtime) -> float:
+def lease_time(runtime: Runtime, conn: Connection | None = None) -> float:
     """The time claims are dated and judged by (``claimed_until``). On a server that is the
     real time, not its clock: the inspection clock may be moved forward (``SystemClock.advance``)
     to make retries and escalation stages due at once, and it moves on one server at a time,
     so a claim dated by it would look run out to another server, or to this one, while its
-    holder is still sending, and the message would go out twice. Elsewhere (the in-process
-    mock, tests with a clock of their own) the runtime's clock stands for the real time."""
+    holder is still sending, and the message would go out twice. On PostgreSQL the real time
+    is the database server's (read with ``conn`` when given, else in a read transaction of its
+    own): servers on several hosts share the outbox, and the host clocks may disagree by more
+    than a claim lasts. Elsewhere (the in-process mock, tests with a clock of their own, on
+    any database) the runtime's clock stands for the real time."""
     clock = runtime.clock
-    return time.time() if isinstance(clock, SystemClock) else clock.now()
+    if not isinstance(clock, SystemClock):
+        return clock.now()
+    if runtime.store.sqlite:
+        return time.time()
+    if conn is None:
+        with runtime.store.transaction(write=False) as own:
+            return float(own.execute(_DATABASE_TIME).scalar_one())
+    return float(conn.execute(_DATABASE_TIME).scalar_one())
+
+
+_DATABASE_TIME = sa.select(sa.cast(sa.extract("epoch", sa.func.clock_timestamp()),
+                                   sa.Float(precision=53)))
+"""PostgreSQL's real time, in epoch seconds: its clock when read, not its transaction's start."""
 
 DEFAULT_BATCH = 100
 
@@ -596,8 +613,8 @@ def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
 
 def _abandoning(runtime: Runtime, worker_id: str, files: _LockFiles) -> list[str]:
     """The holders of live claims that are gone."""
-    now = lease_time(runtime)
     with runtime.store.transaction(write=False) as conn:
+        now = lease_time(runtime, conn)
         holders = conn.execute(sa.select(outbox.c.claimed_by).distinct().where(
             outbox.c.status == "PENDING", outbox.c.claimed_by.is_not(None),
             outbox.c.claimed_until >= now)).scalars().all()
@@ -748,14 +765,16 @@ def _claim(runtime: Runtime, worker_id: str, limit: int, *,
            peek: bool = True) -> list[Row[Any]]:
     store = runtime.store
     now = runtime.clock.now()
-    lease = lease_time(runtime)
-    pick = {"now": now, "lease": lease, "limit": limit}
+    pick: dict[str, Any] = {"now": now, "limit": limit}
     if store.sqlite and peek:
         # Look before taking the write lock: an idle poll costs a read, not a write.
+        pick["lease"] = lease_time(runtime)
         with store.transaction(write=False) as conn:
             if not conn.execute(_PICK, pick).first():
                 return []
     with store.transaction() as conn:
+        # On PostgreSQL a server reads the database's clock here: one statement a batch.
+        lease = pick["lease"] = lease_time(runtime, conn)
         ids = list(conn.execute(_PICK if store.sqlite else _PICK_SKIP_LOCKED, pick).scalars())
         if not ids:
             return []

@@ -1,7 +1,8 @@
 """Delivery claims run on real time, not on a server's inspection clock: moving that clock
 forward (to make retries and escalation stages due) must not make a claim another server is
 still sending under look run out. Found by tests/engine/test_chaos.py: two servers whose
-clocks were moved one after the other sent messages twice."""
+clocks were moved one after the other sent messages twice. On PostgreSQL, where servers on
+several hosts share the outbox, claims follow the database server's clock, not the hosts'."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from incident_contacts.config import Settings
 from incident_contacts.delivery import MemoryTransport
 from incident_contacts.engine.delivery import (
     CLAIM_SECONDS,
+    Presence,
     _claim,
     deliver_due,
     lease_time,
@@ -84,13 +86,86 @@ def test_a_claim_runs_out_in_real_time(servers: tuple[Runtime, Runtime]) -> None
     assert [m.message_id for m in memory.sent] == [message]
 
 
-def test_a_clock_of_its_own_is_the_lease_time() -> None:
-    """The in-process mock and tests move their own clock: claims follow it there."""
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
+                                                          marks=pytest.mark.postgres)])
+def test_a_clock_of_its_own_is_the_lease_time(backend: str,
+                                              request: pytest.FixtureRequest) -> None:
+    """The in-process mock and tests move their own clock: claims follow it there, on
+    PostgreSQL too (tests that control leases with a manual clock)."""
+    database = "sqlite://" if backend == "sqlite" else request.getfixturevalue("pg_database")
     clock = ManualClock(1_000.0)
-    runtime = build_runtime(Settings(database="sqlite://", workers=False), clock)
+    runtime = build_runtime(Settings(database=database, data_key=data_key(), workers=False),
+                            clock)
     try:
         assert lease_time(runtime) == 1_000.0
         clock.advance(5)
         assert lease_time(runtime) == 1_005.0
     finally:
         runtime.close()
+
+
+# -- PostgreSQL: one clock for every host -----------------------------------------------------
+
+_REAL_TIME = time.time
+
+
+@pytest.fixture
+def pg_servers(pg_database: str) -> Iterator[tuple[Runtime, Runtime]]:
+    """Two servers' runtimes on one PostgreSQL database, as on two hosts."""
+    key = data_key()
+    first, second = _server_runtime(pg_database, key), _server_runtime(pg_database, key)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def _host_clock(monkeypatch: pytest.MonkeyPatch, skew: float) -> None:
+    """From now on this process runs on a host whose clock is ``skew`` seconds off."""
+    monkeypatch.setattr(time, "time", lambda: _REAL_TIME() + skew)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_host_running_ahead_leaves_live_claims_alone(
+        pg_servers: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:
+    slow, fast = pg_servers
+    (message,) = enqueue(slow, 1)
+    presence = Presence(slow, "slow-worker")
+    presence.announce()
+    try:
+        [row] = _claim(slow, "slow-worker", 10)           # being sent now
+        assert row.claimed_until == pytest.approx(_REAL_TIME() + CLAIM_SECONDS, abs=5)
+        _host_clock(monkeypatch, 10 * CLAIM_SECONDS)      # the fast host's turn
+        memory = MemoryTransport()
+        assert deliver_due(fast, transports_of(memory), "fast-worker") == 0
+        assert memory.sent == []
+        assert release_abandoned_claims(fast, "fast-worker") == 0      # alive: its lock
+        assert message_row(fast, message).claimed_by == "slow-worker"
+        presence.close()            # its holder gone, the live claim is given back
+        assert release_abandoned_claims(fast, "fast-worker") == 1
+    finally:
+        presence.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_host_running_ahead_dates_its_claims_by_the_database(
+        pg_servers: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, _slow = pg_servers
+    enqueue(fast, 1)
+    _host_clock(monkeypatch, 10 * CLAIM_SECONDS)
+    [row] = _claim(fast, "fast-worker", 10)
+    assert row.claimed_until == pytest.approx(_REAL_TIME() + CLAIM_SECONDS, abs=5)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_host_running_behind_takes_claims_that_ran_out(
+        pg_servers: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, slow = pg_servers
+    (message,) = enqueue(first, 1)
+    with first.store.transaction() as conn:
+        conn.execute(outbox.update().where(outbox.c.message_id == message)
+                     .values(claimed_by="gone-long-ago", claimed_until=_REAL_TIME() - 1,
+                             next_attempt_at=_REAL_TIME() - 100 * CLAIM_SECONDS))
+    _host_clock(monkeypatch, -10 * CLAIM_SECONDS)
+    memory = MemoryTransport()
+    assert deliver_due(slow, transports_of(memory), "slow-worker") == 1
+    assert [m.message_id for m in memory.sent] == [message]
