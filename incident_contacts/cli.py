@@ -290,5 +290,72 @@ def backup(destination: str, database: str | None) -> None:
                "key is not in it: keep the key apart", err=True)
 
 
+@main.command("copy")
+@click.option("--source-profile", default=None, metavar="NAME",
+              help="AWS profile to read with (default: the usual credential chain).")
+@click.option("--source-region", default=None, metavar="REGION",
+              help="Region to copy from (default: the profile's or AWS_DEFAULT_REGION).")
+@click.option("--source-endpoint-url", default=None, metavar="URL",
+              help="Read from this endpoint instead of AWS (e.g. another incident-contacts).")
+@click.option("--source-account", default=None, metavar="ACCOUNT",
+              help="Copy this account's contacts only (default: the account of most contacts "
+                   "listed; contacts shared from other accounts are skipped).")
+@click.option("--target-endpoint-url", required=True, metavar="URL",
+              help="The incident-contacts server to copy to, e.g. http://127.0.0.1:4575.")
+@click.option("--target-region", default=None, metavar="REGION",
+              help="Region to copy to (default: the source region).")
+@click.option("--target-profile", default=None, metavar="NAME",
+              help="AWS profile whose keys the target is called with (default: the usual "
+                   "credential chain).")
+@click.option("--send-activation-codes", is_flag=True,
+              help="After copying, send an activation code to each channel not activated "
+                   "on the target.")
+@click.option("--dry-run", is_flag=True, help="Print what would be done; write nothing.")
+def copy_command(source_profile: str | None, source_region: str | None,
+                 source_endpoint_url: str | None, source_account: str | None,
+                 target_endpoint_url: str, target_region: str | None,
+                 target_profile: str | None, send_activation_codes: bool,
+                 dry_run: bool) -> None:
+    """Copy the contacts of one account and region (AWS Incident Manager by default) to an
+    incident-contacts server, through the public ssm-contacts API on both sides.
+
+    Copies contacts, channels (to be activated again), rotations and their overrides that
+    have not ended, plans, contact policies and tags; never engagements or pages. Safe to
+    run again: what exists on the target is matched, not duplicated. Exit status 1 when
+    anything failed.
+    """
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from incident_contacts.copying import copy_contacts
+
+    try:
+        reading = boto3.Session(profile_name=source_profile, region_name=source_region)
+        region = reading.region_name
+        if not region:
+            raise ValueError("--source-region is required (no region is configured)")
+        source = reading.client(
+            "ssm-contacts", endpoint_url=source_endpoint_url,
+            config=Config(retries={"mode": "adaptive", "max_attempts": 10}))
+        writing = boto3.Session(profile_name=target_profile,
+                                region_name=target_region or region)
+        target = writing.client(
+            "ssm-contacts", endpoint_url=target_endpoint_url,
+            config=Config(retries={"mode": "standard", "max_attempts": 5}))
+        report = copy_contacts(source, target, dry_run=dry_run,
+                               send_activation_codes=send_activation_codes,
+                               source_account=source_account)
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        _fail(str(exc))
+    for outcome in report.outcomes:
+        click.echo(outcome.line())
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    click.echo(("dry run, nothing written: " if dry_run else "") + report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
