@@ -24,23 +24,9 @@ the normal case nothing is sent twice: only the holder of a live claim sends, an
 the outcome within :data:`RECORD_EVERY` of the transport's answer. (A crash inside that
 window is the one case in which a message is sent again, after restart.)
 
-A worker that died does not make its claims wait out the lease: every worker looks, when it
-starts and every :data:`LIVENESS_SECONDS`, for holders of live claims that are gone, and gives
-their rows back (:func:`release_abandoned_claims`). Each worker shows it is alive with a
-**presence lock** that it holds for as long as it runs (:class:`Presence`) and that nobody can
-take while it does; a holder is gone exactly when its lock can be taken. On a SQLite file the
-lock is an exclusive ``flock`` on a file of its own beside the database
-(``<database>.workers/<hash of the worker id>.lock``): the kernel keeps it and frees it when
-the process ends, however it ends, and every process using that file system on the same
-kernel sees it, whatever its pid namespace (containers sharing the database's volume). On
-PostgreSQL it is a session-level advisory lock named by the worker id, held on a connection of
-the worker's own, which the database frees when that connection closes, on any host.
-
-A holder with no lock file to look at (a worker of a version before lock files, during an
-upgrade; one whose directory was read-only or not to be trusted) is judged by its process id
-when it names a process of this host and of this pid namespace (a worker id carries a mark of
-its pid namespace, :func:`new_worker_id`), and otherwise keeps its rows until the lease runs
-out.
+A worker that died does not make its claims wait out the lease: the workers give back the
+rows of holders that are gone (``engine.presence``: worker ids, presence locks,
+``release_abandoned_claims``).
 
 Due-ness is judged by the runtime's clock, so moving the inspection clock forward makes
 retries due at once; claims are not (:func:`lease_time`): moving it never makes a live claim
@@ -69,26 +55,17 @@ hook runs again in its own, so a hook must keep its effects to the connection's 
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import hashlib
 import logging
-import os
 import random
-import socket
-import stat
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from incident_contacts.clock import SystemClock
 from incident_contacts.crypto import DecryptError
 from incident_contacts.delivery.base import (
     DeliveryError,
@@ -98,56 +75,21 @@ from incident_contacts.delivery.base import (
 )
 from incident_contacts.engine import legacy_texts
 from incident_contacts.engine.background import BackgroundLoop
+from incident_contacts.engine.leases import CLAIM_SECONDS, lease_time
+from incident_contacts.engine.presence import (
+    LIVENESS_SECONDS,
+    Presence,
+    new_worker_id,
+    release_abandoned_claims,
+)
 from incident_contacts.service import outbox as outbox_messages
-from incident_contacts.store.db import sqlite_path
-from incident_contacts.store.locks import key_of
 from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.delivery import delivery_attempts, outbox
 
 if TYPE_CHECKING:
     from incident_contacts.runtime import Runtime
 
-try:
-    import fcntl
-except ImportError:     # Windows: no flock; workers are judged by process id and lease there
-    _flock: Callable[[int, int], None] | None = None
-    _LOCK_NOW = 0
-else:
-    _flock = fcntl.flock
-    _LOCK_NOW = fcntl.LOCK_EX | fcntl.LOCK_NB
-
 log = logging.getLogger(__name__)
-
-CLAIM_SECONDS = 60.0
-"""How long a claim holds a row. A worker stops sending a batch at half of it and gives the
-rest back, so a live worker never loses a row it is still working on. Claims are dated and
-judged in :func:`lease_time`."""
-
-
-def lease_time(runtime: Runtime, conn: Connection | None = None) -> float:
-    """The time claims are dated and judged by (``claimed_until``). On a server that is the
-    real time, not its clock: the inspection clock may be moved forward (``SystemClock.advance``)
-    to make retries and escalation stages due at once, and it moves on one server at a time,
-    so a claim dated by it would look run out to another server, or to this one, while its
-    holder is still sending, and the message would go out twice. On PostgreSQL the real time
-    is the database server's (read with ``conn`` when given, else in a read transaction of its
-    own): servers on several hosts share the outbox, and the host clocks may disagree by more
-    than a claim lasts. Elsewhere (the in-process mock, tests with a clock of their own, on
-    any database) the runtime's clock stands for the real time."""
-    clock = runtime.clock
-    if not isinstance(clock, SystemClock):
-        return clock.now()
-    if runtime.store.sqlite:
-        return time.time()
-    if conn is None:
-        with runtime.store.transaction(write=False) as own:
-            return float(own.execute(_DATABASE_TIME).scalar_one())
-    return float(conn.execute(_DATABASE_TIME).scalar_one())
-
-
-_DATABASE_TIME = sa.select(sa.cast(sa.extract("epoch", sa.func.clock_timestamp()),
-                                   sa.Float(precision=53)))
-"""PostgreSQL's real time, in epoch seconds: its clock when read, not its transaction's start."""
 
 DEFAULT_BATCH = 100
 
@@ -201,463 +143,6 @@ DeliveredHook = Callable[[Connection, Row[Any], Outcome], None]
 
 on_delivered: list[DeliveredHook] = []
 """Run, in order, inside the transaction that records a ``SENT`` or ``FAILED`` outcome."""
-
-
-ANNOUNCE_WAIT = 5.0
-"""Seconds a starting SQLite worker waits for its lock file while another holds it."""
-
-WORKER_ID_LENGTH = 64
-"""The longest worker id: the width of ``outbox.claimed_by`` and ``delivery_attempts.worker``.
-A :func:`new_worker_id` is at most 63 characters (a host name cut to 32, a pid of at most 7
-digits, a 13-character namespace mark and an 8-character suffix, with their separators)."""
-
-PID_NAMESPACE = "/proc/self/ns/pid"
-BOOT_ID = "/proc/sys/kernel/random/boot_id"
-
-
-def new_worker_id() -> str:
-    """Names a worker in claims and attempt records: ``host:pid:namespace:suffix``, the host
-    name, the process id, the mark of the pid namespace the process id is a number of
-    (:func:`pid_namespace`), and a random suffix. Where that namespace cannot be known the mark
-    is left out (``host:pid:suffix``, the form of versions before it): no other worker then
-    trusts the process id to tell whether this one still runs (see :func:`_died_here`)."""
-    namespace = pid_namespace()
-    middle = f"{os.getpid()}" if namespace is None else f"{os.getpid()}:{namespace}"
-    return f"{_host()}:{middle}:{uuid.uuid4().hex[:8]}"
-
-
-def _host() -> str:
-    return socket.gethostname()[:32]
-
-
-def pid_namespace() -> str | None:
-    """A mark of the pid namespace this process runs in, on this boot of this kernel: ``n``
-    and 12 hex digits of a hash of the boot's id (``/proc/sys/kernel/random/boot_id``) and the
-    namespace's device and inode (``/proc/self/ns/pid``). Two processes with the same mark see
-    the same process ids; a process id means nothing to a process with another mark (another
-    container, even under the same host name; another machine sharing the file).
-
-    None where either cannot be read (no ``/proc``, as on macOS, or one that hides them). The
-    inode alone would not do: the first namespace of every Linux boot has the same one."""
-    try:
-        with open(BOOT_ID, "rb") as file:
-            boot = file.read(128).strip()
-        namespace = os.stat(PID_NAMESPACE)
-    except OSError:
-        return None
-    if not boot:
-        return None
-    digest = hashlib.blake2b(b"%s\x1f%d\x1f%d" % (boot, namespace.st_dev, namespace.st_ino),
-                             digest_size=6, person=b"ic-pid-ns").hexdigest()
-    return "n" + digest
-
-
-LIVENESS_SECONDS = 5.0
-"""How often a running worker looks for claims held by workers that are gone."""
-
-
-def _presence_key(worker_id: str) -> int:
-    return key_of("delivery-worker", worker_id)
-
-
-_TRY_LOCK = sa.select(sa.func.pg_try_advisory_lock(sa.bindparam("key", type_=sa.BigInteger)))
-_UNLOCK = sa.select(sa.func.pg_advisory_unlock(sa.bindparam("key", type_=sa.BigInteger)))
-
-
-# -- presence on a SQLite file: lock files -----------------------------------------------------
-
-LOCK_SUFFIX = ".lock"
-
-
-def lock_directory(runtime: Runtime) -> Path | None:
-    """Where the workers of a SQLite file keep their lock files: ``<database>.workers`` beside
-    it. None for PostgreSQL, for an in-memory database (one process, nothing to share), and
-    where the platform has no ``flock`` (Windows)."""
-    if not runtime.store.sqlite or _flock is None:
-        return None
-    database = sqlite_path(runtime.store.url)
-    return None if database is None else database.with_name(database.name + ".workers")
-
-
-def lock_file_name(worker_id: str) -> str:
-    """A worker's lock file: a hash of its id (ids hold characters no file name should, and
-    any length); the file holds the id itself, for whoever looks."""
-    return hashlib.blake2b(worker_id.encode(), digest_size=16,
-                           person=b"ic-presence").hexdigest() + LOCK_SUFFIX
-
-
-# Never through a symbolic link (a lock file is written to: a link planted under a worker's
-# file name would have it truncate whatever the link names), and never waiting to open (a
-# FIFO or a device planted there).
-_OPEN = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) \
-    | getattr(os, "O_NONBLOCK", 0)
-
-
-def _lock(path: Path, *, create: bool) -> int | None:
-    """A descriptor of ``path`` holding its exclusive lock, or None while someone else holds
-    it. Opened for writing: NFS (which carries ``flock`` as a lock of the whole file) grants an
-    exclusive lock only on such a descriptor. Raises OSError when the file cannot be opened
-    (FileNotFoundError: there is none), is a symbolic link, or is not a regular file of at
-    most one name (a hard link to another file)."""
-    assert _flock is not None       # lock_directory() is None without it
-    fd = os.open(path, _OPEN | (os.O_CREAT if create else 0), 0o666)
-    try:
-        held = os.fstat(fd)
-        # (No name at all is a file a sweep just removed: the callers look for that.)
-        if not stat.S_ISREG(held.st_mode) or held.st_nlink > 1:
-            raise OSError(errno.EINVAL, "not a lock file (not a regular file of one name)",
-                          str(path))
-        _flock(fd, _LOCK_NOW)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return None
-        raise
-    return fd
-
-
-def _is_file_of(fd: int, path: Path) -> bool:
-    """Whether ``path`` still names the file open as ``fd`` (not removed, nor replaced, not
-    even by a symbolic link to it)."""
-    try:
-        named = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
-
-
-def _remove(fd: int, path: Path) -> None:
-    """Remove a lock file whose lock ``fd`` holds (its worker is gone), then let go. Removed
-    before the lock is let go, so nobody takes a removed file for a live one's."""
-    try:
-        if _is_file_of(fd, path):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-    finally:
-        os.close(fd)
-
-
-def _check_directory(directory: Path) -> None:
-    """Raise OSError unless ``directory`` can be trusted with lock files: a directory itself
-    (not a symbolic link to one), owned by this process's user, by the database's owner or by
-    root, that nobody but its owner and group can write to (unless anybody can write to the
-    database too: a volume that gives every file mode 777). Anyone else able to put files in
-    it could make a live worker look gone (a free file under its name: its claims given back,
-    its messages sent twice); and a directory another local user made beside a database in a
-    shared place (``/tmp``) before the first worker ran would be theirs."""
-    found = os.lstat(directory)
-    if not stat.S_ISDIR(found.st_mode):
-        raise OSError(errno.ENOTDIR, "not a directory (a symbolic link?)", str(directory))
-    try:
-        database: os.stat_result | None = os.stat(
-            directory.with_name(directory.name.removesuffix(".workers")))
-    except OSError:
-        database = None
-    if found.st_mode & stat.S_IWOTH and (database is None
-                                         or not database.st_mode & stat.S_IWOTH):
-        raise OSError(errno.EPERM, "anybody can write to it", str(directory))
-    geteuid: Callable[[], int] | None = getattr(os, "geteuid", None)
-    if geteuid is None:
-        return
-    trusted = {0, geteuid()} | (set() if database is None else {database.st_uid})
-    if found.st_uid not in trusted:
-        raise OSError(errno.EPERM, f"owned by user {found.st_uid}, neither this process's user "
-                      "nor the database's owner", str(directory))
-
-
-_FELL_BACK: set[str] = set()
-_fell_back_lock = threading.Lock()
-
-
-def _fall_back(directory: Path, error: OSError) -> None:
-    """Say once per directory and process that claims fall back to the lease."""
-    with _fell_back_lock:
-        if str(directory) in _FELL_BACK:
-            return
-        _FELL_BACK.add(str(directory))
-    log.warning("cannot keep a delivery worker's lock file in %s (%s): if this worker dies, "
-                "its claims are given back when they run out (%.0f s), or, on this host and "
-                "pid namespace, when its process is seen gone", directory,
-                error.strerror or error, CLAIM_SECONDS)
-
-
-class Presence:
-    """A delivery worker's sign of life, held from :meth:`announce` to :meth:`close`.
-
-    On a SQLite file: an exclusive ``flock`` on ``<database>.workers/<hash>.lock``
-    (:func:`lock_directory`, :func:`lock_file_name`). ``flock`` locks live in the kernel, belong
-    to the open file, and go when the process ends, however it ends; every process using the
-    file system on the same kernel sees them, in any pid namespace: containers that share the
-    database's volume see each other's. (On NFS, Linux carries ``flock`` to the server as a lock
-    of the whole file: a killed process's lock goes at once, a lost client's when the server's
-    lease on it ends; a mount with ``nolock`` or ``local_lock`` keeps locks on each client, where
-    SQLite's own locks do not work either.) A directory that cannot be written leaves the
-    worker without a lock file, said once in the log: its claims then wait out their lease when
-    it dies, unless its process id tells (:func:`_died_here`). So does one that cannot be
-    trusted (:func:`_check_directory`: a symbolic link, writable by others, owned by another
-    user than this one, the database's owner or root), and a platform without ``flock``
-    (Windows). Lock files are opened without following symbolic links, and only a regular file
-    of one name is written to.
-
-    On PostgreSQL: a session-level advisory lock named by its id, held on a connection of its
-    own. The database frees it when the connection closes: when the process exits or is
-    killed, or the connection is lost.
-
-    In memory (the mock) it does nothing. :meth:`keep` notices a lost connection or a removed
-    lock file and takes the lock again.
-    """
-
-    def __init__(self, runtime: Runtime, worker_id: str) -> None:
-        self.runtime = runtime
-        self.worker_id = worker_id
-        self.key = _presence_key(worker_id)
-        self._conn: Connection | None = None
-        self.directory = lock_directory(runtime)
-        self.path = None if self.directory is None \
-            else self.directory / lock_file_name(worker_id)
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        """Whether this worker holds its lock now (False in memory and after falling back)."""
-        return self._conn is not None or self._fd is not None
-
-    def announce(self) -> None:
-        if self.runtime.store.sqlite:
-            self._announce_file()
-            return
-        if self._conn is not None:
-            return
-        conn = self.runtime.store.engine.connect()
-        conn.detach()       # its own session, ended by close() instead of going back to the pool
-        try:
-            taken = conn.execute(_TRY_LOCK, {"key": self.key}).scalar()
-            conn.commit()       # a session lock outlives the transaction that took it
-        except Exception:
-            conn.close()
-            raise
-        if not taken:
-            conn.close()
-            raise RuntimeError("another delivery worker runs under this worker id")
-        self._conn = conn
-
-    def _announce_file(self) -> None:
-        if self.directory is None or self.path is None or self._fd is not None:
-            return
-        try:
-            self.directory.mkdir(exist_ok=True)
-            _check_directory(self.directory)
-            # Held: a worker under this id, or, for a moment, a sweep that found the file
-            # before this worker locked it (it removes the file and lets go). Ids are made
-            # unique, so the first is a mistake and the second passes: a sweep descheduled
-            # on a loaded host is waited for long enough not to stop a server from starting.
-            deadline = time.monotonic() + ANNOUNCE_WAIT
-            while True:
-                fd = _lock(self.path, create=True)
-                if fd is None:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("another delivery worker runs under this worker id")
-                    time.sleep(0.01)
-                    continue
-                try:
-                    if _is_file_of(fd, self.path):
-                        break
-                except OSError:
-                    os.close(fd)
-                    raise
-                os.close(fd)        # removed by a sweep before we locked it: make another
-            try:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{self.worker_id}\n".encode())
-            except OSError:
-                os.close(fd)
-                raise
-        except OSError as exc:
-            _fall_back(self.directory, exc)
-            return
-        self._fd = fd
-
-    def keep(self) -> None:
-        """Check the lock is still held; take it again if not (a lost connection, a lock file
-        somebody removed)."""
-        if self.runtime.store.sqlite:
-            if self._fd is not None and self.path is not None \
-                    and not _is_file_of(self._fd, self.path):
-                log.warning("the delivery worker's lock file %s was removed; making it again",
-                            self.path)
-                os.close(self._fd)
-                self._fd = None
-            self._announce_file()
-            return
-        if self._conn is None:
-            self.announce()
-            return
-        try:
-            self._conn.execute(sa.select(sa.literal(1))).scalar()
-            self._conn.commit()
-        except sa.exc.DBAPIError:
-            log.warning("the delivery worker's presence connection was lost; taking its "
-                        "lock again")
-            self.close()
-            self.announce()
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None and self.path is not None:
-            _remove(fd, self.path)
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(sa.exc.DBAPIError):
-                conn.close()        # ends the session, and with it the lock
-
-
-def _gone_from_postgresql(conn: Connection, holder: str) -> bool:
-    """Whether no session holds ``holder``'s presence lock. Taking it proves that; it is let go
-    at once."""
-    key = _presence_key(holder)
-    if not conn.execute(_TRY_LOCK, {"key": key}).scalar():
-        return False
-    conn.execute(_UNLOCK, {"key": key})
-    return True
-
-
-class _LockFiles:
-    """The lock files of one look for the gone, on a SQLite file: the locks of gone holders
-    are kept until their claims are given back, then their files are removed."""
-
-    def __init__(self, directory: Path | None, own: str) -> None:
-        if directory is not None:
-            try:
-                _check_directory(directory)
-            except OSError:     # none yet, or not to be trusted: process ids and leases judge
-                directory = None
-        self.directory = directory
-        self.own = lock_file_name(own)
-        self.taken: dict[str, tuple[int, Path]] = {}     # file name: (descriptor, path)
-
-    def judge(self, holder: str) -> bool | None:
-        """True: gone (its lock was free, and is now held here); False: alive (its lock is
-        held); None: no lock file tells (none, or it cannot be opened)."""
-        if self.directory is None:
-            return None
-        path = self.directory / lock_file_name(holder)
-        try:
-            fd = _lock(path, create=False)
-        except OSError:
-            return None
-        if fd is None:
-            return False
-        self.taken[path.name] = (fd, path)
-        return True
-
-    def sweep(self) -> int:
-        """Take every other lock file whose lock is free (a worker that died without claims,
-        or whose claims ran out): the directory holds the files of live workers only."""
-        if self.directory is None:
-            return 0
-        try:
-            names = [entry.name for entry in os.scandir(self.directory)
-                     if entry.name.endswith(LOCK_SUFFIX)]
-        except OSError:
-            return 0
-        found = 0
-        for name in names:
-            if name == self.own or name in self.taken:
-                continue
-            path = self.directory / name
-            try:
-                fd = _lock(path, create=False)
-            except OSError:
-                continue
-            if fd is not None:
-                self.taken[name] = (fd, path)
-                found += 1
-        return found
-
-    def remove(self) -> None:
-        taken, self.taken = self.taken, {}
-        for fd, path in taken.values():
-            try:
-                _remove(fd, path)
-            except OSError as exc:
-                log.warning("could not remove the lock file %s of a gone delivery worker: %s",
-                            path, exc)
-
-
-def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
-    """Give back the rows claimed by delivery workers that are gone (a ``kill -9``, a lost
-    host): they are due at once, instead of when their claim runs out a minute later. A holder
-    is gone when its presence lock can be taken (:class:`Presence`); on SQLite, a holder
-    without a lock file is gone when it names a process of this host and pid namespace that no
-    longer runs (:func:`_died_here`). Returns how many rows were given back. A holder this
-    cannot judge keeps its rows until its claim runs out (:data:`CLAIM_SECONDS`), as every
-    claim does. On SQLite, lock files of gone workers are removed, claims or not.
-
-    On PostgreSQL a claim by a worker that holds no presence lock (one of a version before
-    presence locks, during an upgrade) counts as abandoned: its messages may go out twice."""
-    files = _LockFiles(lock_directory(runtime), worker_id)
-    try:
-        dead = _abandoning(runtime, worker_id, files)
-        released = 0
-        if dead:
-            with runtime.store.transaction() as conn:
-                released = int(conn.execute(_RELEASE_ABANDONED, {"holders": dead}).rowcount)
-            log.warning("gave back %d messages claimed by delivery workers that are gone: %s",
-                        released, ", ".join(dead))
-        files.sweep()
-    finally:
-        files.remove()      # only once the claims are given back: until then, locked here
-    return released
-
-
-def _abandoning(runtime: Runtime, worker_id: str, files: _LockFiles) -> list[str]:
-    """The holders of live claims that are gone."""
-    with runtime.store.transaction(write=False) as conn:
-        now = lease_time(runtime, conn)
-        holders = conn.execute(sa.select(outbox.c.claimed_by).distinct().where(
-            outbox.c.status == "PENDING", outbox.c.claimed_by.is_not(None),
-            outbox.c.claimed_until >= now)).scalars().all()
-        others = [holder for holder in holders if holder != worker_id]
-        if not runtime.store.sqlite:
-            # The lock alone: a pid this process cannot see may run in another pid namespace
-            # of a host of the same name (containers under host networking).
-            return [holder for holder in others if _gone_from_postgresql(conn, holder)]
-    dead = []
-    namespace: str | None = None
-    for holder in others:
-        verdict = files.judge(holder)
-        if verdict is None:
-            if namespace is None:
-                namespace = pid_namespace() or ""
-            verdict = _died_here(holder, namespace or None)
-        if verdict:
-            dead.append(holder)
-    return dead
-
-
-def _died_here(holder: str, namespace: str | None) -> bool:
-    """Whether a worker id names a process that no longer runs, of this host and of the pid
-    namespace marked ``namespace`` (ours, :func:`pid_namespace`). Anything else counts as
-    alive, to be given back only when its lease runs out: a process that exists under another
-    user, an id of another form, a holder of another namespace (its process id is not a number
-    of ours: another container with this host name, under host networking), a holder whose
-    namespace is not known (an id of a version before namespace marks, or of a system that
-    has none), and any holder when ours is not known."""
-    parts = holder.rsplit(":", 3)            # host:pid:namespace:suffix (new_worker_id)
-    if len(parts) != 4 or namespace is None:
-        return False
-    host, pid_text, holder_namespace, _suffix = parts
-    if host != _host() or holder_namespace != namespace or not pid_text.isdigit() \
-            or int(pid_text) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except (OSError, OverflowError):
-        return False
-    return False
 
 
 # -- one round ----------------------------------------------------------------------------------
@@ -733,10 +218,6 @@ _CLAIM = outbox.update().where(outbox.c.id.in_(sa.bindparam("ids", expanding=Tru
 _RELEASE = outbox.update().where(
     outbox.c.id.in_(sa.bindparam("ids", expanding=True)),
     outbox.c.claimed_by == sa.bindparam("worker"),
-    outbox.c.status == "PENDING",
-).values(claimed_by=None, claimed_until=None)
-_RELEASE_ABANDONED = outbox.update().where(
-    outbox.c.claimed_by.in_(sa.bindparam("holders", expanding=True)),
     outbox.c.status == "PENDING",
 ).values(claimed_by=None, claimed_until=None)
 _RECORD_ATTEMPT = insert_of(delivery_attempts, "message_pk", "attempt", "started_at", "outcome",
@@ -1017,23 +498,13 @@ class DeliveryWorker(BackgroundLoop):
 
 
 __all__ = [
-    "CLAIM_SECONDS",
     "DEFAULT_POLICY",
-    "LIVENESS_SECONDS",
-    "WORKER_ID_LENGTH",
     "DeliveredHook",
     "DeliveryWorker",
     "Outcome",
-    "Presence",
     "RetryPolicy",
     "deliver_all_due",
     "deliver_due",
-    "lease_time",
-    "lock_directory",
-    "lock_file_name",
-    "new_worker_id",
     "on_delivered",
     "outgoing_message",
-    "pid_namespace",
-    "release_abandoned_claims",
 ]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from incident_contacts.engine import runner
 from incident_contacts.engine.background import BackgroundLoop
-from incident_contacts.engine.delivery import new_worker_id
+from incident_contacts.engine.presence import new_worker_id
 
 if TYPE_CHECKING:
     from incident_contacts.runtime import Runtime

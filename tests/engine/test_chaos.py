@@ -40,7 +40,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
-from incident_contacts.engine.delivery import LIVENESS_SECONDS
+from incident_contacts.engine.presence import LIVENESS_SECONDS
 from incident_contacts.store.db import normalise_url
 from incident_contacts.store.schema.delivery import outbox
 from incident_contacts.store.schema.engagements import engagement_tracks, engagements, pages

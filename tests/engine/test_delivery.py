@@ -29,6 +29,7 @@ from incident_contacts.delivery import (
     Transport,
 )
 from incident_contacts.engine import delivery
+from incident_contacts.engine import presence as worker_presence
 from incident_contacts.engine.delivery import (
     DeliveryWorker,
     Outcome,
@@ -448,7 +449,7 @@ def test_claims_of_dead_workers_are_given_back_at_start(tmp_path: Path) -> None:
     on the same SQLite file, not a minute later when the claim runs out; a live process's
     claims, and ids of another form (among them those of versions before pid namespace marks,
     whose process ids cannot be placed), are left alone."""
-    namespace = delivery.pid_namespace()
+    namespace = worker_presence.pid_namespace()
     if namespace is None:
         pytest.skip("this system does not show its pid namespace (/proc)")
     runtime = make_runtime(f"sqlite:///{tmp_path / 'claims.db'}")

@@ -22,12 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from incident_contacts.delivery import DeliveryResult, MemoryTransport, OutgoingMessage
-from incident_contacts.engine.delivery import (
-    DeliveryWorker,
-    Presence,
-    deliver_due,
-    release_abandoned_claims,
-)
+from incident_contacts.engine.delivery import DeliveryWorker, deliver_due
+from incident_contacts.engine.presence import Presence, release_abandoned_claims
 from incident_contacts.runtime import Runtime
 from incident_contacts.store.schema.delivery import delivery_attempts
 from incident_contacts.store.schema.delivery import outbox as outbox_table

@@ -15,14 +15,9 @@ import pytest
 from incident_contacts.clock import ManualClock, SystemClock
 from incident_contacts.config import Settings
 from incident_contacts.delivery import MemoryTransport
-from incident_contacts.engine.delivery import (
-    CLAIM_SECONDS,
-    Presence,
-    _claim,
-    deliver_due,
-    lease_time,
-    release_abandoned_claims,
-)
+from incident_contacts.engine.delivery import _claim, deliver_due
+from incident_contacts.engine.leases import CLAIM_SECONDS, lease_time
+from incident_contacts.engine.presence import Presence, release_abandoned_claims
 from incident_contacts.runtime import Runtime
 from incident_contacts.server import build_runtime
 from incident_contacts.store.schema.delivery import outbox

@@ -27,16 +27,12 @@ import sqlalchemy as sa
 
 from incident_contacts.clock import ManualClock
 from incident_contacts.delivery import MemoryTransport
-from incident_contacts.engine import delivery
-from incident_contacts.engine.delivery import (
-    CLAIM_SECONDS,
-    DeliveryWorker,
-    Presence,
-    lock_directory,
-    lock_file_name,
-    new_worker_id,
-    release_abandoned_claims,
-)
+from incident_contacts.engine import lock_files
+from incident_contacts.engine import presence as worker_presence
+from incident_contacts.engine.delivery import DeliveryWorker
+from incident_contacts.engine.leases import CLAIM_SECONDS
+from incident_contacts.engine.lock_files import lock_directory, lock_file_name
+from incident_contacts.engine.presence import Presence, new_worker_id, release_abandoned_claims
 from incident_contacts.runtime import Runtime
 from incident_contacts.store.schema.delivery import outbox as outbox_table
 from tests.delivery.conftest import served
@@ -117,7 +113,7 @@ def test_a_worker_holds_its_lock_file_from_start_to_stop(runtime: Runtime, tmp_p
         assert path.read_text() == worker.worker_id + "\n"
         assert worker.presence.held
         # Held: nobody else can take it, not even another open file of this process.
-        assert delivery._lock(path, create=False) is None
+        assert lock_files.lock(path, create=False) is None
     finally:
         worker.stop()
     assert _lock_files(runtime) == []            # a worker that stops removes its file
@@ -144,7 +140,7 @@ def test_a_removed_lock_file_is_made_again(runtime: Runtime) -> None:
         presence.path.unlink()
         presence.keep()
         assert presence.path.exists()
-        assert delivery._lock(presence.path, create=False) is None
+        assert lock_files.lock(presence.path, create=False) is None
     finally:
         presence.close()
     assert _lock_files(runtime) == []
@@ -152,7 +148,7 @@ def test_a_removed_lock_file_is_made_again(runtime: Runtime) -> None:
 
 def test_one_worker_id_cannot_be_announced_twice(runtime: Runtime,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(delivery, "ANNOUNCE_WAIT", 0.2)
+    monkeypatch.setattr(worker_presence, "ANNOUNCE_WAIT", 0.2)
     worker_id = new_worker_id()
     first = Presence(runtime, worker_id)
     first.announce()
@@ -170,7 +166,7 @@ def test_a_sweep_slow_to_let_go_of_a_new_file_does_not_stop_a_worker_starting(
     presence = Presence(runtime, new_worker_id())
     assert presence.path is not None and presence.directory is not None
     presence.directory.mkdir(exist_ok=True)
-    held = delivery._lock(presence.path, create=True)
+    held = lock_files.lock(presence.path, create=True)
     assert held is not None
 
     def sweep_lets_go() -> None:
@@ -183,7 +179,7 @@ def test_a_sweep_slow_to_let_go_of_a_new_file_does_not_stop_a_worker_starting(
     try:
         presence.announce()
         assert presence.path.exists()
-        assert delivery._lock(presence.path, create=False) is None     # this worker holds it
+        assert lock_files.lock(presence.path, create=False) is None     # this worker holds it
     finally:
         sweeper.join()
         presence.close()
@@ -195,10 +191,10 @@ def test_a_directory_that_cannot_be_used_falls_back_to_the_lease_logged_once(
     """Where the lock directory cannot be made (here a file is in its way; a read-only volume
     does the same), a worker runs without a lock file and says so once. Its claims are then
     judged as before lock files: by process id in this namespace, otherwise by the lease."""
-    monkeypatch.setattr(delivery, "_FELL_BACK", set())
+    monkeypatch.setattr(lock_files, "_FELL_BACK", set())
     (tmp_path / "presence.db.workers").write_text("in the way")
     memory = MemoryTransport()
-    caplog.set_level(logging.WARNING, logger=delivery.__name__)
+    caplog.set_level(logging.WARNING, logger=lock_files.__name__)
     workers = [DeliveryWorker(runtime, transports_of(memory), poll_interval=0.05,
                               liveness_interval=0.05) for _ in range(2)]
     for worker in workers:
@@ -251,7 +247,7 @@ def test_a_live_holder_of_another_namespace_keeps_its_claims_until_killed(
 def test_a_free_lock_outweighs_a_process_id_that_seems_alive(runtime: Runtime) -> None:
     """A holder naming a live process of this namespace (a reused pid, here our parent's) whose
     lock file is free is gone: the lock, not the pid, says so."""
-    namespace = delivery.pid_namespace()
+    namespace = worker_presence.pid_namespace()
     if namespace is None:
         pytest.skip("this system does not show its pid namespace (/proc)")
     directory = lock_directory(runtime)
@@ -314,7 +310,7 @@ def test_workers_racing_to_start_and_sweep_all_end_up_holding_their_files(
         for presence in presences:
             assert presence.held and presence.path is not None
             assert presence.path.exists(), presence.worker_id
-            assert delivery._lock(presence.path, create=False) is None
+            assert lock_files.lock(presence.path, create=False) is None
     finally:
         for presence in presences:
             presence.close()
@@ -386,7 +382,7 @@ def test_a_killed_worker_process_gives_its_claims_back_within_the_liveness_inter
             pid = _server_pid(process, unshared)
             if unshared:
                 assert holder.split(":")[1] != str(pid)          # its own numbering
-                assert holder.split(":")[2] != delivery.pid_namespace()
+                assert holder.split(":")[2] != worker_presence.pid_namespace()
             else:
                 assert holder.split(":")[1] == str(pid)
             worker.start()

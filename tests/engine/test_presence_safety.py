@@ -19,13 +19,9 @@ import pytest
 
 import incident_contacts
 from incident_contacts.clock import ManualClock
-from incident_contacts.engine import delivery
-from incident_contacts.engine.delivery import (
-    Presence,
-    lock_directory,
-    lock_file_name,
-    release_abandoned_claims,
-)
+from incident_contacts.engine import lock_files
+from incident_contacts.engine.lock_files import lock_directory, lock_file_name
+from incident_contacts.engine.presence import Presence, release_abandoned_claims
 from incident_contacts.runtime import Runtime
 from tests.engine.test_delivery import START, enqueue, make_runtime, message_row
 from tests.engine.test_presence_files import ELSEWHERE, _claim
@@ -38,7 +34,7 @@ PRECIOUS = b"SQLite format 3\x00 and everything in it"
 
 @pytest.fixture
 def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    monkeypatch.setattr(delivery, "_FELL_BACK", set())
+    monkeypatch.setattr(lock_files, "_FELL_BACK", set())
     runtime = make_runtime(f"sqlite:///{tmp_path / 'safety.db'}", clock=ManualClock(START))
     yield runtime
     runtime.close()
@@ -199,7 +195,8 @@ import incident_contacts.testing.mock
 from incident_contacts.clock import ManualClock
 from incident_contacts.config import Settings
 from incident_contacts.delivery import MemoryTransport
-from incident_contacts.engine.delivery import DeliveryWorker, lock_directory
+from incident_contacts.engine.delivery import DeliveryWorker
+from incident_contacts.engine.lock_files import lock_directory
 from incident_contacts.server import build_runtime
 
 runtime = build_runtime(Settings(database="sqlite:///" + sys.argv[1], workers=False),

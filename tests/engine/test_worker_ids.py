@@ -18,11 +18,11 @@ import pytest
 
 from incident_contacts.clock import ManualClock
 from incident_contacts.delivery import MemoryTransport
-from incident_contacts.engine import delivery
-from incident_contacts.engine.delivery import (
-    CLAIM_SECONDS,
+from incident_contacts.engine import presence as worker_presence
+from incident_contacts.engine.delivery import deliver_due
+from incident_contacts.engine.leases import CLAIM_SECONDS
+from incident_contacts.engine.presence import (
     WORKER_ID_LENGTH,
-    deliver_due,
     new_worker_id,
     pid_namespace,
     release_abandoned_claims,
@@ -70,8 +70,8 @@ def _fake_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, boot: str) -> Pa
     boot_id.write_text(boot + "\n")
     namespace = tmp_path / "pid-namespace"
     namespace.touch()
-    monkeypatch.setattr(delivery, "BOOT_ID", str(boot_id))
-    monkeypatch.setattr(delivery, "PID_NAMESPACE", str(namespace))
+    monkeypatch.setattr(worker_presence, "BOOT_ID", str(boot_id))
+    monkeypatch.setattr(worker_presence, "PID_NAMESPACE", str(namespace))
     return namespace
 
 
@@ -83,9 +83,9 @@ def test_the_mark_names_the_boot_and_the_namespace(tmp_path: Path,
     assert pid_namespace() == mark                       # the same for the same namespace
     other = tmp_path / "other-namespace"                 # another inode: another namespace
     other.touch()
-    monkeypatch.setattr(delivery, "PID_NAMESPACE", str(other))
+    monkeypatch.setattr(worker_presence, "PID_NAMESPACE", str(other))
     assert pid_namespace() not in (None, mark)
-    monkeypatch.setattr(delivery, "PID_NAMESPACE", str(namespace))
+    monkeypatch.setattr(worker_presence, "PID_NAMESPACE", str(namespace))
     (tmp_path / "boot_id").write_text("a0000000-0000-4000-8000-000000000000\n")
     assert pid_namespace() not in (None, mark)           # same inode, another boot or kernel
 
@@ -114,13 +114,13 @@ def test_worker_ids_fit_their_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     the id still fits ``claimed_by`` (64 characters, enforced on PostgreSQL)."""
     monkeypatch.setattr(socket, "gethostname", lambda: "h" * 200)
     monkeypatch.setattr(os, "getpid", lambda: 4_194_304)
-    monkeypatch.setattr(delivery, "pid_namespace", lambda: OURS)
+    monkeypatch.setattr(worker_presence, "pid_namespace", lambda: OURS)
     worker_id = new_worker_id()
     assert len(worker_id) <= WORKER_ID_LENGTH
     assert outbox_table.c.claimed_by.type.length == WORKER_ID_LENGTH   # type: ignore[attr-defined]
     host, pid, mark, suffix = worker_id.split(":")
     assert (host, pid, mark) == ("h" * 32, "4194304", OURS) and len(suffix) == 8
-    monkeypatch.setattr(delivery, "pid_namespace", lambda: None)
+    monkeypatch.setattr(worker_presence, "pid_namespace", lambda: None)
     assert worker_id.split(":")[:2] == new_worker_id().split(":")[:2]
     assert len(new_worker_id().split(":")) == 3          # no mark: the earlier form
 
@@ -134,7 +134,7 @@ def test_a_dead_pid_of_another_namespace_keeps_its_claim_until_the_lease_ends(
     that worker is gone and its claim comes back at once; in another namespace (a container
     with this host name, whose process ids are not ours to look up) it may be alive, and its
     claim is left to run out, after which the message goes out as any other."""
-    monkeypatch.setattr(delivery, "pid_namespace", lambda: OURS)
+    monkeypatch.setattr(worker_presence, "pid_namespace", lambda: OURS)
     ours, theirs = enqueue(runtime, 2)
     dead = _dead_pid()
     with pytest.raises(ProcessLookupError):
@@ -159,7 +159,7 @@ def test_holders_that_cannot_be_placed_keep_their_claims(
     """Left to their lease: an id of a version before namespace marks (``host:pid:suffix``,
     still on the database during an upgrade), another host name, a live process of ours, this
     process under another worker id, a process id too big to be one."""
-    monkeypatch.setattr(delivery, "pid_namespace", lambda: OURS)
+    monkeypatch.setattr(worker_presence, "pid_namespace", lambda: OURS)
     dead = _dead_pid()
     holders = [f"{HOST}:{dead}:deadbeef",
                f"{'x' if HOST[:1] != 'x' else 'y'}{HOST[1:]}:{dead}:{OURS}:deadbeef",
@@ -177,7 +177,7 @@ def test_without_a_namespace_of_our_own_no_claim_is_given_back_by_pid(
         runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where ``/proc`` does not tell this process's namespace, no holder can be shown to share
     it: even an id that names our host, a dead pid and some namespace keeps its claim."""
-    monkeypatch.setattr(delivery, "pid_namespace", lambda: None)
+    monkeypatch.setattr(worker_presence, "pid_namespace", lambda: None)
     (message,) = enqueue(runtime, 1)
     _claim(runtime, {message: f"{HOST}:{_dead_pid()}:{OURS}:deadbeef"})
     assert release_abandoned_claims(runtime, new_worker_id()) == 0
