@@ -10,6 +10,7 @@ under any of them, and ``incident-contacts rotate-key`` re-seals everything unde
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -19,6 +20,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = "v1"
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 KEY_BYTES = 32
 
 
@@ -76,7 +78,9 @@ class KeyRing:
         if version != _VERSION or cipher is None:
             raise DecryptError(f"no key {kid!r} in the key ring")
         try:
-            raw = base64.urlsafe_b64decode(payload.encode("ascii"))
+            # base64.urlsafe_b64decode, without its two layers of Python around binascii
+            # (every read of a channel opens an address).
+            raw = binascii.a2b_base64(payload.encode("ascii").translate(_FROM_URLSAFE))
             return cipher.decrypt(raw[:12], raw[12:], aad.encode("utf-8")).decode("utf-8")
         except (InvalidTag, ValueError) as exc:
             raise DecryptError("the sealed value does not open under its key") from exc

@@ -101,6 +101,45 @@ class _Plan:
             and "IdempotencyToken" in self.input_shape.members
 
 
+MAX_DEVELOPMENT_CALLERS = 1024
+"""Callers kept by the development authenticator, one per distinct credential scope."""
+
+
+class _DevelopmentCallers:
+    """The caller of a request when signatures are not checked (``--auth off``, the mock):
+    ``protocol.identity.development_caller``, made once per distinct ``Credential=`` part of
+    the Authorization header (a client sends the same one with every request) and kept, as
+    the SigV4 authenticator keeps its callers. Callers are never changed; refusals (a region
+    AWS would not spell so) are not kept, and long scopes are read each time."""
+
+    __slots__ = ("_account", "_callers", "_region")
+
+    def __init__(self, default_account: str, default_region: str) -> None:
+        self._account = default_account
+        self._region = default_region
+        self._callers: dict[str, Caller] = {}
+
+    def __call__(self, _method: str, _path: str, headers: Mapping[str, str],
+                 _body: bytes) -> Caller:
+        authorization = headers.get("authorization", "")
+        # The part development_caller reads (credential_scope): nothing else of the header
+        # names the caller.
+        start = authorization.find("Credential=")
+        if start < 0:
+            scope = ""
+        else:
+            end = authorization.find(",", start)
+            scope = authorization[start:end] if end >= 0 else authorization[start:]
+        caller = self._callers.get(scope)
+        if caller is None:
+            caller = development_caller(headers, self._account, self._region)
+            if len(scope) <= 256:
+                if len(self._callers) >= MAX_DEVELOPMENT_CALLERS:
+                    self._callers.clear()
+                self._callers[scope] = caller
+        return caller
+
+
 class Dispatcher:
     def __init__(self, runtime: Runtime, *, authenticator: Authenticator | None = None,
                  guards: list[Guard] | None = None,
@@ -113,11 +152,8 @@ class Dispatcher:
         self.read_cache = read_cache if runtime.store.marks_changes else None
         self.operations = operations
         settings = runtime.settings
-        self.authenticate: Authenticator = authenticator or (
-            lambda _m, _p, headers, _b: development_caller(
-                headers, settings.default_account, settings.default_region
-            )
-        )
+        self.authenticate: Authenticator = authenticator or _DevelopmentCallers(
+            settings.default_account, settings.default_region)
         self.guards = guards or []
         self._plans = {name: _Plan(name, operation) for name, operation in operations.items()}
         prefix = model.target_prefix()

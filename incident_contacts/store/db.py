@@ -310,6 +310,53 @@ class _KeptTransaction:
             store._leave_writers(self.nested)
 
 
+class _MemoryRead:
+    """A read on an in-memory database (the mock), with no BEGIN and no COMMIT.
+
+    The database has one connection, and every transaction on it holds the store's lock from
+    its start to its end (``Store._memory_lock``), so nothing writes while a read runs: each of
+    its statements, in SQLite's autocommit mode, sees what the one before it saw, as they would
+    inside BEGIN and COMMIT, which cost more than the read's keyed lookup. A statement run
+    through SQLAlchemy still begins a transaction (the "begin" event above); it is ended here.
+    The connection's "write" mark is left as the last write set it: on a database no other
+    connection shares, BEGIN IMMEDIATE and BEGIN are the same, and the count of commits it
+    feeds is read only for SQLite files (``change_mark``).
+    """
+
+    __slots__ = ("connection", "local", "store")
+
+    def __init__(self, store: Store, local: threading.local) -> None:
+        self.store = store
+        self.local = local
+
+    def __enter__(self) -> Connection:
+        store = self.store
+        lock: Any = store._memory_lock
+        lock.acquire()
+        try:
+            kept = self.connection = store._kept_connection(self.local)
+        except BaseException:
+            lock.release()
+            raise
+        self.local.busy = True
+        return kept
+
+    def __exit__(self, exc_type: Any, _exc: Any, _tb: Any) -> None:
+        local = self.local
+        local.busy = False
+        kept = self.connection
+        try:
+            if kept.in_transaction() or local.driver.in_transaction:
+                driver: Any = kept.connection.driver_connection
+                if exc_type is not None:
+                    _roll_back(kept, driver)
+                else:
+                    _commit(kept, driver)
+        finally:
+            lock: Any = self.store._memory_lock
+            lock.release()
+
+
 class Store:
     """The engine plus what every caller needs of it."""
 
@@ -447,6 +494,8 @@ class Store:
                 raise RuntimeError("an in-memory database cannot open a transaction inside "
                                    "another one")
             return self._pooled_transaction(write)
+        if not write and self._memory_lock is not None:
+            return _MemoryRead(self, local)
         return _KeptTransaction(self, local, write)
 
     def begin_group(self) -> WriteGroup | None:
@@ -539,6 +588,7 @@ class Store:
         if connection is None or connection.closed or connection.invalidated:
             connection = self.engine.connect()
             local.connection = connection
+            local.driver = connection.connection.driver_connection
             local.serial = next(self._serials)
             local.version = None  # see change_mark
             local.forget_version = functools.partial(setattr, local, "version", None)

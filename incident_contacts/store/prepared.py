@@ -13,6 +13,7 @@ Booleans by truth value.
 
 from __future__ import annotations
 
+import operator
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -27,11 +28,16 @@ def _row_class(names: tuple[str, ...]) -> Any:
     return namedtuple("Row", names, rename=True)
 
 
+def _missing(exc: KeyError) -> sa.exc.InvalidRequestError:
+    return sa.exc.InvalidRequestError(f"A value is required for bind parameter {exc.args[0]!r}")
+
+
 class Prepared:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[str, tuple[str, Callable[[Mapping[str, Any]], Any]]] = {}
         self._row_types: dict[str, Any] = {}
+        self._last: tuple[Dialect, str, Callable[[Mapping[str, Any]], Any], Any] | None = None
 
     def _for(self, dialect: Dialect) -> tuple[str, Callable[[Mapping[str, Any]], Any]]:
         found = self._compiled.get(dialect.name)
@@ -56,9 +62,20 @@ class Prepared:
                         return tuple([values[name] if open_ else values.get(name, value)
                                       for name, open_, value in plan])
                     except KeyError as exc:
-                        raise sa.exc.InvalidRequestError(
-                            f"A value is required for bind parameter {exc.args[0]!r}"
-                        ) from None
+                        raise _missing(exc) from None
+
+                if names and all(open_ for _name, open_, _value in plan):
+                    # Every place takes a caller's value (the usual keyed lookup): one
+                    # itemgetter, no loop.
+                    get = operator.itemgetter(*names)
+                    single = len(names) == 1
+
+                    def parameters(values: Mapping[str, Any]) -> Any:
+                        try:
+                            got = get(values)
+                        except KeyError as exc:
+                            raise _missing(exc) from None
+                        return (got,) if single else got
 
             found = (compiled.string, parameters)
             self._compiled[dialect.name] = found
@@ -66,10 +83,17 @@ class Prepared:
 
     def _run(self, conn: Connection, values: Mapping[str, Any]) -> Any:
         dialect = conn.dialect
-        sql, parameters = self._for(dialect)
+        last = self._last
+        if last is not None and last[0] is dialect:
+            _dialect, sql, parameters, error = last
+        else:
+            sql, parameters = self._for(dialect)
+            error = dialect.loaded_dbapi.Error
+            # The dialect of the last run, looked up no more while it is the same (a process
+            # usually has one store).
+            self._last = (dialect, sql, parameters, error)
         args = parameters(values)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        error = dialect.loaded_dbapi.Error
         try:
             cursor.execute(sql, args)
         except error as exc:
@@ -77,11 +101,12 @@ class Prepared:
             raise sa.exc.DBAPIError.instance(sql, args, exc, error, dialect=dialect) from exc
         return cursor
 
-    def _row_type(self, dialect: str, description: Any) -> Any:
-        # A prepared statement's columns never change: the first result names them.
+    def _row_type(self, dialect: str, cursor: Any) -> Any:
+        # A prepared statement's columns never change: the first result names them. (psycopg
+        # builds ``description`` anew each time it is read: it is read once.)
         found = self._row_types.get(dialect)
         if found is None:
-            found = _row_class(tuple(column[0] for column in description))
+            found = _row_class(tuple(column[0] for column in cursor.description))
             self._row_types[dialect] = found
         return found
 
@@ -92,7 +117,7 @@ class Prepared:
             row = cursor.fetchone()
             if row is None:
                 return None
-            return self._row_type(conn.dialect.name, cursor.description)(*row)
+            return self._row_type(conn.dialect.name, cursor)(*row)
         finally:
             cursor.close()
 
@@ -102,7 +127,7 @@ class Prepared:
             rows = cursor.fetchall()
             if not rows:
                 return []
-            row_type = self._row_type(conn.dialect.name, cursor.description)
+            row_type = self._row_type(conn.dialect.name, cursor)
             return [row_type(*row) for row in rows]
         finally:
             cursor.close()

@@ -61,6 +61,9 @@ class _RawBody(io.BytesIO):
         yield self.getvalue()
 
 
+_NO_HEADERS: dict[str, str] = {}
+
+
 class _Answer(AWSResponse):  # type: ignore[misc]  # botocore is untyped here
     """The mock's answer to an ssm-contacts request.
 
@@ -69,6 +72,18 @@ class _Answer(AWSResponse):  # type: ignore[misc]  # botocore is untyped here
     ``await response.content``: awaited, this answer becomes aiobotocore's own response class
     over the same status, headers and body. The one handler thus serves both kinds of client,
     and botocore's calls pay nothing for it."""
+
+    def __init__(self, url: str, status_code: int, headers: list[tuple[str, str]],
+                 body: bytes) -> None:
+        # AWSResponse's own set-up (whatever a botocore release adds to it), with no headers
+        # to copy: the pairs the dispatcher answers with go in directly (its generic copy of
+        # any mapping costs more). The body botocore reads as ``content`` is kept as it is;
+        # should a release name that cache otherwise, ``content`` reads it from ``raw``.
+        super().__init__(url, status_code, _NO_HEADERS, _RawBody(body))
+        copied = self.headers
+        for name, value in headers:
+            copied[name] = value
+        self._content = body
 
     def __await__(self) -> Generator[Any, None, AWSResponse]:
         return self._for_aiobotocore().__await__()
@@ -126,13 +141,18 @@ class _RequestHeaders(Mapping[str, str]):
         return len(self._headers)
 
 
+_targets: list[str] = []   # "SSMContacts.": the start of this service's targets, once read
+
+
 def _before_send(request: Any, **_kwargs: Any) -> AWSResponse | None:
     if not _active:
         return None
     target = request.headers.get("X-Amz-Target", b"")
     if isinstance(target, bytes):
         target = target.decode("latin-1")
-    if not target.startswith(model.target_prefix() + "."):
+    if not _targets:
+        _targets.append(model.target_prefix() + ".")
+    if not target.startswith(_targets[0]):
         return None
     return _active[-1].respond(request, target=target)
 
@@ -283,8 +303,7 @@ class SsmContactsMock:
             body = body.read()
         response = dispatcher.handle(request.method, "/", headers, body)
         # botocore's header dictionary takes the (name, value) pairs as they are.
-        return _Answer(request.url, response.status, response.headers,
-                       _RawBody(response.body))
+        return _Answer(request.url, response.status, response.headers, response.body)
 
     def run_due(self) -> None:
         """Deliver what is due now; the mock does it before the API call returns."""
