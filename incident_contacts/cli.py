@@ -298,8 +298,9 @@ def backup(destination: str, database: str | None) -> None:
 @click.option("--source-endpoint-url", default=None, metavar="URL",
               help="Read from this endpoint instead of AWS (e.g. another incident-contacts).")
 @click.option("--source-account", default=None, metavar="ACCOUNT",
-              help="Copy this account's contacts only (default: the account of most contacts "
-                   "listed; contacts shared from other accounts are skipped).")
+              help="Copy this account's contacts only; contacts shared from other accounts "
+                   "are skipped (default: the caller's account, asked of AWS STS when reading "
+                   "from AWS, else the account of the source's rotations or contacts).")
 @click.option("--target-endpoint-url", required=True, metavar="URL",
               help="The incident-contacts server to copy to, e.g. http://127.0.0.1:4575.")
 @click.option("--target-region", default=None, metavar="REGION",
@@ -338,6 +339,9 @@ def copy_command(source_profile: str | None, source_region: str | None,
         source = reading.client(
             "ssm-contacts", endpoint_url=source_endpoint_url,
             config=Config(retries={"mode": "adaptive", "max_attempts": 10}))
+        if source_account is None and source_endpoint_url is None:
+            # AWS lists the contacts other accounts share with the caller beside its own.
+            source_account = str(reading.client("sts").get_caller_identity()["Account"])
         writing = boto3.Session(profile_name=target_profile,
                                 region_name=target_region or region)
         target = writing.client(

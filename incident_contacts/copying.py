@@ -25,6 +25,7 @@ completed by the next).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -107,6 +108,23 @@ def _address(channel: dict[str, Any]) -> str:
     return str(channel.get("DeliveryAddress", {}).get("SimpleAddress", ""))
 
 
+def _second(moment: datetime) -> int:
+    """A time to the whole second, as a client sends it (botocore drops the fraction of a
+    second): an override of the source's with one is matched on the target without it."""
+    return int(moment.timestamp() // 1)
+
+
+_QUOTED_VALUE = re.compile(r"Value '[^']*'")
+
+
+def _without_address(reason: str, address: str) -> str:
+    """An error text with the address it may quote taken out, whole or cut short (a
+    validation message shows a value's start only), as are the values it quotes."""
+    if address:
+        reason = reason.replace(address, "(address)")
+    return _QUOTED_VALUE.sub("Value (hidden)", reason)
+
+
 @dataclass
 class _Copy:
     source: Any
@@ -130,10 +148,19 @@ class _Copy:
     # -- contacts ----------------------------------------------------------------------------
 
     def find_contact(self, alias: str) -> dict[str, Any] | None:
+        """The target's own contact of this alias. The target lists contacts other accounts
+        share with it too, maybe of the same alias: never one of those (its channels, plan
+        and policy are not the copy's). Their account is told apart by the target's home,
+        once known (a copied item's ARN, or the target's own rotations, which are never
+        shared); until then a contact of that alias of several accounts is not copied."""
         found = [c for c in _pages(self.target, "list_contacts", "Contacts", AliasPrefix=alias)
                  if c["Alias"] == alias]
         if self.mapping.target_home is not None:
-            found.sort(key=lambda c: arn_home(c["ContactArn"]) != self.mapping.target_home)
+            found = [c for c in found
+                     if arn_home(c["ContactArn"]) == self.mapping.target_home]
+        elif len({arn_home(c["ContactArn"]) for c in found}) > 1:
+            raise NotCopied(f"the target lists contacts named {alias} of several accounts "
+                            "(some shared with it): which is its own is not known yet")
         return found[0] if found else None
 
     def contact(self, contact: dict[str, Any], plan: dict[str, Any] | None) -> str | None:
@@ -182,9 +209,13 @@ class _Copy:
         self.mapping.known.update(c["ContactChannelArn"] for c in mine)
         theirs: dict[tuple[str, str], dict[str, Any]] = {}
         if not target_arn.startswith("("):
-            for c in _pages(self.target, "list_contact_channels", "ContactChannels",
-                            ContactId=target_arn):
-                theirs.setdefault((c["Type"], _address(c)), c)
+            try:
+                for c in _pages(self.target, "list_contact_channels", "ContactChannels",
+                                ContactId=target_arn):
+                    theirs.setdefault((c["Type"], _address(c)), c)
+            except ClientError as exc:
+                self.report.add("channel", f"{alias}/*", "failed", _error(exc))
+                return
         for channel in mine:
             name = f"{alias}/{channel['Name']}"
             match = theirs.get((channel["Type"], _address(channel)))
@@ -207,7 +238,10 @@ class _Copy:
                     self.to_activate.append((name, arn))
                 self.mapping.arns[channel["ContactChannelArn"]] = arn
             except ClientError as exc:
-                self.report.add("channel", name, "failed", _error(exc))
+                # The target's refusal may quote the address: personal data, kept off the
+                # report (it goes to the terminal); the channel's name says which one.
+                self.report.add("channel", name, "failed",
+                                _without_address(_error(exc), _address(channel)))
 
     def send_activation_codes(self) -> None:
         for name, arn in self.to_activate:
@@ -263,7 +297,8 @@ class _Copy:
                            RotationId=source_arn, **window))
         theirs: set[tuple[Any, ...]] = set()
         if mine and not target_arn.startswith("("):
-            theirs = {(o["StartTime"], o["EndTime"], tuple(o.get("NewContactIds", [])))
+            theirs = {(_second(o["StartTime"]), _second(o["EndTime"]),
+                       tuple(o.get("NewContactIds", [])))
                       for o in _pages(self.target, "list_rotation_overrides",
                                       "RotationOverrides", RotationId=target_arn, **window)}
         for override in mine:
@@ -271,7 +306,8 @@ class _Copy:
                      f"{override['EndTime'].astimezone(UTC):%Y-%m-%dT%H:%MZ}")
             try:
                 members = self.members(override.get("NewContactIds", []), "member")
-                if (override["StartTime"], override["EndTime"], tuple(members)) in theirs:
+                if (_second(override["StartTime"]), _second(override["EndTime"]),
+                        tuple(members)) in theirs:
                     self.report.add("override", label, "matched")
                 elif self.report.dry_run:
                     self.report.add("override", label, "would create")
@@ -340,25 +376,50 @@ class _Copy:
             reason = _error(exc) if isinstance(exc, ClientError) else str(exc)
             self.report.add("policy", alias, "failed", reason)
 
+def source_home(contacts: list[dict[str, Any]], rotations: list[dict[str, Any]],
+                account: str | None) -> tuple[str, str, str] | None:
+    """(partition, region, account) of the contacts to copy: those of ``account`` when given;
+    else of the rotations (which are never shared from another account); else of the
+    contacts when they are all of one account. Raises ValueError when the listing holds
+    contacts of several accounts and nothing says which is the caller's own: the most
+    numerous is not it when others share more contacts with it than it has."""
+    homes = [arn_home(c["ContactArn"]) for c in contacts]
+    if account is not None:
+        mine = [h for h in homes + [arn_home(r["RotationArn"]) for r in rotations]
+                if h[2] == account]
+        return max(set(mine), key=mine.count) if mine else None
+    owned = {arn_home(r["RotationArn"]) for r in rotations}
+    if len(owned) == 1:
+        return owned.pop()
+    if len(set(homes)) == 1:
+        return homes[0]
+    if not homes:
+        return None
+    accounts = ", ".join(sorted({h[2] for h in homes}))
+    raise ValueError(f"the source lists contacts of several accounts ({accounts}): name the "
+                     "account to copy with --source-account")
+
+
 def copy_contacts(source: Any, target: Any, *, dry_run: bool = False,
                   send_activation_codes: bool = False, now: datetime | None = None,
                   source_account: str | None = None) -> Report:
     """Copy every contact, channel, rotation, override, plan, policy and tag of the source
     client's account and region to the target client's. Nothing is written in a dry run.
 
-    ``source_account``: the account whose contacts are copied; by default the account of
-    most contacts listed (a server may list contacts other accounts share with the caller;
-    those are skipped)."""
+    ``source_account``: the account whose contacts are copied (a server may list contacts
+    other accounts share with the caller; those are skipped); by default found by
+    :func:`source_home`, which raises ValueError when it cannot tell."""
     report = Report(dry_run=dry_run)
     job = _Copy(source, target, report, now or datetime.now(UTC))
+    # The target's own rotations (never shared with it) name its account and region.
+    owned = {arn_home(r["RotationArn"]) for r in _pages(target, "list_rotations", "Rotations")}
+    if len(owned) == 1:
+        job.mapping.target_home = owned.pop()
     listed = list(_pages(source, "list_contacts", "Contacts"))
     rotations = list(_pages(source, "list_rotations", "Rotations"))
-    homes = [arn_home(c["ContactArn"]) for c in listed] + [arn_home(r["RotationArn"])
-                                                        for r in rotations]
-    if source_account is not None:
-        homes = [h for h in homes if h[2] == source_account]
-    if homes:
-        job.mapping.home = max(set(homes), key=homes.count)
+    home = source_home(listed, rotations, source_account)
+    if home is not None:
+        job.mapping.home = home
     contacts = []
     for contact in listed:
         if arn_home(contact["ContactArn"]) != job.mapping.home:
@@ -415,4 +476,5 @@ def copy_contacts(source: Any, target: Any, *, dry_run: bool = False,
     return report
 
 
-__all__ = ["NOT_COPIED", "OVERRIDE_HORIZON", "Outcome", "Report", "copy_contacts"]
+__all__ = ["NOT_COPIED", "OVERRIDE_HORIZON", "Outcome", "Report", "copy_contacts",
+           "source_home"]

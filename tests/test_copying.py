@@ -335,3 +335,144 @@ def test_map_policy_maps_resources_only():
     assert mapped["Statement"] == {
         "Effect": "Deny", "Principal": {"AWS": "arn:a"}, "NotResource": "arn:b",
         "Condition": {"StringEquals": {"aws:SourceArn": "arn:a"}}}
+
+
+def test_a_refused_address_is_not_printed(server, accounts):
+    """The target's refusal of a channel may quote its address (personal data): the report,
+    which goes to the terminal, names the channel and not the address."""
+    source, target, _, _ = accounts
+    person = source.create_contact(Alias="fran", Type="PERSONAL",
+                                   Plan={"Stages": []})["ContactArn"]
+    long = "fran.long." + "x" * 60 + "@example.com"
+    for name, address in (("mail", "fran@example.com"), ("long", long)):
+        source.create_contact_channel(ContactId=person, Name=name, Type="EMAIL",
+                                      DeliveryAddress={"SimpleAddress": address},
+                                      DeferActivation=True)
+
+    class Refusing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(target, name)
+
+        def create_contact_channel(self, **params: Any) -> Any:
+            # as the validator words it: values past 64 characters are cut short
+            address = params["DeliveryAddress"]["SimpleAddress"]
+            shown = address if len(address) <= 64 else address[:61] + "..."
+            raise target.exceptions.ValidationException({"Error": {
+                "Code": "ValidationException",
+                "Message": f"Value '{shown}' at 'DeliveryAddress.SimpleAddress' is not "
+                           "an email address."}}, "CreateContactChannel")
+
+    report = copy_contacts(source, Refusing())
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    assert sorted((o.kind, o.name) for o in failed) == [("channel", "fran/long"),
+                                                         ("channel", "fran/mail")]
+    for outcome in failed:
+        assert "fran@example.com" not in outcome.line()
+        assert "fran.long" not in outcome.line()
+        assert "is not an email address" in outcome.line()
+
+
+
+def test_an_account_with_more_shared_contacts_than_its_own_is_never_guessed(server,
+                                                                            accounts):
+    """With contacts of several accounts listed and no rotation to tell, the most numerous
+    account is not taken for the caller's (here it is the partner's): the copy asks for
+    --source-account, and copies the contacts of the account named."""
+    source, target, source_account, _ = accounts
+    source.create_contact(Alias="solo", Type="PERSONAL", Plan={"Stages": []})
+    partner = client(server, new_account(), "us-east-1")
+    for alias in ("partner-desk", "partner-night"):
+        shared = partner.create_contact(Alias=alias, Type="PERSONAL",
+                                        Plan={"Stages": []})["ContactArn"]
+        partner.put_contact_policy(ContactArn=shared, Policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{source_account}:root"},
+                "Action": "ssm-contacts:GetContact", "Resource": shared}]}))
+    assert len(pages(source, "list_contacts", "Contacts")) == 3
+    with pytest.raises(ValueError, match="--source-account"):
+        copy_contacts(source, target)
+    assert pages(target, "list_contacts", "Contacts") == []
+    report = copy_contacts(source, target, source_account=source_account)
+    assert report.ok, [o.line() for o in report.outcomes]
+    assert [c["Alias"] for c in pages(target, "list_contacts", "Contacts")] == ["solo"]
+    assert {(o.name, o.status) for o in report.outcomes if o.kind == "contact"} == {
+        ("solo", "created"), ("partner-desk", "skipped"), ("partner-night", "skipped")}
+
+
+def test_a_contact_shared_with_the_target_under_the_same_alias_is_never_matched(server):
+    """The target lists a partner's contact of the same alias beside its own: a re-run never
+    takes it for the copy (its channels, plan and policy are not the copy's), nor stops."""
+    source_account, target_account = new_account(), new_account()
+    partner = client(server, new_account(), "us-east-1")
+    shared = partner.create_contact(Alias="ops", Type="PERSONAL",
+                                    Plan={"Stages": []})["ContactArn"]
+    partner.put_contact_policy(ContactArn=shared, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{target_account}:root"},
+            "Action": "ssm-contacts:GetContact", "Resource": shared}]}))
+    source = client(server, source_account, "us-east-1")
+    target = client(server, target_account, "us-east-1")
+    ops = source.create_contact(Alias="ops", Type="PERSONAL",
+                                Plan={"Stages": []})["ContactArn"]
+    source.create_contact_channel(ContactId=ops, Name="mail", Type="EMAIL",
+                                  DeliveryAddress={"SimpleAddress": "ops@example.com"},
+                                  DeferActivation=True)
+    first = copy_contacts(source, target)
+    assert first.ok, [o.line() for o in first.outcomes]
+    # nothing tells the target's own "ops" from the partner's: that contact fails alone
+    again = copy_contacts(source, target)
+    assert [(o.kind, o.name, o.status) for o in again.outcomes] == [
+        ("contact", "ops", "failed")]
+    assert "several accounts" in again.outcomes[0].reason
+    # a rotation of the target's own names its account: then "ops" is matched
+    (own,) = [c["ContactArn"] for c in pages(target, "list_contacts", "Contacts")
+              if c["ContactArn"].split(":")[4] == target_account]
+    target.create_rotation(Name="desk", ContactIds=[own], TimeZoneId="UTC",
+                           Recurrence=DAILY, StartTime=datetime(2026, 1, 1, tzinfo=UTC))
+    for dry_run in (True, False):
+        report = copy_contacts(source, target, dry_run=dry_run)
+        assert report.ok, [o.line() for o in report.outcomes]
+        assert ("contact", "ops", "matched") in [(o.kind, o.name, o.status)
+                                                 for o in report.outcomes]
+
+
+def test_an_override_timed_to_the_millisecond_is_matched_again(server, accounts):
+    """AWS may answer times with a fraction of a second; the copy is sent (and kept) to the
+    second. A re-run matches it rather than adding the override again."""
+    source, target, _, _ = accounts
+    person = source.create_contact(Alias="gil", Type="PERSONAL",
+                                   Plan={"Stages": []})["ContactArn"]
+    rotation = source.create_rotation(
+        Name="gil-rotation", ContactIds=[person], TimeZoneId="UTC", Recurrence=DAILY,
+        StartTime=datetime(2026, 1, 1, tzinfo=UTC))["RotationArn"]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    source.create_rotation_override(RotationId=rotation, NewContactIds=[person],
+                                    StartTime=start, EndTime=start + timedelta(hours=8))
+
+    class Precise:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(source, name)
+
+        def get_paginator(self, operation: str) -> Any:
+            paginator = source.get_paginator(operation)
+            if operation != "list_rotation_overrides":
+                return paginator
+
+            class Pages:
+                def paginate(self, **params: Any) -> Iterator[dict[str, Any]]:
+                    for page in paginator.paginate(**params):
+                        for o in page.get("RotationOverrides", []):
+                            o["StartTime"] += timedelta(milliseconds=250)
+                            o["EndTime"] += timedelta(milliseconds=750)
+                        yield page
+            return Pages()
+
+    first = copy_contacts(Precise(), target)
+    assert first.ok and ("override", "created") in {(o.kind, o.status)
+                                                    for o in first.outcomes}
+    again = copy_contacts(Precise(), target)
+    assert again.ok and again.count("created") == 0, [o.line() for o in again.outcomes]
+    (copied,) = pages(target, "list_rotations", "Rotations")
+    assert len(pages(target, "list_rotation_overrides", "RotationOverrides",
+                     RotationId=copied["RotationArn"], StartTime=start - timedelta(days=1),
+                     EndTime=start + timedelta(days=2))) == 1
