@@ -5,7 +5,8 @@ tests and the in-process mock use a clock they move themselves. Time is epoch se
 float throughout: that is what the wire carries and what the store keeps. The server's clock
 reads to the millisecond (:func:`to_millisecond`), the precision AWS answers in, so a time
 read back from an answer (a ``TimeRangeValue`` bound, say) is exactly the time kept; a manual
-clock starts on a whole millisecond and moves by exactly what it is told.
+clock started without a time starts on a whole millisecond, and moves by exactly what it is
+told.
 """
 
 from __future__ import annotations

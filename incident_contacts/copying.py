@@ -4,7 +4,7 @@ For teams leaving AWS Incident Manager: the source is usually AWS itself, the ta
 incident-contacts server. Both sides are plain boto3 ``ssm-contacts`` clients, so this module
 knows nothing of either implementation. Dependency order:
 
-1. PERSONAL contacts (alias, display name, tags; the plan comes in step 5), then their channels,
+1. PERSONAL contacts (alias, display name, tags; the plan comes in step 4), then their channels,
    created with ``DeferActivation`` so that every address is proven again on the target;
 2. rotations (members mapped to the target's contacts) and their overrides that have not ended;
 3. ONCALL_SCHEDULE and ESCALATION contacts, with their plans mapped;
@@ -88,6 +88,12 @@ class Report:
 def _error(exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
+
+
+def _reason(exc: Exception) -> str:
+    """What goes into the report for an item that failed: an API error as AWS words it, any
+    other (NotCopied, a policy that is not JSON) as its text."""
+    return _error(exc) if isinstance(exc, ClientError) else str(exc)
 
 
 def _code(exc: ClientError) -> str:
@@ -197,8 +203,7 @@ class _Copy:
             self.report.add("contact", alias, "matched")
             return str(existing["ContactArn"])
         except (ClientError, NotCopied) as exc:
-            reason = _error(exc) if isinstance(exc, ClientError) else str(exc)
-            self.report.add("contact", alias, "failed", reason)
+            self.report.add("contact", alias, "failed", _reason(exc))
             return None
 
     # -- channels ----------------------------------------------------------------------------
@@ -256,17 +261,17 @@ class _Copy:
 
     # -- rotations and overrides --------------------------------------------------------------
 
-    def members(self, given: list[str], what: str) -> list[str]:
+    def members(self, given: list[str]) -> list[str]:
         missing = [arn for arn in given if arn not in self.mapping.arns]
         if missing:
-            raise NotCopied(f"{what} {', '.join(missing)} not copied")
+            raise NotCopied(f"member {', '.join(missing)} not copied")
         return [self.mapping.arns[arn] for arn in given]
 
     def rotation(self, rotation: dict[str, Any]) -> None:
         name = rotation["Name"]
         self.mapping.known.add(rotation["RotationArn"])
         try:
-            members = self.members(rotation.get("ContactIds", []), "member")
+            members = self.members(rotation.get("ContactIds", []))
             existing = [r for r in _pages(self.target, "list_rotations", "Rotations",
                                           RotationNamePrefix=name) if r["Name"] == name]
             if existing:
@@ -285,8 +290,7 @@ class _Copy:
                 arn = str(self.write("create_rotation", **params)["RotationArn"])
                 self.report.add("rotation", name, "created")
         except (ClientError, NotCopied) as exc:
-            reason = _error(exc) if isinstance(exc, ClientError) else str(exc)
-            self.report.add("rotation", name, "failed", reason)
+            self.report.add("rotation", name, "failed", _reason(exc))
             return
         self.mapping.arns[rotation["RotationArn"]] = arn
         self.overrides(name, rotation["RotationArn"], arn)
@@ -305,7 +309,7 @@ class _Copy:
             label = (f"{name} {override['StartTime'].astimezone(UTC):%Y-%m-%dT%H:%MZ}.."
                      f"{override['EndTime'].astimezone(UTC):%Y-%m-%dT%H:%MZ}")
             try:
-                members = self.members(override.get("NewContactIds", []), "member")
+                members = self.members(override.get("NewContactIds", []))
                 if (_second(override["StartTime"]), _second(override["EndTime"]),
                         tuple(members)) in theirs:
                     self.report.add("override", label, "matched")
@@ -317,8 +321,7 @@ class _Copy:
                                EndTime=override["EndTime"])
                     self.report.add("override", label, "created")
             except (ClientError, NotCopied) as exc:
-                reason = _error(exc) if isinstance(exc, ClientError) else str(exc)
-                self.report.add("override", label, "failed", reason)
+                self.report.add("override", label, "failed", _reason(exc))
 
     def plan(self, alias: str, source_plan: dict[str, Any], target_arn: str) -> None:
         """Set the plan of a contact created without one, or of a matched contact whose plan
@@ -337,8 +340,7 @@ class _Copy:
                          write=lambda: self.write("update_contact", ContactId=target_arn,
                                                   Plan=mapped))
         except (ClientError, NotCopied) as exc:
-            reason = _error(exc) if isinstance(exc, ClientError) else str(exc)
-            self.report.add("plan", alias, "failed", reason)
+            self.report.add("plan", alias, "failed", _reason(exc))
 
     def fill_in(self, kind: str, alias: str, notes: list[str], *, same: bool, taken: bool,
                 write: Callable[[], object]) -> None:
@@ -373,8 +375,8 @@ class _Copy:
                          write=lambda: self.write("put_contact_policy", ContactArn=target_arn,
                                                   Policy=mapped))
         except (ClientError, ValueError) as exc:
-            reason = _error(exc) if isinstance(exc, ClientError) else str(exc)
-            self.report.add("policy", alias, "failed", reason)
+            self.report.add("policy", alias, "failed", _reason(exc))
+
 
 def source_home(contacts: list[dict[str, Any]], rotations: list[dict[str, Any]],
                 account: str | None) -> tuple[str, str, str] | None:

@@ -86,19 +86,18 @@ def _input_check(name: str) -> Callable[[Any], list[FieldError]] | None:
 class _Plan:
     """What the pipeline needs of one operation, looked up once rather than on each call."""
 
-    __slots__ = ("cached", "check", "handler", "idempotent", "input_shape", "output_shape",
-                 "readonly")
+    __slots__ = ("cached", "check", "handler", "idempotent", "output_shape", "readonly")
 
     def __init__(self, name: str, operation: Operation) -> None:
         operation_model = model.operation_model(name)
         self.handler = operation.handler
         self.readonly = operation.readonly
         self.cached = operation.cached
-        self.input_shape = operation_model.input_shape
+        input_shape = operation_model.input_shape
         self.output_shape = operation_model.output_shape
         self.check = _input_check(name)
-        self.idempotent = self.input_shape is not None \
-            and "IdempotencyToken" in self.input_shape.members
+        self.idempotent = input_shape is not None \
+            and "IdempotencyToken" in input_shape.members
 
 
 MAX_DEVELOPMENT_CALLERS = 1024

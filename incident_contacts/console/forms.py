@@ -358,8 +358,9 @@ def kept_rows(form: Mapping[str, str], contact_type: str,
               options: list[tuple[str, str]]) -> list[StageRow]:
     """The editor's rows as a plan form that failed sent them, to be corrected: each row's
     minutes, targets (ticked, or typed into a field to add one) with their retry intervals or
-    essential boxes, and remove box as typed, the options it did not tick, and a blank row for
-    a new stage when the last row was used."""
+    essential boxes, and remove box as typed, then the options it did not tick (or fields to
+    add targets with, :func:`boxed`), and a blank row for a new stage when the last row was
+    used."""
     count = form.get("stages", "0")
     rows = min(int(count), MAX_STAGE_ROWS) if WHOLE.fullmatch(count) else 0
     labels = dict(options)

@@ -6,7 +6,8 @@ hands it to a transport afterwards:
 
 1. **claim** the due rows (``PENDING``, ``next_attempt_at`` reached, no live claim) with a
    conditional ``UPDATE ... WHERE id IN (...) AND (claimed_until IS NULL OR claimed_until <
-   now)``, committed before anything is sent. On PostgreSQL the candidates are picked with
+   lease)`` (the time claims are judged by, :func:`lease_time`), committed before anything is
+   sent. On PostgreSQL the candidates are picked with
    ``FOR UPDATE SKIP LOCKED``, so several server processes on one database share the outbox
    without waiting on each other, and the conditional update makes a row go to one of them
    only;

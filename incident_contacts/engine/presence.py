@@ -266,7 +266,7 @@ def release_abandoned_claims(runtime: Runtime, worker_id: str) -> int:
     is gone when its presence lock can be taken (:class:`Presence`); on SQLite, a holder
     without a lock file is gone when it names a process of this host and pid namespace that no
     longer runs (:func:`_died_here`). Returns how many rows were given back. A holder this
-    cannot judge keeps its rows until its claim runs out (:data:`CLAIM_SECONDS`), as every
+    cannot judge keeps its rows until its claim runs out (``leases.CLAIM_SECONDS``), as every
     claim does. On SQLite, lock files of gone workers are removed, claims or not.
 
     On PostgreSQL a claim by a worker that holds no presence lock (one of a version before

@@ -82,14 +82,10 @@ def _describe(value: Any) -> str:
 _Check = Callable[[Any, str, list[FieldError]], None]
 
 
-def validate(shape: Shape, value: Any) -> list[FieldError]:
-    """All constraint failures of ``value`` (the decoded JSON body) against ``shape``."""
-    return checker(shape)(value)
-
-
 def checker(shape: Shape) -> Callable[[Any], list[FieldError]]:
-    """:func:`validate` for one structure shape, made once and run on each request: the
-    shape's constraints are read when it is made rather than on every call."""
+    """The check of a request body (the decoded JSON) against one structure shape: all its
+    constraint failures. Made once and run on each request: the shape's constraints are read
+    when it is made rather than on every call."""
     check = _structure(shape, {})
 
     def run(value: Any) -> list[FieldError]:
@@ -298,4 +294,4 @@ def _anything(_value: Any, _path: str, _errors: list[FieldError]) -> None:
     """Shapes the model gives no constraint to check here."""
 
 
-__all__ = ["FieldError", "checker", "validate", "validate_value"]
+__all__ = ["FieldError", "checker", "validate_value"]
