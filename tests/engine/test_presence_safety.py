@@ -54,6 +54,16 @@ def _directory(runtime: Runtime) -> Path:
     return directory
 
 
+def _held_when_announced(runtime: Runtime) -> bool:
+    """Whether a worker starting on ``runtime`` holds a lock file of its own (it stops again)."""
+    presence = Presence(runtime, WORKER)
+    presence.announce()
+    try:
+        return presence.held
+    finally:
+        presence.close()
+
+
 @pytest.mark.parametrize("plant", [
     pytest.param(lambda victim, name: name.symlink_to(victim), id="symbolic"),
     pytest.param(lambda victim, name: os.link(victim, name), id="hard"),
@@ -119,12 +129,7 @@ def test_a_free_file_planted_for_a_live_holder_does_not_give_its_claims_back(
     (directory / lock_file_name(ELSEWHERE)).write_text("planted\n")
     assert release_abandoned_claims(runtime, "judge") == 0
     assert message_row(runtime, message).claimed_by == ELSEWHERE
-    presence = Presence(runtime, WORKER)
-    presence.announce()
-    try:
-        assert not presence.held            # nor does a worker keep its own file there
-    finally:
-        presence.close()
+    assert not _held_when_announced(runtime)    # nor does a worker keep its own file there
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
@@ -137,22 +142,12 @@ def test_a_lock_directory_of_another_user_is_not_used(runtime: Runtime) -> None:
     _claim(runtime, {message: ELSEWHERE})
     (directory / lock_file_name(ELSEWHERE)).write_text("planted\n")
     assert release_abandoned_claims(runtime, "judge") == 0
-    presence = Presence(runtime, WORKER)
-    presence.announce()
-    try:
-        assert not presence.held
-    finally:
-        presence.close()
+    assert not _held_when_announced(runtime)
     # The database's owner may own it: several users' workers share the database's.
     database = directory.with_name("safety.db")
     os.chown(database, 4242, 4242)
     try:
-        presence = Presence(runtime, WORKER)
-        presence.announce()
-        try:
-            assert presence.held
-        finally:
-            presence.close()
+        assert _held_when_announced(runtime)
     finally:
         os.chown(database, 0, 0)
 
@@ -165,12 +160,7 @@ def test_a_directory_anybody_can_write_to_beside_a_database_anybody_can_write_to
     directory.mkdir()
     directory.chmod(0o777)
     directory.with_name("safety.db").chmod(0o666)
-    presence = Presence(runtime, WORKER)
-    presence.announce()
-    try:
-        assert presence.held
-    finally:
-        presence.close()
+    assert _held_when_announced(runtime)
 
 
 def test_a_directory_of_this_user_with_group_write_is_used(runtime: Runtime) -> None:
