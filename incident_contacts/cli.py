@@ -82,12 +82,17 @@ def main() -> None:
               help="TOML file of [[credentials]] (access_key_id, secret_access_key, "
                    "account_id, user, optional policy), for --auth sigv4 "
                    "[env INCIDENT_CONTACTS_CREDENTIALS].")
+@click.option("--tls-cert", default=None, metavar="FILE",
+              help="Serve HTTPS with this PEM certificate (intermediates after it), with "
+                   "--tls-key [env INCIDENT_CONTACTS_TLS_CERT].")
+@click.option("--tls-key", default=None, metavar="FILE",
+              help="The certificate's PEM private key [env INCIDENT_CONTACTS_TLS_KEY].")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"]))
 @_LOG_FORMAT
 def serve(host: str | None, port: int | None, database: str | None,
           inspection: bool | None, auth: str | None, credentials_file: str | None,
-          log_level: str, log_format: str) -> None:
+          tls_cert: str | None, tls_key: str | None, log_level: str, log_format: str) -> None:
     """Run the server."""
     import uvicorn
 
@@ -99,13 +104,16 @@ def serve(host: str | None, port: int | None, database: str | None,
     try:
         settings = from_environ(host=host, port=port, database=database,
                                 inspection=inspection, auth=auth,
-                                credentials_file=credentials_file)
+                                credentials_file=credentials_file, tls_cert=tls_cert,
+                                tls_key=tls_key)
+        _check_tls(settings.tls_cert, settings.tls_key)
         app = build_application(settings)
     except (KeyConfigurationError, ValueError, SchemaTooNewError) as exc:
         _fail(str(exc))
     except (SQLAlchemyError, ImportError) as exc:
         _fail(_database_error(exc))
-    _announce(log_format, f"incident-contacts {__version__} on http://{settings.host}:"
+    scheme = "https" if settings.tls_cert else "http"
+    _announce(log_format, f"incident-contacts {__version__} on {scheme}://{settings.host}:"
               f"{settings.port} (database {settings.database}, auth {settings.auth})")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler it
     # found; this one turns that into a normal exit, which is what service managers expect.
@@ -113,7 +121,25 @@ def serve(host: str | None, port: int | None, database: str | None,
     # With JSON logs uvicorn's own lines go through the root logger's formatter too.
     log_config: Any = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False, lifespan="on", log_config=log_config)
+                access_log=False, lifespan="on", log_config=log_config,
+                ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+                # Python's own cipher list (uvicorn's "TLSv1" would also offer SHA-1 suites).
+                ssl_ciphers="")
+
+
+def _check_tls(cert: str | None, key: str | None) -> None:
+    """Load the certificate and key as the server will, so that a wrong file is refused in
+    one line before anything starts, not with uvicorn's traceback."""
+    if cert is None or key is None:
+        return
+    import ssl
+
+    try:
+        # No prompt for a passphrase: an encrypted key fails here, not at a terminal.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=b"")
+    except OSError as exc:
+        reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise ValueError(f"TLS certificate {cert} or key {key}: {reason}") from exc
 
 
 @main.command()

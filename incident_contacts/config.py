@@ -20,6 +20,9 @@ class Settings:
     inspection: bool | None = None          # None: on unless authentication is enforced
     auth: str = "off"                       # "off" | "sigv4"
     credentials_file: str | None = None
+    # HTTPS served by the server itself: a PEM certificate (its chain after it) and its key.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     default_region: str = "us-east-1"
     default_account: str = "000000000000"
     # Activation codes (decisions §1).
@@ -148,6 +151,11 @@ def check(settings: Settings) -> None:
             bound = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
             raise ValueError(f"{_ENV_PREFIX}{_ENV_NAMES.get(name, name.upper())} must be "
                              f"{bound}, not {value!r}")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        given, missing = (("TLS_CERT", "TLS_KEY") if settings.tls_key is None
+                          else ("TLS_KEY", "TLS_CERT"))
+        raise ValueError(f"{_ENV_PREFIX}{given} needs {_ENV_PREFIX}{missing} too (a "
+                         "certificate and its private key)")
     for topic in settings.sns_inbound_topics:
         if not _SNS_TOPIC_ARN.fullmatch(topic):
             raise ValueError(f"{_ENV_PREFIX}SNS_INBOUND_TOPICS: {topic[:300]!r} is not an SNS "

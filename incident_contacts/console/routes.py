@@ -850,11 +850,15 @@ def build_console(runtime: Runtime, dispatcher: Dispatcher,
               methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    public_url = runtime.settings.public_url or ""
+    settings = runtime.settings
+    # Reached over HTTPS when the public URL says so, or, without one, when the server
+    # itself serves TLS.
+    secure = (settings.public_url.startswith("https://") if settings.public_url
+              else settings.tls_cert is not None)
     session = Middleware(
         SessionMiddleware, secret_key=session_secret.hex(),
         session_cookie="incident_contacts_console", max_age=SESSION_SECONDS,
-        path="/console", same_site="strict", https_only=public_url.startswith("https://"))
+        path="/console", same_site="strict", https_only=secure)
     return Starlette(routes=routes, middleware=[session])
 
 

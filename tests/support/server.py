@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -65,8 +66,11 @@ class ServerProcess:
 
 def start_server(workdir: Path, *, database: str | None = None, args: list[str] | None = None,
                  env: Mapping[str, str] | None = None, port: int | None = None,
-                 timeout: float = 30.0) -> ServerProcess:
-    """Start ``incident-contacts serve`` and wait until its health endpoint answers."""
+                 timeout: float = 30.0, https_trusting: Path | None = None) -> ServerProcess:
+    """Start ``incident-contacts serve`` and wait until its health endpoint answers.
+
+    ``https_trusting``: the server serves HTTPS (its certificate given in ``args`` or
+    ``env``) and the health check trusts this certificate."""
     env = dict(env or {})
     port = port or int(env.get("INCIDENT_CONTACTS_PORT") or free_port())
     command = [sys.executable, "-m", "incident_contacts", "serve", "--host", "127.0.0.1"]
@@ -82,11 +86,18 @@ def start_server(workdir: Path, *, database: str | None = None, args: list[str] 
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=full_env,
                                cwd=workdir)
     handle.close()
-    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, command, full_env)
-    return _healthy(server, timeout)
+    scheme = "http" if https_trusting is None else "https"
+    server = ServerProcess(f"{scheme}://127.0.0.1:{port}", process, log_path, command, full_env)
+    verify: Any = True if https_trusting is None else trusting(https_trusting)
+    return _healthy(server, timeout, verify)
 
 
-def _healthy(server: ServerProcess, timeout: float) -> ServerProcess:
+def trusting(cert: Path) -> ssl.SSLContext:
+    """A client TLS context that trusts ``cert`` (a test's self-signed certificate)."""
+    return ssl.create_default_context(cafile=str(cert))
+
+
+def _healthy(server: ServerProcess, timeout: float, verify: Any = True) -> ServerProcess:
     """Wait until the server's health endpoint answers; fail with its log if it never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -94,7 +105,8 @@ def _healthy(server: ServerProcess, timeout: float) -> ServerProcess:
             raise RuntimeError(
                 f"the server exited with {server.process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/_aws/ssm-contacts/health", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/_aws/ssm-contacts/health", timeout=1,
+                         verify=verify).status_code == 200:
                 return server
         except httpx.TransportError:
             pass
