@@ -337,19 +337,29 @@ def backup(destination: str, database: str | None) -> None:
 @click.option("--send-activation-codes", is_flag=True,
               help="After copying, send an activation code to each channel not activated "
                    "on the target.")
+@click.option("--target-account", default=None, metavar="ACCOUNT",
+              help="The target's own account: tells its contacts from those other accounts "
+                   "share with it before anything is written (default: learned from its "
+                   "rotations or from what the copy writes).")
+@click.option("--update", is_flag=True,
+              help="Set matched contacts (display name, plan, tags) and rotations (members, "
+                   "start, time zone, recurrence, tags) to the source's. Without it, "
+                   "differences are reported and left as they are.")
 @click.option("--dry-run", is_flag=True, help="Print what would be done; write nothing.")
 def copy_command(source_profile: str | None, source_region: str | None,
                  source_endpoint_url: str | None, source_account: str | None,
                  target_endpoint_url: str, target_region: str | None,
-                 target_profile: str | None, send_activation_codes: bool,
-                 dry_run: bool) -> None:
+                 target_profile: str | None, target_account: str | None,
+                 send_activation_codes: bool, update: bool, dry_run: bool) -> None:
     """Copy the contacts of one account and region (AWS Incident Manager by default) to an
     incident-contacts server, through the public ssm-contacts API on both sides.
 
     Copies contacts, channels (to be activated again), rotations and their overrides that
     have not ended, plans, contact policies and tags; never engagements or pages. Safe to
-    run again: what exists on the target is matched, not duplicated. Exit status 1 when
-    anything failed.
+    run again: what exists on the target is matched, not duplicated, and compared (each
+    difference is reported; --update writes them). Ends with a summary, also when the run
+    stopped early (a side that cannot be reached, throttling past the retries); exit status
+    1 when anything failed or the run stopped.
     """
     import boto3
     from botocore.config import Config
@@ -373,15 +383,17 @@ def copy_command(source_profile: str | None, source_region: str | None,
         target = writing.client(
             "ssm-contacts", endpoint_url=target_endpoint_url,
             config=Config(retries={"mode": "standard", "max_attempts": 5}))
-        report = copy_contacts(source, target, dry_run=dry_run,
+        report = copy_contacts(source, target, dry_run=dry_run, update=update,
                                send_activation_codes=send_activation_codes,
-                               source_account=source_account)
+                               source_account=source_account, target_account=target_account)
     except (BotoCoreError, ClientError, ValueError) as exc:
         _fail(str(exc))
     for outcome in report.outcomes:
         click.echo(outcome.line())
     for note in report.notes:
         click.echo(f"note: {note}")
+    for line in report.stop_lines():
+        click.echo(line)
     click.echo(("dry run, nothing written: " if dry_run else "") + report.summary())
     if not report.ok:
         sys.exit(1)

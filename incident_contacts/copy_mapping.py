@@ -29,6 +29,12 @@ def arn_home(arn: str) -> tuple[str, str, str]:
     return (parts[1], parts[3], parts[4])
 
 
+def _channel_owner(arn: str) -> str:
+    """The contact ARN of a contact channel's ARN (``.../contact-channel/<alias>/<id>``)."""
+    head, _, resource = arn.partition(":contact-channel/")
+    return f"{head}:contact/{resource.split('/')[0]}" if resource else ""
+
+
 def plan_empty(plan: dict[str, Any] | None) -> bool:
     return not (plan or {}).get("Stages") and not (plan or {}).get("RotationIds")
 
@@ -39,6 +45,28 @@ def same_plan(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     return bool(shape(current) == shape(wanted))
 
 
+def _plain(value: Any) -> Any:
+    """A value as compared: members that are absent, None, or empty lists or maps left out."""
+    if isinstance(value, dict):
+        kept = {k: _plain(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def same_recurrence(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return bool(_plain(current) == _plain(wanted))
+
+
+def missing_tags(source: list[dict[str, str]],
+                 target: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The source's tags that the target lacks or holds with another value. Tags the target
+    has and the source has not are not a difference: a copy never takes anything away."""
+    theirs = {t["Key"]: t.get("Value") for t in target}
+    return [t for t in source if t["Key"] not in theirs or theirs[t["Key"]] != t.get("Value")]
+
+
 @dataclass
 class ArnMap:
     """The source's ARNs and what they became on the target, as a copy goes."""
@@ -47,6 +75,7 @@ class ArnMap:
     arns: dict[str, str] = field(default_factory=dict)  # source ARN -> target ARN
     known: set[str] = field(default_factory=set)        # every source ARN of this account
     target_home: tuple[str, str, str] | None = None
+    unlisted: set[str] = field(default_factory=set)     # contacts whose channels are unknown
 
     def learn_target(self, arn: str) -> None:
         if self.target_home is None and not arn.startswith("("):
@@ -60,6 +89,8 @@ class ArnMap:
         """The target's ARN for ``arn``; None to drop a reference to nothing."""
         if arn in self.arns:
             return self.arns[arn]
+        if _channel_owner(arn) in self.unlisted:
+            raise NotCopied(f"{arn}: the channels of its contact could not be read")
         if self.foreign(arn):
             notes.append(f"{arn} is of another account or region: kept as it is")
             return arn
@@ -130,4 +161,5 @@ def map_policy(text: str, mapped: Callable[[str], str]) -> str:
     return json.dumps(document)
 
 
-__all__ = ["ArnMap", "NotCopied", "arn_home", "map_policy", "plan_empty", "same_plan"]
+__all__ = ["ArnMap", "NotCopied", "arn_home", "map_policy", "missing_tags", "plan_empty",
+           "same_plan", "same_recurrence"]

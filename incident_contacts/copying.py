@@ -8,38 +8,51 @@ knows nothing of either implementation. Dependency order:
    created with ``DeferActivation`` so that every address is proven again on the target;
 2. rotations (members mapped to the target's contacts) and their overrides that have not ended;
 3. ONCALL_SCHEDULE and ESCALATION contacts, with their plans mapped;
-4. plans of PERSONAL contacts (their channels exist now);
+4. plans of PERSONAL contacts (their channels exist now), and of every matched contact;
 5. contact policies, Resource ARNs mapped.
 
-References are mapped to the target's ARNs by :mod:`incident_contacts.copy_mapping`.
+References are mapped to the target's ARNs by :mod:`incident_contacts.copy_mapping`; what the
+user is told, and which errors stop a run, is in :mod:`incident_contacts.copy_report`.
 
 Engagements, pages and their history are never copied: starting engagements would page people.
 
 Re-running is safe: a contact whose alias exists on the target is matched (a ConflictException
 on create is looked up), a channel by (type, address), a rotation by name, an override by
-(start, end, members). What the target holds already is never changed, except that an empty
-plan or a missing policy of a matched contact is filled in (a run that failed half way is
-completed by the next).
+(start, end, members). A matched contact, channel or rotation is compared with the source and
+each difference reported; what the target holds is never changed, except that an empty plan or
+a missing policy of a matched contact is filled in (a run that failed half way is completed by
+the next), and that ``update=True`` sets a matched contact's display name, plan and tags and a
+matched rotation's members, start, time zone, recurrence and tags to the source's.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from incident_contacts.copy_mapping import (
     ArnMap,
     NotCopied,
     arn_home,
     map_policy,
+    missing_tags,
     plan_empty,
     same_plan,
+    same_recurrence,
+)
+from incident_contacts.copy_report import (
+    Outcome,
+    Report,
+    RunStopped,
+    Side,
+    error_code,
+    error_text,
 )
 
 #: How far ahead rotation overrides are looked for on the source.
@@ -49,65 +62,15 @@ NOT_COPIED = ("engagements, pages and their history are not copied (starting eng
 _EMPTY_PLAN: dict[str, Any] = {"Stages": []}
 
 
-@dataclass
-class Outcome:
-    kind: str            # contact, channel, rotation, override, plan, policy, activation
-    name: str
-    status: str          # created, matched, skipped, failed (dry run: "would create")
-    reason: str = ""
-
-    def line(self) -> str:
-        text = f"{self.status:<12} {self.kind:<9} {self.name}"
-        return f"{text}: {self.reason}" if self.reason else text
-
-
-@dataclass
-class Report:
-    dry_run: bool = False
-    outcomes: list[Outcome] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, kind: str, name: str, status: str, reason: str = "") -> Outcome:
-        outcome = Outcome(kind, name, status, reason)
-        self.outcomes.append(outcome)
-        return outcome
-
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def ok(self) -> bool:
-        return self.count("failed") == 0
-
-    def summary(self) -> str:
-        statuses = ["would create"] if self.dry_run else ["created"]
-        statuses += ["matched", "skipped", "failed"]
-        return ", ".join(f"{status} {self.count(status)}" for status in statuses)
-
-
-def _error(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": ")
+class AccountUnknown(ValueError):
+    """Which account is a side's own is not known (the source lists contacts of several
+    accounts, nothing says which), or not the one the user named."""
 
 
 def _reason(exc: Exception) -> str:
     """What goes into the report for an item that failed: an API error as AWS words it, any
-    other (NotCopied, a policy that is not JSON) as its text."""
-    return _error(exc) if isinstance(exc, ClientError) else str(exc)
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
-    for page in client.get_paginator(operation).paginate(**params):
-        yield from page.get(key, [])
-
-
-def _tags(client: Any, arn: str) -> list[dict[str, str]]:
-    tags: list[dict[str, str]] = client.list_tags_for_resource(ResourceARN=arn).get("Tags", [])
-    return tags
+    other (NotCopied, a policy that is not JSON, a parameter the client refused) as its text."""
+    return error_text(exc) if isinstance(exc, ClientError) else str(exc)
 
 
 def _address(channel: dict[str, Any]) -> str:
@@ -120,63 +83,118 @@ def _second(moment: datetime) -> int:
     return int(moment.timestamp() // 1)
 
 
-_QUOTED_VALUE = re.compile(r"Value '[^']*'")
+def _placeholder(arn: str) -> bool:
+    return arn.startswith("(")
 
 
-def _without_address(reason: str, address: str) -> str:
-    """An error text with the address it may quote taken out, whole or cut short (a
-    validation message shows a value's start only), as are the values it quotes."""
-    if address:
-        reason = reason.replace(address, "(address)")
-    return _QUOTED_VALUE.sub("Value (hidden)", reason)
+@dataclass
+class _Item:
+    failed: bool = False
 
 
 @dataclass
 class _Copy:
-    source: Any
-    target: Any
+    source: Side
+    target: Side
     report: Report
     now: datetime
+    target_account: str | None = None
     mapping: ArnMap = field(default_factory=ArnMap)
     to_activate: list[tuple[str, str]] = field(default_factory=list)
+    matched: dict[str, Outcome] = field(default_factory=dict)   # target contact ARN -> line
 
-    # -- writes: never in a dry run ----------------------------------------------------------
+    # -- items, writes ----------------------------------------------------------------------
+
+    @contextmanager
+    def item(self, kind: str, name: str) -> Iterator[_Item]:
+        """One item's work: an error about it fails it alone (reported, and the copy goes
+        on); an error that stops the run is reported against it too, then passed on."""
+        state = _Item()
+        try:
+            yield state
+        except RunStopped as exc:
+            state.failed = True
+            if not exc.recorded:
+                exc.recorded = True
+                self.report.add(kind, name, "failed", f"stopped here: {exc.reason}")
+            raise
+        except (ClientError, NotCopied, ParamValidationError, ValueError) as exc:
+            state.failed = True
+            self.report.add(kind, name, "failed", _reason(exc))
 
     def write(self, operation: str, **params: Any) -> dict[str, Any]:
         if self.report.dry_run:
             raise AssertionError(f"{operation} in a dry run")
-        result: dict[str, Any] = getattr(self.target, operation)(**params)
-        return result
+        return self.target.call(operation, **params)
 
     def placeholder(self, kind: str, name: str) -> str:
         return f"(new {kind} {name})"
 
+    def tags(self, side: Side, arn: str) -> list[dict[str, str]]:
+        tags: list[dict[str, str]] = side.call("list_tags_for_resource",
+                                               ResourceARN=arn).get("Tags", [])
+        return tags
+
+    def compared(self, kind: str, name: str, differs: list[str],
+                 writes: list[Callable[[], object]]) -> Outcome:
+        """The line of a matched item: its differences from the source, left as they are, or
+        written by ``writes`` when updating (an update that fails leaves the item matched,
+        so that what refers to it is still copied)."""
+        status, reason = "matched", ""
+        if differs and writes and self.report.update:
+            if self.report.dry_run:
+                status = "would update"
+            else:
+                try:
+                    for write in writes:
+                        write()
+                    status = "updated"
+                except (ClientError, ParamValidationError) as exc:
+                    status, reason = "failed", f"matched; updating it failed: {_reason(exc)}"
+        outcome = self.report.add(kind, name, status, reason)
+        outcome.differs = list(differs)
+        return outcome
+
     # -- contacts ----------------------------------------------------------------------------
 
-    def find_contact(self, alias: str) -> dict[str, Any] | None:
-        """The target's own contact of this alias. The target lists contacts other accounts
-        share with it too, maybe of the same alias: never one of those (its channels, plan
-        and policy are not the copy's). Their account is told apart by the target's home,
-        once known (a copied item's ARN, or the target's own rotations, which are never
-        shared); until then a contact of that alias of several accounts is not copied."""
-        found = [c for c in _pages(self.target, "list_contacts", "Contacts", AliasPrefix=alias)
+    def find_contact(self, alias: str) -> tuple[dict[str, Any] | None, str]:
+        """The target's own contact of this alias, and in a dry run why it may be otherwise.
+
+        The target lists contacts other accounts share with it too, maybe of the same alias:
+        never one of those (its channels, plan and policy are not the copy's). Their account
+        is told apart by the target's home, once known (``target_account``, a copied item's
+        ARN, or the target's own rotations, which are never shared). Until then: after a
+        ConflictException on create the one account listed is the target's; several are not
+        told apart (the contact is not copied); a dry run, which writes nothing, matches
+        none of them and says so."""
+        found = [c for c in self.target.pages("list_contacts", "Contacts", AliasPrefix=alias)
                  if c["Alias"] == alias]
+        homes = {arn_home(c["ContactArn"]) for c in found}
         if self.mapping.target_home is not None:
             found = [c for c in found
                      if arn_home(c["ContactArn"]) == self.mapping.target_home]
-        elif len({arn_home(c["ContactArn"]) for c in found}) > 1:
+        elif self.target_account is not None:
+            found = [c for c in found if arn_home(c["ContactArn"])[2] == self.target_account]
+        elif found and self.report.dry_run:
+            accounts = ", ".join(sorted(h[2] for h in homes))
+            return None, (f"unless the {alias} the target lists (account {accounts}) is its "
+                          "own and not shared with it: --target-account tells")
+        elif len(homes) > 1:
             raise NotCopied(f"the target lists contacts named {alias} of several accounts "
-                            "(some shared with it): which is its own is not known yet")
-        return found[0] if found else None
+                            "(some shared with it): which is its own is not known yet; "
+                            "name it with --target-account")
+        return (found[0] if found else None), ""
 
     def contact(self, contact: dict[str, Any], plan: dict[str, Any] | None) -> str | None:
         """Create or match one contact; its target ARN, or None when it was not copied."""
         alias, kind = contact["Alias"], contact["Type"]
-        try:
-            tags = _tags(self.source, contact["ContactArn"])
-            existing = self.find_contact(alias) if self.report.dry_run else None
+        with self.item("contact", alias):
+            tags = self.tags(self.source, contact["ContactArn"])
+            existing, doubt = (self.find_contact(alias) if self.report.dry_run
+                               else (None, ""))
             if existing is None and self.report.dry_run:
-                self.report.add("contact", alias, "would create", kind.lower())
+                self.report.add("contact", alias, "would create",
+                                "; ".join(filter(None, [kind.lower(), doubt])))
                 return self.placeholder("contact", alias)
             if existing is None:
                 params: dict[str, Any] = {"Alias": alias, "Type": kind,
@@ -188,9 +206,9 @@ class _Copy:
                 try:
                     arn = str(self.write("create_contact", **params)["ContactArn"])
                 except ClientError as exc:
-                    if _code(exc) != "ConflictException":
+                    if error_code(exc) != "ConflictException":
                         raise
-                    existing = self.find_contact(alias)
+                    existing, _ = self.find_contact(alias)
                     if existing is None:
                         raise
                 else:
@@ -199,35 +217,55 @@ class _Copy:
                     return arn
             if existing["Type"] != kind:
                 raise NotCopied(f"the target's {alias} is {existing['Type']}, not {kind}")
-            self.mapping.learn_target(existing["ContactArn"])
-            self.report.add("contact", alias, "matched")
-            return str(existing["ContactArn"])
-        except (ClientError, NotCopied) as exc:
-            self.report.add("contact", alias, "failed", _reason(exc))
-            return None
+            arn = str(existing["ContactArn"])
+            self.mapping.learn_target(arn)
+            self.matched[arn] = self.matched_contact(contact, arn, existing, tags)
+            return arn
+        return None
+
+    def matched_contact(self, contact: dict[str, Any], arn: str, existing: dict[str, Any],
+                        tags: list[dict[str, str]]) -> Outcome:
+        """Compare display name and tags (the plan is compared in step 4)."""
+        differs: list[str] = []
+        writes: list[Callable[[], object]] = []
+        name = contact.get("DisplayName") or ""
+        if name != (existing.get("DisplayName") or ""):
+            differs.append("DisplayName")
+            writes.append(lambda: self.write("update_contact", ContactId=arn,
+                                             DisplayName=name))
+        missing = missing_tags(tags, self.tags(self.target, arn))
+        if missing:
+            differs.append("Tags")
+            writes.append(lambda: self.write("tag_resource", ResourceARN=arn, Tags=missing))
+        return self.compared("contact", contact["Alias"], differs, writes)
 
     # -- channels ----------------------------------------------------------------------------
 
     def channels(self, alias: str, source_arn: str, target_arn: str) -> None:
-        mine = list(_pages(self.source, "list_contact_channels", "ContactChannels",
-                           ContactId=source_arn))
-        self.mapping.known.update(c["ContactChannelArn"] for c in mine)
         theirs: dict[tuple[str, str], dict[str, Any]] = {}
-        if not target_arn.startswith("("):
-            try:
-                for c in _pages(self.target, "list_contact_channels", "ContactChannels",
-                                ContactId=target_arn):
+        with self.item("channel", f"{alias}/*") as listing:
+            self.mapping.unlisted.add(source_arn)
+            mine = list(self.source.pages("list_contact_channels", "ContactChannels",
+                                          ContactId=source_arn))
+            self.report.addresses.update(filter(None, map(_address, mine)))
+            self.mapping.known.update(c["ContactChannelArn"] for c in mine)
+            self.mapping.unlisted.discard(source_arn)
+            if not _placeholder(target_arn):
+                for c in self.target.pages("list_contact_channels", "ContactChannels",
+                                           ContactId=target_arn):
+                    self.report.addresses.update(filter(None, [_address(c)]))
                     theirs.setdefault((c["Type"], _address(c)), c)
-            except ClientError as exc:
-                self.report.add("channel", f"{alias}/*", "failed", _error(exc))
-                return
+        if listing.failed:
+            return
         for channel in mine:
             name = f"{alias}/{channel['Name']}"
             match = theirs.get((channel["Type"], _address(channel)))
-            try:
+            with self.item("channel", name):
                 if match is not None:
                     arn = str(match["ContactChannelArn"])
-                    self.report.add("channel", name, "matched")
+                    # a name is only reported: the update covers contacts and rotations
+                    self.compared("channel", name,
+                                  ["Name"] if match.get("Name") != channel["Name"] else [], [])
                     if match.get("ActivationStatus") == "NOT_ACTIVATED":
                         self.to_activate.append((name, arn))
                 elif self.report.dry_run:
@@ -242,22 +280,15 @@ class _Copy:
                     self.report.add("channel", name, "created", channel["Type"])
                     self.to_activate.append((name, arn))
                 self.mapping.arns[channel["ContactChannelArn"]] = arn
-            except ClientError as exc:
-                # The target's refusal may quote the address: personal data, kept off the
-                # report (it goes to the terminal); the channel's name says which one.
-                self.report.add("channel", name, "failed",
-                                _without_address(_error(exc), _address(channel)))
 
     def send_activation_codes(self) -> None:
         for name, arn in self.to_activate:
             if self.report.dry_run:
                 self.report.add("activation", name, "would create", "activation code")
                 continue
-            try:
+            with self.item("activation", name):
                 self.write("send_activation_code", ContactChannelId=arn)
                 self.report.add("activation", name, "created", "activation code sent")
-            except ClientError as exc:
-                self.report.add("activation", name, "failed", _error(exc))
 
     # -- rotations and overrides --------------------------------------------------------------
 
@@ -270,13 +301,15 @@ class _Copy:
     def rotation(self, rotation: dict[str, Any]) -> None:
         name = rotation["Name"]
         self.mapping.known.add(rotation["RotationArn"])
-        try:
+        with self.item("rotation", name) as item:
             members = self.members(rotation.get("ContactIds", []))
-            existing = [r for r in _pages(self.target, "list_rotations", "Rotations",
-                                          RotationNamePrefix=name) if r["Name"] == name]
+            existing = [r for r in self.target.pages("list_rotations", "Rotations",
+                                                     RotationNamePrefix=name)
+                        if r["Name"] == name]
+            tags = self.tags(self.source, rotation["RotationArn"])
             if existing:
                 arn = str(existing[0]["RotationArn"])
-                self.report.add("rotation", name, "matched")
+                self.matched_rotation(rotation, existing[0], members, tags)
             elif self.report.dry_run:
                 arn = self.placeholder("rotation", name)
                 self.report.add("rotation", name, "would create")
@@ -284,31 +317,55 @@ class _Copy:
                 params: dict[str, Any] = {
                     "Name": name, "ContactIds": members, "StartTime": rotation["StartTime"],
                     "TimeZoneId": rotation["TimeZoneId"], "Recurrence": rotation["Recurrence"]}
-                tags = _tags(self.source, rotation["RotationArn"])
                 if tags:
                     params["Tags"] = tags
                 arn = str(self.write("create_rotation", **params)["RotationArn"])
                 self.report.add("rotation", name, "created")
-        except (ClientError, NotCopied) as exc:
-            self.report.add("rotation", name, "failed", _reason(exc))
+        if item.failed:
             return
         self.mapping.arns[rotation["RotationArn"]] = arn
         self.overrides(name, rotation["RotationArn"], arn)
 
+    def matched_rotation(self, rotation: dict[str, Any], existing: dict[str, Any],
+                         members: list[str], tags: list[dict[str, str]]) -> None:
+        arn = str(existing["RotationArn"])
+        starts = [existing.get("StartTime"), rotation.get("StartTime")]
+        differs = [member for member, same in (
+            ("ContactIds", list(existing.get("ContactIds", [])) == members),
+            ("StartTime", len({_second(t) if t else None for t in starts}) == 1),
+            ("TimeZoneId", existing.get("TimeZoneId") == rotation["TimeZoneId"]),
+            ("Recurrence", same_recurrence(existing.get("Recurrence", {}),
+                                           rotation["Recurrence"]))) if not same]
+        writes: list[Callable[[], object]] = []
+        if differs:
+            writes.append(lambda: self.write(
+                "update_rotation", RotationId=arn, ContactIds=members,
+                StartTime=rotation["StartTime"], TimeZoneId=rotation["TimeZoneId"],
+                Recurrence=rotation["Recurrence"]))
+        missing = missing_tags(tags, self.tags(self.target, arn))
+        if missing:
+            differs.append("Tags")
+            writes.append(lambda: self.write("tag_resource", ResourceARN=arn, Tags=missing))
+        self.compared("rotation", rotation["Name"], differs, writes)
+
     def overrides(self, name: str, source_arn: str, target_arn: str) -> None:
         window = {"StartTime": self.now, "EndTime": self.now + OVERRIDE_HORIZON}
-        mine = list(_pages(self.source, "list_rotation_overrides", "RotationOverrides",
-                           RotationId=source_arn, **window))
         theirs: set[tuple[Any, ...]] = set()
-        if mine and not target_arn.startswith("("):
-            theirs = {(_second(o["StartTime"]), _second(o["EndTime"]),
-                       tuple(o.get("NewContactIds", [])))
-                      for o in _pages(self.target, "list_rotation_overrides",
-                                      "RotationOverrides", RotationId=target_arn, **window)}
+        with self.item("override", f"{name} *") as listing:
+            mine = list(self.source.pages("list_rotation_overrides", "RotationOverrides",
+                                          RotationId=source_arn, **window))
+            if mine and not _placeholder(target_arn):
+                theirs = {(_second(o["StartTime"]), _second(o["EndTime"]),
+                           tuple(o.get("NewContactIds", [])))
+                          for o in self.target.pages("list_rotation_overrides",
+                                                     "RotationOverrides",
+                                                     RotationId=target_arn, **window)}
+        if listing.failed:
+            return
         for override in mine:
             label = (f"{name} {override['StartTime'].astimezone(UTC):%Y-%m-%dT%H:%MZ}.."
                      f"{override['EndTime'].astimezone(UTC):%Y-%m-%dT%H:%MZ}")
-            try:
+            with self.item("override", label):
                 members = self.members(override.get("NewContactIds", []))
                 if (_second(override["StartTime"]), _second(override["EndTime"]),
                         tuple(members)) in theirs:
@@ -320,69 +377,159 @@ class _Copy:
                                NewContactIds=members, StartTime=override["StartTime"],
                                EndTime=override["EndTime"])
                     self.report.add("override", label, "created")
-            except (ClientError, NotCopied) as exc:
-                self.report.add("override", label, "failed", _reason(exc))
 
-    def plan(self, alias: str, source_plan: dict[str, Any], target_arn: str) -> None:
+    # -- plans and policies -------------------------------------------------------------------
+
+    def plan(self, alias: str, source_plan: dict[str, Any], source_arn: str,
+             target_arn: str) -> None:
         """Set the plan of a contact created without one, or of a matched contact whose plan
-        is empty on the target; a matched plan that differs is left as it is."""
-        if plan_empty(source_plan):
-            return
-        notes: list[str] = []
-        try:
+        is empty on the target; a matched plan that differs is a difference of its contact
+        (updated with ``update``)."""
+        with self.item("plan", alias):
+            if source_arn in self.mapping.unlisted:
+                raise NotCopied("the contact's channels could not be read")
+            notes: list[str] = []
             mapped = self.mapping.map_plan(source_plan, notes)
-            if target_arn.startswith("("):
-                self.report.add("plan", alias, "would create", "; ".join(notes))
+            if _placeholder(target_arn):
+                if not plan_empty(source_plan):
+                    self.report.add("plan", alias, "would create", "; ".join(notes))
                 return
-            current = self.target.get_contact(ContactId=target_arn).get("Plan", {})
-            self.fill_in("plan", alias, notes, same=same_plan(current, mapped),
-                         taken=not plan_empty(current),
-                         write=lambda: self.write("update_contact", ContactId=target_arn,
-                                                  Plan=mapped))
-        except (ClientError, NotCopied) as exc:
-            self.report.add("plan", alias, "failed", _reason(exc))
-
-    def fill_in(self, kind: str, alias: str, notes: list[str], *, same: bool, taken: bool,
-                write: Callable[[], object]) -> None:
-        """A contact's plan or policy on the target: matched when it is the same, left as it
-        is when the target has another (nothing on the target is overwritten), else written."""
-        if same:
-            self.report.add(kind, alias, "matched")
-        elif taken:
-            self.report.add(kind, alias, "skipped", f"the target's {kind} differs; left as it is")
-        elif self.report.dry_run:
-            self.report.add(kind, alias, "would create", "; ".join(notes))
-        else:
-            write()
-            self.report.add(kind, alias, "created", "; ".join(notes))
-
-    # -- policies -----------------------------------------------------------------------------
+            current = self.target.call("get_contact", ContactId=target_arn).get("Plan", {})
+            contact = self.matched.get(target_arn)
+            if same_plan(current, mapped):
+                if not plan_empty(source_plan):
+                    self.report.add("plan", alias, "matched")
+            elif plan_empty(current):
+                if self.report.dry_run:
+                    self.report.add("plan", alias, "would create", "; ".join(notes))
+                else:
+                    self.write("update_contact", ContactId=target_arn, Plan=mapped)
+                    self.report.add("plan", alias, "created", "; ".join(notes))
+            elif contact is None:
+                self.report.add("plan", alias, "skipped",
+                                "the target's plan differs; left as it is")
+            else:
+                contact.differs.append("Plan")
+                if self.report.update and self.report.dry_run:
+                    contact.status = "would update"
+                elif self.report.update:
+                    self.write("update_contact", ContactId=target_arn, Plan=mapped)
+                    if contact.status == "matched":
+                        contact.status = "updated"
+                    self.report.notes.extend(f"{alias}: {note}" for note in notes)
 
     def policy(self, alias: str, source_arn: str, target_arn: str) -> None:
-        try:
-            text = self.source.get_contact_policy(ContactArn=source_arn).get("Policy")
+        with self.item("policy", alias):
+            text = self.source.call("get_contact_policy", ContactArn=source_arn).get("Policy")
             if not text:
                 return
             notes: list[str] = []
             mapped = map_policy(text, self.mapping.map_resource(notes))
-            if target_arn.startswith("("):
+            if _placeholder(target_arn):
                 self.report.add("policy", alias, "would create", "; ".join(notes))
                 return
-            current = self.target.get_contact_policy(ContactArn=target_arn).get("Policy")
-            self.fill_in("policy", alias, notes,
-                         same=bool(current) and json.loads(current) == json.loads(mapped),
-                         taken=bool(current),
-                         write=lambda: self.write("put_contact_policy", ContactArn=target_arn,
-                                                  Policy=mapped))
-        except (ClientError, ValueError) as exc:
-            self.report.add("policy", alias, "failed", _reason(exc))
+            current = self.target.call("get_contact_policy",
+                                       ContactArn=target_arn).get("Policy")
+            if current and json.loads(current) == json.loads(mapped):
+                self.report.add("policy", alias, "matched")
+            elif current:
+                self.report.add("policy", alias, "skipped",
+                                "the target's policy differs; left as it is")
+            elif self.report.dry_run:
+                self.report.add("policy", alias, "would create", "; ".join(notes))
+            else:
+                self.write("put_contact_policy", ContactArn=target_arn, Policy=mapped)
+                self.report.add("policy", alias, "created", "; ".join(notes))
+
+    # -- the whole run -----------------------------------------------------------------------
+
+    def listed(self, side: Side, operation: str, key: str) -> list[dict[str, Any]]:
+        """A listing the run needs before it can start: its failure stops the run."""
+        try:
+            return list(side.pages(operation, key))
+        except (ClientError, ParamValidationError) as exc:
+            raise RunStopped(self.report.scrub(
+                f"the {side.name} could not be read ({operation}: {_reason(exc)})")) from exc
+
+    def run(self, source_account: str | None, send_activation_codes: bool) -> None:
+        report, mapping = self.report, self.mapping
+        # The target's own rotations (never shared with it) name its account and region.
+        owned = {arn_home(r["RotationArn"])
+                 for r in self.listed(self.target, "list_rotations", "Rotations")}
+        accounts = {home[2] for home in owned}
+        if self.target_account is not None and accounts - {self.target_account}:
+            raise AccountUnknown(f"the target's rotations are of account "
+                                 f"{', '.join(sorted(accounts))}, not of --target-account "
+                                 f"{self.target_account}")
+        if len(owned) == 1:
+            mapping.target_home = owned.pop()
+        listed = self.listed(self.source, "list_contacts", "Contacts")
+        rotations = self.listed(self.source, "list_rotations", "Rotations")
+        home = source_home(listed, rotations, source_account)
+        if home is not None:
+            mapping.home = home
+        contacts, plans = [], {}
+        for contact in listed:
+            arn = contact["ContactArn"]
+            if arn_home(arn) != mapping.home:
+                report.add("contact", contact["Alias"], "skipped",
+                           f"shared from account {arn_home(arn)[2]}; not copied")
+                continue
+            mapping.known.add(arn)
+            with self.item("contact", contact["Alias"]) as item:
+                plans[arn] = self.source.call("get_contact", ContactId=arn).get("Plan", {})
+            if not item.failed:
+                contacts.append(contact)
+            else:
+                mapping.unlisted.add(arn)
+        rotations = [r for r in rotations if arn_home(r["RotationArn"]) == mapping.home]
+        done: dict[str, str] = {}                 # source contact ARN -> target ARN
+        planned: set[str] = set()                 # created with their plan in this run
+
+        for contact in contacts:
+            if contact["Type"] != "PERSONAL":
+                continue
+            arn = self.contact(contact, None)
+            if arn is not None:
+                done[contact["ContactArn"]] = mapping.arns[contact["ContactArn"]] = arn
+                self.channels(contact["Alias"], contact["ContactArn"], arn)
+            else:       # what refers to its channels fails rather than dropping them
+                mapping.unlisted.add(contact["ContactArn"])
+        for rotation in rotations:
+            self.rotation(rotation)
+        for kind in ("ONCALL_SCHEDULE", "ESCALATION"):
+            for contact in contacts:
+                if contact["Type"] != kind:
+                    continue
+                notes: list[str] = []
+                try:
+                    plan = mapping.map_plan(plans[contact["ContactArn"]], notes)
+                except NotCopied as exc:
+                    report.add("contact", contact["Alias"], "failed", f"plan: {exc}")
+                    continue
+                arn = self.contact(contact, plan)
+                if arn is not None:
+                    done[contact["ContactArn"]] = mapping.arns[contact["ContactArn"]] = arn
+                    if arn not in self.matched:          # created with its plan
+                        planned.add(contact["ContactArn"])
+                        report.notes.extend(f"{contact['Alias']}: {note}" for note in notes)
+        for contact in contacts:
+            if contact["ContactArn"] in done and contact["ContactArn"] not in planned:
+                self.plan(contact["Alias"], plans[contact["ContactArn"]],
+                          contact["ContactArn"], done[contact["ContactArn"]])
+        for contact in contacts:
+            if contact["ContactArn"] in done:
+                self.policy(contact["Alias"], contact["ContactArn"],
+                            done[contact["ContactArn"]])
+        if send_activation_codes:
+            self.send_activation_codes()
 
 
 def source_home(contacts: list[dict[str, Any]], rotations: list[dict[str, Any]],
                 account: str | None) -> tuple[str, str, str] | None:
     """(partition, region, account) of the contacts to copy: those of ``account`` when given;
     else of the rotations (which are never shared from another account); else of the
-    contacts when they are all of one account. Raises ValueError when the listing holds
+    contacts when they are all of one account. Raises AccountUnknown when the listing holds
     contacts of several accounts and nothing says which is the caller's own: the most
     numerous is not it when others share more contacts with it than it has."""
     homes = [arn_home(c["ContactArn"]) for c in contacts]
@@ -398,85 +545,47 @@ def source_home(contacts: list[dict[str, Any]], rotations: list[dict[str, Any]],
     if not homes:
         return None
     accounts = ", ".join(sorted({h[2] for h in homes}))
-    raise ValueError(f"the source lists contacts of several accounts ({accounts}): name the "
-                     "account to copy with --source-account")
+    raise AccountUnknown(f"the source lists contacts of several accounts ({accounts}): name "
+                         "the account to copy with --source-account")
 
 
-def copy_contacts(source: Any, target: Any, *, dry_run: bool = False,
+def copy_contacts(source: Any, target: Any, *, dry_run: bool = False, update: bool = False,
                   send_activation_codes: bool = False, now: datetime | None = None,
-                  source_account: str | None = None) -> Report:
+                  source_account: str | None = None,
+                  target_account: str | None = None) -> Report:
     """Copy every contact, channel, rotation, override, plan, policy and tag of the source
-    client's account and region to the target client's. Nothing is written in a dry run.
+    client's account and region to the target client's. Nothing is written in a dry run;
+    matched items are updated to the source's only with ``update``.
 
     ``source_account``: the account whose contacts are copied (a server may list contacts
     other accounts share with the caller; those are skipped); by default found by
-    :func:`source_home`, which raises ValueError when it cannot tell."""
-    report = Report(dry_run=dry_run)
-    job = _Copy(source, target, report, now or datetime.now(UTC))
-    # The target's own rotations (never shared with it) name its account and region.
-    owned = {arn_home(r["RotationArn"]) for r in _pages(target, "list_rotations", "Rotations")}
-    if len(owned) == 1:
-        job.mapping.target_home = owned.pop()
-    listed = list(_pages(source, "list_contacts", "Contacts"))
-    rotations = list(_pages(source, "list_rotations", "Rotations"))
-    home = source_home(listed, rotations, source_account)
-    if home is not None:
-        job.mapping.home = home
-    contacts = []
-    for contact in listed:
-        if arn_home(contact["ContactArn"]) != job.mapping.home:
-            report.add("contact", contact["Alias"], "skipped",
-                       f"shared from account {arn_home(contact['ContactArn'])[2]}; not copied")
-            continue
-        job.mapping.known.add(contact["ContactArn"])
-        contacts.append(contact)
-    rotations = [r for r in rotations if arn_home(r["RotationArn"]) == job.mapping.home]
-    plans = {c["ContactArn"]: source.get_contact(ContactId=c["ContactArn"]).get("Plan", {})
-             for c in contacts}
-    done: dict[str, str] = {}                 # source contact ARN -> target ARN
-    planned: set[str] = set()                 # created with their plan in this run
+    :func:`source_home`, which raises AccountUnknown (a ValueError) when it cannot tell.
+    ``target_account``: the target's own account, to tell its contacts from those shared with
+    it before anything is written (by default learned from its rotations or what is written).
 
-    for contact in contacts:
-        if contact["Type"] != "PERSONAL":
-            continue
-        arn = job.contact(contact, None)
-        if arn is not None:
-            done[contact["ContactArn"]] = job.mapping.arns[contact["ContactArn"]] = arn
-            job.channels(contact["Alias"], contact["ContactArn"], arn)
-    for rotation in rotations:
-        job.rotation(rotation)
-    for kind in ("ONCALL_SCHEDULE", "ESCALATION"):
-        for contact in contacts:
-            if contact["Type"] != kind:
-                continue
-            notes: list[str] = []
-            try:
-                plan = job.mapping.map_plan(plans[contact["ContactArn"]], notes)
-            except NotCopied as exc:
-                report.add("contact", contact["Alias"], "failed", f"plan: {exc}")
-                continue
-            arn = job.contact(contact, plan)
-            if arn is not None:
-                done[contact["ContactArn"]] = job.mapping.arns[contact["ContactArn"]] = arn
-                if report.outcomes[-1].status != "matched":     # created with its plan
-                    planned.add(contact["ContactArn"])
-                    report.notes.extend(f"{contact['Alias']}: {note}" for note in notes)
-    for contact in contacts:
-        if contact["ContactArn"] in done and contact["ContactArn"] not in planned:
-            job.plan(contact["Alias"], plans[contact["ContactArn"]],
-                     done[contact["ContactArn"]])
-    for contact in contacts:
-        if contact["ContactArn"] in done:
-            job.policy(contact["Alias"], contact["ContactArn"], done[contact["ContactArn"]])
-    if send_activation_codes:
-        job.send_activation_codes()
-    elif job.to_activate:
-        report.notes.append(f"{len(job.to_activate)} channels wait for activation on the "
-                            "target: run again with --send-activation-codes, or activate "
-                            "them one by one")
+    Any other error is in the report: an item's fails that item, and one that every later
+    call would meet (see :mod:`incident_contacts.copy_report`) stops the run, with the
+    reason in ``Report.stopped``; the report then holds what was done until then."""
+    report = Report(dry_run=dry_run, update=update)
+    job = _Copy(Side(source, "source", report), Side(target, "target", report), report,
+                now or datetime.now(UTC), target_account)
+    try:
+        job.run(source_account, send_activation_codes)
+    except AccountUnknown:
+        raise
+    except RunStopped as exc:
+        report.stopped = exc.reason
+    except KeyboardInterrupt:
+        report.stopped = "interrupted"
+    except Exception as exc:            # the summary is given whatever happened
+        report.stopped = report.scrub(f"unexpected error ({type(exc).__name__}: {exc})")
+    waiting = [name for name, _ in job.to_activate] if not send_activation_codes else []
+    if waiting:
+        report.notes.append(f"{len(waiting)} channels wait for activation on the target: run "
+                            "again with --send-activation-codes, or activate them one by one")
     report.notes.append(NOT_COPIED)
     return report
 
 
-__all__ = ["NOT_COPIED", "OVERRIDE_HORIZON", "Outcome", "Report", "copy_contacts",
-           "source_home"]
+__all__ = ["NOT_COPIED", "OVERRIDE_HORIZON", "AccountUnknown", "Outcome", "Report",
+           "copy_contacts", "source_home"]

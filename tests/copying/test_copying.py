@@ -19,33 +19,17 @@ from incident_contacts.cli import main
 from incident_contacts.copy_mapping import map_policy
 from incident_contacts.copying import NOT_COPIED, copy_contacts
 from tests.conftest import new_account
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess
 
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 DAILY = {"NumberOfOnCalls": 1, "RecurrenceMultiplier": 1,
          "DailySettings": [{"HourOfDay": 9, "MinuteOfHour": 0}]}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = start_server(tmp_path_factory.mktemp("copying"))
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
 def client(server: ServerProcess, account: str, region: str) -> Any:
     return boto3.client("ssm-contacts", region_name=region, endpoint_url=server.url,
                         aws_access_key_id=account, aws_secret_access_key="secret",
                         config=NO_RETRIES)
-
-
-@pytest.fixture
-def accounts(server: ServerProcess) -> tuple[Any, Any, str, str]:
-    source_account, target_account = new_account(), new_account()
-    return (client(server, source_account, "us-east-1"),
-            client(server, target_account, "eu-west-1"), source_account, target_account)
 
 
 def pages(c: Any, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
