@@ -142,8 +142,13 @@ class SmtpTransport:
         return DeliveryResult(provider_message_id=message_id_header)
 
     def _build(self, message: OutgoingMessage) -> tuple[EmailMessage, str]:
-        idstring = _MSGID_UNSAFE.sub("", message.message_id)[:64] or None
-        message_id_header = make_msgid(idstring=idstring, domain=self._domain)
+        # One Message-ID per outbox message, the same on every attempt: a message sent again
+        # after a crash (delivery is at least once) is then the same message to the mail
+        # servers and clients that drop a second copy of one Message-ID. The outbox's ids are
+        # random UUIDs, unique without the time and process make_msgid adds.
+        idstring = _MSGID_UNSAFE.sub("", message.message_id)[:64]
+        message_id_header = (f"<{idstring}@{self._domain}>" if len(idstring) >= 32
+                             else make_msgid(idstring=idstring or None, domain=self._domain))
         email = EmailMessage()
         email["From"] = self.sender
         email["To"] = message.address

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import ssl
+import uuid
 
 import pytest
 
@@ -59,7 +61,26 @@ def test_activation_email_reaches_the_server(smtp_server_factory: SmtpServerFact
     assert "It expires in 15 minutes." in body
 
 
-def test_each_send_gets_its_own_message_id(smtp_server_factory: SmtpServerFactory) -> None:
+def test_an_outbox_message_keeps_its_message_id_on_every_attempt(
+        smtp_server_factory: SmtpServerFactory) -> None:
+    """Sent again (a retry after an unclear failure, or after a crash), an outbox message is
+    the same email, which mail servers that drop repeated Message-IDs deliver once; two
+    outbox messages never share one."""
+    server = smtp_server_factory()
+    transport = SmtpTransport(f"smtp://{LOOPBACK}:{server.port}", SENDER, local_hostname="test")
+    outbox_id = "3f6c1a0e-8a55-4a47-9d3e-5b0c1f2e7d91"
+    one = dataclasses.replace(activation_email(), message_id=outbox_id)
+    first, again = transport.send(one), transport.send(one)
+    other = transport.send(dataclasses.replace(one, message_id=str(uuid.uuid4())))
+    assert first.provider_message_id == again.provider_message_id == f"<{outbox_id}@example.com>"
+    assert other.provider_message_id != first.provider_message_id
+    assert [parse(r.content)["Message-ID"] for r in server.handler.received] == [
+        first.provider_message_id, first.provider_message_id, other.provider_message_id]
+
+
+def test_short_ids_still_get_unique_message_ids(smtp_server_factory: SmtpServerFactory) -> None:
+    """An id too short to be unique on its own (not one the outbox makes) gets make_msgid's
+    time and randomness."""
     server = smtp_server_factory()
     transport = SmtpTransport(f"smtp://{LOOPBACK}:{server.port}", SENDER, local_hostname="test")
     first = transport.send(activation_email())
