@@ -59,6 +59,9 @@ _LAST_MESSAGE = Prepared(
            outbox_table.c.page_arn == sa.bindparam("page_arn"))
     .order_by(outbox_table.c.id.desc()).limit(1)
 )
+_MAKE_ESSENTIAL = Prepared(engagement_tracks.update()
+                           .where(engagement_tracks.c.id == sa.bindparam("track_pk"))
+                           .values(essential=True))
 _NEW_CODE = Prepared(pages.update().where(pages.c.id == sa.bindparam("page_pk"))
                      .values(accept_code_hash=sa.bindparam("code_hash")))
 
@@ -133,8 +136,9 @@ def escalate(step: Step, index: int, due: float) -> None:
     halted = engagement.stop_time is not None or engagement.escalation_stopped_at is not None
     decision = planner.plan_escalation_stage(stages, index, due, halted=halted)
     # A person reached twice in one stage (named, and on call in a schedule the stage also
-    # names) is paged once, through the first of the stage's targets that reaches them.
-    engaged: set[str] = set()
+    # names) is paged once, through the first of the stage's targets that reaches them; the
+    # person's track is essential when any of those targets is.
+    engaged: dict[str, int] = {}
     for target in decision.engage:
         contact = _contact(step, target.alias) if target.alias else None
         if contact is None or contact.type == "ESCALATION":
@@ -142,15 +146,15 @@ def escalate(step: Step, index: int, due: float) -> None:
                        Reason="CONTACT_NOT_FOUND" if contact is None else "NOT_ENGAGEABLE",
                        Resolution=[_engaged(step).wire()])
         elif contact.type == "PERSONAL":
-            if contact.alias in engaged:
+            if _reached_again(step, engaged, contact.alias, target.essential):
                 continue
-            engaged.add(contact.alias)
             via = planner.PathNode(target.contact_arn, "PERSONAL")
-            start_track(step, person_alias=contact.alias, target_alias=contact.alias,
-                        stage=index, essential=target.essential,
-                        resolution=planner.resolution(_engaged(step), stage=index, via=via,
-                                                      person_arn=None),
-                        plan=orjson.loads(contact.plan), at=due)
+            engaged[contact.alias] = start_track(
+                step, person_alias=contact.alias, target_alias=contact.alias, stage=index,
+                essential=target.essential,
+                resolution=planner.resolution(_engaged(step), stage=index, via=via,
+                                              person_arn=None),
+                plan=orjson.loads(contact.plan), at=due)
         else:
             engage_schedule(step, alias=contact.alias, plan=orjson.loads(contact.plan),
                             stage=index, essential=target.essential, at=due, engaged=engaged)
@@ -160,12 +164,23 @@ def escalate(step: Step, index: int, due: float) -> None:
                         engagement_pk=engagement.id, stage=decision.next_stage)
 
 
+def _reached_again(step: Step, engaged: dict[str, int], alias: str, essential: bool) -> bool:
+    """Whether the stage has engaged the person already; an essential mention then makes
+    their track essential, so that their READ stops the escalation as the plan says."""
+    track_pk = engaged.get(alias)
+    if track_pk is None:
+        return False
+    if essential:
+        _MAKE_ESSENTIAL.execute(step.conn, {"track_pk": track_pk})
+    return True
+
+
 def engage_schedule(step: Step, *, alias: str, plan: dict[str, Any], stage: int,
-                    essential: bool, at: float, engaged: set[str] | None = None) -> None:
+                    essential: bool, at: float, engaged: dict[str, int] | None = None) -> None:
     """An on-call schedule engages whoever its rotations put on call at ``at``; nobody on
     call (a rotation not started yet, a gap in its coverage) is recorded with the path.
-    ``engaged``: the people the stage has already engaged, who are not engaged again (and
-    who are added to it)."""
+    ``engaged``: the people the stage has already engaged (alias to track), who are not
+    engaged again (and who are added to it)."""
     engagement = step.engagement
     via = planner.PathNode(arns.contact_arn(engagement.region, engagement.account, alias),
                            "ONCALL_SCHEDULE")
@@ -182,12 +197,13 @@ def engage_schedule(step: Step, *, alias: str, plan: dict[str, Any], stage: int,
             step.event("CONTACT_SKIPPED", ContactArn=person_arn, RotationArn=rotation_arn,
                        Reason="CONTACT_NOT_FOUND", Resolution=path.wire())
             continue
+        if engaged is not None and _reached_again(step, engaged, person.alias, essential):
+            continue
+        track_pk = start_track(step, person_alias=person.alias, target_alias=alias,
+                               stage=stage, essential=essential, resolution=path,
+                               plan=orjson.loads(person.plan), at=at)
         if engaged is not None:
-            if person.alias in engaged:
-                continue
-            engaged.add(person.alias)
-        start_track(step, person_alias=person.alias, target_alias=alias, stage=stage,
-                    essential=essential, resolution=path, plan=orjson.loads(person.plan), at=at)
+            engaged[person.alias] = track_pk
 
 
 # -- a person's plan -------------------------------------------------------------------------
@@ -195,8 +211,9 @@ def engage_schedule(step: Step, *, alias: str, plan: dict[str, Any], stage: int,
 
 def start_track(step: Step, *, person_alias: str, target_alias: str, stage: int,
                 essential: bool, resolution: planner.Resolution, plan: dict[str, Any],
-                at: float) -> None:
-    """Begin paging one person through their plan (kept as it is now); stage 0 runs at once."""
+                at: float) -> int:
+    """Begin paging one person through their plan (kept as it is now); stage 0 runs at once.
+    Returns the track's row id."""
     values = {
         "engagement_pk": step.engagement.id, "person_alias": person_alias,
         "target_alias": target_alias, "escalation_stage": stage, "essential": essential,
@@ -207,8 +224,9 @@ def start_track(step: Step, *, person_alias: str, target_alias: str, stage: int,
     track = SimpleNamespace(id=_INSERT_TRACK.scalar(step.conn, values), **values)
     if not plan.get("Stages"):
         step.event("NO_STAGES", Resolution=resolution.wire())
-        return
+        return int(track.id)
     track_stage(step, track, 0, at)
+    return int(track.id)
 
 
 def _channel_states(step: Step, stages: list[planner.Stage],

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from incident_contacts.errors import ValidationException
 from incident_contacts.oncall.recurrence import (
     Override,
@@ -71,8 +73,13 @@ def list_preview_rotation_shifts(ctx: RequestContext,
         return shifts(members, recurrence, params["TimeZoneId"], rotation_start, start, end,
                       active)
 
-    return _page(ctx, params, "ListPreviewRotationShifts", max(low, rotation_start), high,
-                 compute)
+    # The token is bound to everything the shifts depend on: one from another preview
+    # (another window, zone or recurrence) is refused rather than starting at its instant.
+    asked = {name: value for name, value in params.items()
+             if name not in ("NextToken", "MaxResults")}
+    scope = "ListPreviewRotationShifts:" + orjson.dumps(
+        asked, option=orjson.OPT_SORT_KEYS).decode()
+    return _page(ctx, params, scope, max(low, rotation_start), high, compute)
 
 
 def _window(ctx: RequestContext, params: dict[str, Any]) -> tuple[float, float]:

@@ -154,6 +154,24 @@ def test_a_person_reached_twice_in_a_stage_is_paged_once(paging: Paging) -> None
     assert page["ContactArn"] == akuam
 
 
+@pytest.mark.parametrize("schedule_first", [True, False])
+def test_a_person_reached_twice_is_essential_if_either_mention_is(paging: Paging,
+                                                                   schedule_first: bool) -> None:
+    """Paged once, through the first target that reaches them; named essential by the other,
+    their READ still stops the escalation (it went on to the next stage before)."""
+    akuam, alejr = one_stage_person(paging, "akuam"), one_stage_person(paging, "alejr")
+    oncall = schedule(paging, [akuam], server_now(paging) - timedelta(days=30))
+    targets = [(oncall, not schedule_first), (akuam, schedule_first)]
+    plan = paging.escalation("escalation", [
+        (5, targets if schedule_first else targets[::-1]), (5, [(alejr, False)])])
+    engagement = paging.engage(plan)
+    [page] = paging.pages(engagement, 1)
+    paging.client.accept_page(PageId=page["PageArn"], AcceptType="READ", AcceptCode="000000")
+    paging.advance(30 * 60)
+    assert who(paging.pages(engagement, 1)) == ["akuam"]
+    paging.wait_events(engagement, "ESCALATION_STOPPED")
+
+
 def test_a_schedule_whose_rotation_has_not_started_engages_nobody(paging: Paging) -> None:
     akuam = one_stage_person(paging, "akuam")
     oncall = schedule(paging, [akuam], server_now(paging) + timedelta(days=30))

@@ -170,3 +170,24 @@ def test_preview_validation(backend: Any, extra: dict[str, Any], field: str) -> 
     body = error(caught)
     assert body["Error"]["Code"] == "ValidationException"
     assert body["Fields"][0]["Name"] == field
+
+
+def test_a_preview_token_serves_only_the_preview_it_came_from(backend: Any) -> None:
+    """Paging a preview with the same parameters goes on where it stopped; the token with
+    another window, members or recurrence is refused (it used to start the other preview at
+    its instant, listing shifts months before the StartTime asked for)."""
+    client = backend.client()
+    params: dict[str, Any] = {
+        "RotationStartTime": when(2024, 1, 1), "StartTime": when(2024, 1, 1),
+        "EndTime": when(2024, 1, 6), "Members": ["ana", "bob"], "TimeZoneId": "UTC",
+        "Recurrence": DAILY}
+    whole = client.list_preview_rotation_shifts(**params)["RotationShifts"]
+    paged, pages = all_pages(client.list_preview_rotation_shifts, MaxResults=2, **params)
+    assert (shift_tuples(paged), pages) == (shift_tuples(whole), 3)
+    token = client.list_preview_rotation_shifts(MaxResults=1, **params)["NextToken"]
+    for changed in ({"StartTime": when(2024, 6, 1), "EndTime": when(2024, 6, 3)},
+                    {"Members": ["carol"]}, {"TimeZoneId": "Asia/Tokyo"},
+                    {"Recurrence": {**DAILY, "RecurrenceMultiplier": 2}}):
+        with pytest.raises(ClientError) as caught:
+            client.list_preview_rotation_shifts(**{**params, **changed}, NextToken=token)
+        assert error(caught)["Fields"][0]["Name"] == "NextToken", changed
