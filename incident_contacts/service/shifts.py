@@ -5,9 +5,10 @@ preview with a stored rotation's settings gives that rotation's shifts. Shifts k
 start and end (the first may begin before ``StartTime``); ``StartTime`` defaults to now, and
 ``EndTime`` must be after it. A page ends at ``MaxResults`` shifts; its ``NextToken`` carries
 the start of the next shift, which no earlier shift overlaps, so the next page computes from
-there. Shifts are computed in growing stretches until the page is full, so the cost of a page
-depends on its length, not on the window's or on how long ago the rotation started. Each
-stretch loads the stored overrides that overlap the whole shifts reaching into it
+there, and the first page's now, which later pages keep for an absent ``StartTime`` (and a
+preview's ``RotationStartTime``). Shifts are computed in growing stretches until the page is
+full, so the cost of a page depends on its length, not on the window's or on how long ago the
+rotation started. Each stretch loads the stored overrides that overlap the whole shifts reaching into it
 (:func:`~incident_contacts.oncall.recurrence.override_span`): an override just outside a
 stretch still cuts a shift that crosses its edge.
 """
@@ -37,12 +38,13 @@ Compute = Callable[[float, float], list[Shift]]
 
 def list_rotation_shifts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     rotation = rotations.find_rotation(ctx, params["RotationId"])
-    low, high = _window(ctx, params)
-    members = rotations.member_arns(ctx.conn, [rotation.id])[rotation.id]
-    recurrence = rotations.recurrence_of(rotation)
-    # The window as the request gave it (StartTime may be absent: now, which moves).
+    # The window as the request gave it (StartTime may be absent: the first page's now).
     scope = (f"ListRotationShifts:{rotation.rotation_id}:{params.get('StartTime')!r}:"
              f"{params.get('EndTime')!r}")
+    listing = _Listing(ctx, params, scope)
+    low, high = listing.window()
+    members = rotations.member_arns(ctx.conn, [rotation.id])[rotation.id]
+    recurrence = rotations.recurrence_of(rotation)
 
     def compute(start: float, end: float) -> list[Shift]:
         span = override_span(recurrence, rotation.time_zone, rotation.start_time, start, end)
@@ -52,7 +54,7 @@ def list_rotation_shifts(ctx: RequestContext, params: dict[str, Any]) -> dict[st
         return shifts(members, recurrence, rotation.time_zone, rotation.start_time, start, end,
                       active)
 
-    return _page(ctx, params, scope, max(low, rotation.start_time), high, compute)
+    return listing.page(max(low, rotation.start_time), high, compute)
 
 
 def list_preview_rotation_shifts(ctx: RequestContext,
@@ -63,9 +65,15 @@ def list_preview_rotation_shifts(ctx: RequestContext,
     nobody) drawn from ``Members``. Later overrides win where they overlap."""
     validate_time_zone(params["TimeZoneId"], "TimeZoneId")
     recurrence = Recurrence.from_wire(params["Recurrence"])
-    rotation_start = rotations.check_instant(params.get("RotationStartTime", ctx.now()),
+    # The token is bound to everything the shifts depend on: one from another preview
+    # (another window, zone or recurrence) is refused rather than starting at its instant.
+    asked = {name: value for name, value in params.items()
+             if name not in ("NextToken", "MaxResults")}
+    listing = _Listing(ctx, params, "ListPreviewRotationShifts:" + orjson.dumps(
+        asked, option=orjson.OPT_SORT_KEYS).decode())
+    rotation_start = rotations.check_instant(params.get("RotationStartTime", listing.now),
                                              "RotationStartTime")
-    low, high = _window(ctx, params)
+    low, high = listing.window()
     members: list[str] = params["Members"]
     active = [_preview_override(i, o, members) for i, o in enumerate(params.get("Overrides", []))]
 
@@ -73,21 +81,46 @@ def list_preview_rotation_shifts(ctx: RequestContext,
         return shifts(members, recurrence, params["TimeZoneId"], rotation_start, start, end,
                       active)
 
-    # The token is bound to everything the shifts depend on: one from another preview
-    # (another window, zone or recurrence) is refused rather than starting at its instant.
-    asked = {name: value for name, value in params.items()
-             if name not in ("NextToken", "MaxResults")}
-    scope = "ListPreviewRotationShifts:" + orjson.dumps(
-        asked, option=orjson.OPT_SORT_KEYS).decode()
-    return _page(ctx, params, scope, max(low, rotation_start), high, compute)
+    return listing.page(max(low, rotation_start), high, compute)
 
 
-def _window(ctx: RequestContext, params: dict[str, Any]) -> tuple[float, float]:
-    low = float(params.get("StartTime", ctx.now()))
-    high = float(params["EndTime"])
-    if high <= low:
-        raise ValidationException.field("EndTime", "EndTime must be after StartTime.")
-    return low, high
+class _Listing:
+    """One page of a shift listing. ``now``, which stands for an absent ``StartTime`` (and
+    ``RotationStartTime`` of a preview), is the first page's and travels in its tokens, so
+    later pages continue the same listing however much later they are asked for."""
+
+    def __init__(self, ctx: RequestContext, params: dict[str, Any], scope: str) -> None:
+        self.params, self.scope = params, scope
+        self.secret = ctx.runtime.secret("pagination")
+        self.after = pagination.decode(self.secret, scope, params.get("NextToken"))
+        # A token of an older release carries no instant: now stands in, as it did then.
+        self.now = float(self.after[1]) if self.after and len(self.after) > 1 else ctx.now()
+
+    def window(self) -> tuple[float, float]:
+        low = float(self.params.get("StartTime", self.now))
+        high = float(self.params["EndTime"])
+        if high <= low:
+            raise ValidationException.field("EndTime", "EndTime must be after StartTime.")
+        return low, high
+
+    def page(self, low: float, high: float, compute: Compute) -> dict[str, Any]:
+        limit = pagination.page_size(self.params)
+        if self.after:
+            low = float(self.after[0])
+        found: list[Shift] = []
+        stretch = _FIRST_STRETCH
+        while low < high and len(found) <= limit:
+            upper = min(high, low + stretch)
+            for shift in compute(low, upper):
+                # The shift running across the stretch boundary comes back in the next one.
+                if not found or shift.start >= found[-1].end:
+                    found.append(shift)
+            low, stretch = upper, stretch * 2
+        result: dict[str, Any] = {"RotationShifts": [s.to_wire() for s in found[:limit]]}
+        if len(found) > limit:
+            result["NextToken"] = pagination.encode(self.secret, self.scope,
+                                                    [found[limit].start, self.now])
+        return result
 
 
 def _preview_override(index: int, given: dict[str, Any], members: list[str]) -> Override:
@@ -105,28 +138,6 @@ def _preview_override(index: int, given: dict[str, Any], members: list[str]) -> 
                 f"{path}.NewMembers[{position}]", f"{member} is not one of the Members."
             )
     return Override(start, end, tuple(new_members))
-
-
-def _page(ctx: RequestContext, params: dict[str, Any], scope: str, low: float, high: float,
-          compute: Compute) -> dict[str, Any]:
-    limit = pagination.page_size(params)
-    secret = ctx.runtime.secret("pagination")
-    after = pagination.decode(secret, scope, params.get("NextToken"))
-    if after:
-        low = float(after[0])
-    found: list[Shift] = []
-    stretch = _FIRST_STRETCH
-    while low < high and len(found) <= limit:
-        upper = min(high, low + stretch)
-        for shift in compute(low, upper):
-            # The shift running across the stretch boundary comes back in the next stretch.
-            if not found or shift.start >= found[-1].end:
-                found.append(shift)
-        low, stretch = upper, stretch * 2
-    result: dict[str, Any] = {"RotationShifts": [s.to_wire() for s in found[:limit]]}
-    if len(found) > limit:
-        result["NextToken"] = pagination.encode(secret, scope, [found[limit].start])
-    return result
 
 
 __all__ = ["list_preview_rotation_shifts", "list_rotation_shifts"]

@@ -81,6 +81,26 @@ def test_start_time_defaults_to_now_and_end_must_follow_start(backend: Any) -> N
         assert error(caught)["Fields"][0]["Name"] == "EndTime"
 
 
+def test_later_pages_keep_the_first_pages_now(backend: Any) -> None:
+    """Without StartTime a listing starts at the first page's now; its tokens carry that
+    instant, so a page asked for later continues the same listing, even once now is past
+    EndTime. (A preview's absent RotationStartTime takes the same instant.)"""
+    client = backend.client()
+    arn = rotation(client, people(client, "a", "b"), StartTime=when(2020, 1, 1))
+    preview = {"Members": ["ana", "bo", "cy"], "TimeZoneId": "Europe/Berlin",
+               "Recurrence": {**DAILY, "NumberOfOnCalls": 1}, "RotationStartTime": when(2020, 1, 1)}
+    listings = ((client.list_rotation_shifts, {"RotationId": arn}),
+                (client.list_preview_rotation_shifts, preview))
+    for call, params in listings:
+        params["EndTime"] = backend.advance(0) + 5 * 86400
+        whole = call(**params)["RotationShifts"]
+        assert len(whole) >= 5
+        first = call(MaxResults=2, **params)
+        backend.advance(10 * 86400)
+        rest, _ = all_pages(call, MaxResults=2, NextToken=first["NextToken"], **params)
+        assert first["RotationShifts"] + rest == whole
+
+
 def test_no_shifts_before_the_rotation_starts(backend: Any) -> None:
     client = backend.client()
     arn = rotation(client, people(client, "a"), StartTime=when(2030, 1, 1, 12))
