@@ -22,7 +22,6 @@ from incident_contacts.service import arns, pagination
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import at_home, find_contact, parse_arn
 from incident_contacts.store.prepared import Prepared, insert_of
-from incident_contacts.store.schema.delivery import outbox
 from incident_contacts.store.schema.engagements import (
     engagement_events,
     engagement_tracks,
@@ -148,7 +147,7 @@ def start_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
 def stop_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """No further stage starts and nobody else is engaged; every page not yet read gets a
     STOP receipt (decisions §5). Stopping a stopped engagement succeeds and changes nothing."""
-    from incident_contacts.service.pages import add_receipt, channel_arn_of, page_arn
+    from incident_contacts.service.pages import add_receipt, cancel_pending, channel_arn_of
 
     row = find_engagement(ctx, params["EngagementId"], lock=True)
     if row.stop_time is not None:
@@ -175,21 +174,11 @@ def stop_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     for page in unread:
         add_receipt(ctx.conn, ctx.runtime, page, "STOP", channel_arn=channel_arn_of(page),
                     note=reason, at=now)
-        # Nobody is paged after the stop: a message still waiting for its provider (an
-        # outage being retried) is not sent. Found by its channel (indexed), then its page.
-        _CANCEL_PENDING.execute(ctx.conn, {"channel_arn": channel_arn_of(page),
-                                           "page_arn": page_arn(page)})
+        # Nobody is paged after the stop.
+        cancel_pending(ctx.conn, page, "not sent: the engagement was stopped first")
     # The reason is personal text: the log shows it opened from the engagement's sealed copy.
     record_event(ctx.conn, row.id, now, "ENGAGEMENT_STOPPED", UnreadPages=len(unread))
     return {}
-
-
-_CANCEL_PENDING = Prepared(outbox.update().where(
-    outbox.c.channel_arn == sa.bindparam("channel_arn"),
-    outbox.c.page_arn == sa.bindparam("page_arn"),
-    outbox.c.status == "PENDING",
-).values(status="FAILED", claimed_by=None, claimed_until=None,
-         last_error="not sent: the engagement was stopped first"))
 
 
 def describe_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,8 @@ from incident_contacts.service.engagements import (
     record_event,
 )
 from incident_contacts.service.lookup import at_home, find_contact, parse_arn
-from incident_contacts.store.prepared import insert_of
+from incident_contacts.store.prepared import Prepared, insert_of
+from incident_contacts.store.schema.delivery import outbox
 from incident_contacts.store.schema.engagements import (
     engagement_tracks,
     engagements,
@@ -68,6 +69,16 @@ _STOP_TRACKS = engagement_tracks.update().where(
     engagement_tracks.c.id.in_(sa.bindparam("track_pks", expanding=True)),
     engagement_tracks.c.stopped_at.is_(None),
 ).values(stopped_at=sa.bindparam("at"), stop_reason="ACKNOWLEDGED")
+_PERSONS_PAGES = sa.select(pages).where(
+    pages.c.engagement_pk == sa.bindparam("engagement_pk"),
+    pages.c.contact_alias == sa.bindparam("alias"),
+)
+_CANCEL_PENDING = Prepared(outbox.update().where(
+    outbox.c.channel_arn == sa.bindparam("channel_arn"),
+    outbox.c.page_arn == sa.bindparam("page_arn"),
+    outbox.c.status == "PENDING",
+).values(status="FAILED", claimed_by=None, claimed_until=None,
+         last_error=sa.bindparam("reason")))
 _STOP_ESCALATION = engagements.update().where(
     engagements.c.id == sa.bindparam("engagement_pk")
 ).values(escalation_stopped_at=sa.bindparam("at"))
@@ -272,11 +283,22 @@ def accept(conn: Connection, runtime: Any, engagement: Any, page: Any, accept_ty
         acknowledge(conn, engagement, page, at)
 
 
+def cancel_pending(conn: Connection, page: Any, reason: str) -> None:
+    """The page's message, if it is still waiting for its provider (an outage being retried),
+    is not sent: FAILED with ``reason``. Found by its channel (indexed), then its page."""
+    _CANCEL_PENDING.execute(conn, {"channel_arn": channel_arn_of(page),
+                                   "page_arn": page_arn(page), "reason": reason})
+
+
 def acknowledge(conn: Connection, engagement: Any, page: Any, at: float) -> None:
-    """A READ: the rest of the person's plan stops; an essential contact's READ stops the
-    escalation (no further stage starts). Nothing changes once the engagement stopped."""
+    """A READ: the rest of the person's plan stops, and their pages still waiting for a
+    provider are not sent; an essential contact's READ stops the escalation (no further stage
+    starts). Nothing changes once the engagement stopped."""
     if engagement.stop_time is not None:
         return
+    for own_page in conn.execute(_PERSONS_PAGES, {"engagement_pk": engagement.id,
+                                                  "alias": page.contact_alias}):
+        cancel_pending(conn, own_page, "not sent: the person had acknowledged a page first")
     tracks = conn.execute(_OPEN_TRACKS, {"engagement_pk": engagement.id,
                                           "alias": page.contact_alias}).all()
     own = conn.execute(_OWN_TRACK, {"track_pk": page.track_pk}).one()
@@ -302,6 +324,7 @@ __all__ = [
     "accept_page",
     "acknowledge",
     "add_receipt",
+    "cancel_pending",
     "channel_arn_of",
     "describe_page",
     "find_page",

@@ -194,6 +194,29 @@ def test_a_page_waiting_for_its_provider_is_not_sent_after_the_stop(
     assert "SentTime" not in paging.client.describe_page(PageId=page["PageArn"])
 
 
+def test_an_acknowledged_persons_waiting_pages_are_not_sent(
+        paging: Paging, fake_twilio: FakeTwilio) -> None:
+    """Paged on two channels at once, one held back by a provider outage: once the person
+    acknowledges the page that arrived, the other is not sent when the provider is back."""
+    person = activated_person(paging, fake_twilio, [("SMS", PHONE), ("VOICE", VOICE_PHONE)])
+    fake_twilio.respond_next(503, {"code": 20500, "message": "Internal Server Error"})
+    engagement = paging.engage(person.arn)
+    pages = paging.pages(engagement, 2, sent=False)
+    wait_until(lambda: len(fake_twilio.requests) == 4, message="one refused send, one sent")
+    status = {m["PageArn"]: m["DeliveryStatus"] for m in paging.backend.messages()
+              if "PageArn" in m}
+    [held] = [p["PageArn"] for p in pages if status[p["PageArn"]] == "PENDING"]
+    [arrived] = [p["PageArn"] for p in pages if p["PageArn"] != held]
+    paging.client.accept_page(PageId=arrived, AcceptType="READ", AcceptCode="000000")
+    status = {m["PageArn"]: m["DeliveryStatus"] for m in paging.backend.messages()
+              if "PageArn" in m}
+    assert status == {held: "FAILED", arrived: "SENT"}
+    paging.advance(600)                       # past every backoff
+    paging.quiesce()
+    assert len(fake_twilio.requests) == 4
+    assert "SentTime" not in paging.client.describe_page(PageId=held)
+
+
 def test_a_large_body_is_refused_unread() -> None:
     """Before its signature is checked nothing about a request is trusted: a body over
     MAX_BODY is refused (413) rather than held in memory whole."""
