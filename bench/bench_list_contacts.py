@@ -4,10 +4,11 @@
 
 For each size, a SQLite file is made by the server's migrations
 (``Store(url).migrate()``) and filled with that many contacts of one account by SQLAlchemy
-``executemany``; aliases are ``<team>-<number>`` over eight teams, so an ``AliasPrefix`` of one
-team matches an eighth of them. Then, in process, through the Dispatcher the server uses (no
-HTTP; its read cache off, so every call runs the query), three requests are timed, each a
-page of ``MaxResults`` 100:
+``executemany``, each display name sealed with the data key as the service stores it (a page
+opens its hundred names); aliases are ``<team>-<number>`` over eight teams, so an
+``AliasPrefix`` of one team matches an eighth of them. Then, in process, through the
+Dispatcher the server uses (no HTTP; its read cache off, so every call runs the query), three
+requests are timed, each a page of ``MaxResults`` 100:
 
 * first page           no token;
 * middle page          the ``NextToken`` that ends the page holding the middle contact,
@@ -32,10 +33,12 @@ from typing import Any
 
 import orjson
 
+from incident_contacts import crypto
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.clock import SystemClock
 from incident_contacts.config import Settings
 from incident_contacts.server import build_dispatcher, build_runtime
+from incident_contacts.service.contacts import seal_display_name
 from incident_contacts.store.db import Store
 from incident_contacts.store.schema.core import contacts
 
@@ -55,8 +58,9 @@ def alias(number: int) -> str:
     return f"{TEAMS[number % len(TEAMS)]}-{number:07d}"
 
 
-def fill(url: str, count: int, batch: int = 50_000) -> float:
-    """``count`` contacts by executemany into a freshly migrated database; seconds taken."""
+def fill(url: str, count: int, keyring: crypto.KeyRing, batch: int = 50_000) -> float:
+    """``count`` contacts by executemany into a freshly migrated database, their names
+    sealed under ``keyring``; seconds taken."""
     start = time.perf_counter()
     store = Store(url)
     store.migrate()
@@ -66,7 +70,9 @@ def fill(url: str, count: int, batch: int = 50_000) -> float:
         for first in range(0, count, batch):
             conn.execute(contacts.insert(), [
                 {"account": ACCOUNT, "region": REGION, "alias": alias(n), "type": "PERSONAL",
-                 "display_name": f"Person {n}", "plan": plan, "created_at": now}
+                 "display_name": seal_display_name(keyring, ACCOUNT, REGION, alias(n),
+                                                   f"Person {n}"),
+                 "plan": plan, "created_at": now}
                 for n in range(first, min(count, first + batch))
             ])
     with store.engine.connect() as conn:
@@ -102,12 +108,14 @@ class Subject:
     def __init__(self, folder: Path, count: int) -> None:
         self.count = count
         url = f"sqlite:///{folder / f'contacts-{count}.db'}"
-        seconds = fill(url, count)
+        key = crypto.new_key()
+        seconds = fill(url, count, crypto.KeyRing(key))
         print(f"  filled {count:,} contacts in {seconds:.1f} s", flush=True)
         # The read cache off: the same page asked again would come from memory, and what is
         # measured here is the query.
         self.runtime = build_runtime(Settings(database=url, throttle_rate=0, workers=False,
-                                              read_cache=0), SystemClock())
+                                              read_cache=0, data_key=crypto.encode_key(key)),
+                                     SystemClock())
         self.dispatcher = build_dispatcher(self.runtime)
         token = middle_token(self.dispatcher, count)
         self.requests: dict[str, dict[str, Any]] = {

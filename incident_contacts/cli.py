@@ -246,6 +246,9 @@ def rotate_key(database: str | None, old_keys: tuple[str, ...], new_key: str | N
         store.dispose()
     click.echo(f"re-sealed {report.resealed} values under key {keyring.primary_id}; "
                f"{report.current} were already under it", err=True)
+    if report.sealed_plain:
+        click.echo(f"sealed {report.sealed_plain} values an older release stored in plain",
+                   err=True)
     if not report.ok:
         shown = os.linesep.join(f"  {aad}" for aad in report.unreadable[:20])
         click.echo(f"{len(report.unreadable)} values open under none of the keys given, left "

@@ -89,6 +89,10 @@ class KeyRing:
         return token.startswith(f"{_VERSION}.{self.primary_id}.")
 
 
+SEALED_PREFIX = f"{_VERSION}."
+"""What every value :meth:`KeyRing.seal` gives starts with."""
+
+
 def keyed_hash(secret: bytes, *parts: str) -> str:
     """HMAC-SHA256 over the parts, each length-prefixed so that no two tuples collide."""
     message = bytearray()

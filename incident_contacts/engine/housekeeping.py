@@ -23,6 +23,8 @@ runs for months keeps tables the size of what is still in use.
   however old, and stays. One whose page still has a message ``PENDING`` waits for it.
 * Error texts written by releases before 48f81bd, which could name the delivery address in
   plain, are scrubbed once (:mod:`incident_contacts.engine.legacy_texts`).
+* Contact display names stored in plain by releases before migration 0011 are sealed once
+  (:mod:`incident_contacts.engine.legacy_names`).
 
 Outbox and idempotency rows are visited in id order, which is the order they were written in,
 and each round stops at the first one too young to go, so a round costs what it deletes, not
@@ -42,6 +44,7 @@ from sqlalchemy.engine import Connection
 
 from incident_contacts.api.dispatch import IDEMPOTENCY_WINDOW
 from incident_contacts.engine.background import BackgroundLoop
+from incident_contacts.engine.legacy_names import seal_legacy_display_names
 from incident_contacts.engine.legacy_texts import scrub_legacy_error_texts
 from incident_contacts.service import arns
 from incident_contacts.store.schema.console import console_sessions, console_sign_in_limits
@@ -308,9 +311,9 @@ def prune_overrides(runtime: Runtime, *, batch: int = BATCH) -> int:
 
 def keep_house(runtime: Runtime) -> None:
     """One round of every kind of housekeeping; one failing does not keep the others out."""
-    for prune in (scrub_legacy_error_texts, prune_outbox, prune_idempotency,
-                  prune_console_sessions, prune_sign_in_limits, prune_engagements,
-                  prune_overrides):
+    for prune in (seal_legacy_display_names, scrub_legacy_error_texts, prune_outbox,
+                  prune_idempotency, prune_console_sessions, prune_sign_in_limits,
+                  prune_engagements, prune_overrides):
         try:
             prune(runtime)
         except Exception:

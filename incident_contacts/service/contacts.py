@@ -1,22 +1,34 @@
-"""CreateContact, GetContact, UpdateContact, DeleteContact, ListContacts (spec §6.1)."""
+"""CreateContact, GetContact, UpdateContact, DeleteContact, ListContacts (spec §6.1).
+
+A display name is a person's name, personal data: it is stored sealed with the data key,
+bound to the contact's account, region and alias (its table's key, which no call changes), so
+a name copied onto another contact no longer opens. Names stored in plain by releases before
+migration 0011 carry ``PLAIN_NAME`` until the server seals them (``engine.legacy_names``);
+they read as they are meanwhile, as do names an older server still running after the
+migration writes unmarked (``plain_name``).
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from incident_contacts import crypto
 from incident_contacts.auth.principals import shared_with
-from incident_contacts.errors import ConflictException
+from incident_contacts.errors import ConflictException, DataEncryptionException
 from incident_contacts.service import arns, pagination, plans, quotas, rotations, tags
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import contact_key, contact_not_found, find_contact
 from incident_contacts.store.prepared import Prepared
-from incident_contacts.store.schema.core import contacts
+from incident_contacts.store.schema.core import contacts, plain_name
+
+if TYPE_CHECKING:
+    from incident_contacts.runtime import Runtime
 
 # Checks run before a contact is deleted, registered by the features that reference
 # contacts (a rotation member cannot be deleted): f(ctx, contact row) raises ConflictException.
@@ -33,6 +45,55 @@ _SET_DISPLAY_NAME_BY_KEY = Prepared(contacts.update().where(
     contacts.c.region == sa.bindparam("region"),
     contacts.c.alias == sa.bindparam("alias"),
 ).values(display_name=sa.bindparam("name")))
+
+
+def display_name_aad(account: str, region: str, alias: str) -> str:
+    """The associated data of a contact's sealed display name (``store.rotate``'s
+    ``contacts:<account>:<region>:<alias>:display_name``)."""
+    key = f"{account}:{region}:{alias}"
+    return f"contacts:{key}:display_name"
+
+
+def seal_display_name(keyring: crypto.KeyRing, account: str, region: str, alias: str,
+                      name: str | None) -> str | None:
+    """A display name as it is stored: sealed (None stays None)."""
+    if name is None:
+        return None
+    return keyring.seal(name, aad=display_name_aad(account, region, alias))
+
+
+def open_display_name(runtime: Runtime, row: Any) -> str | None:
+    """The display name of a contact row (with its account, region and alias): opened, or a
+    DataEncryptionException when no key opens it."""
+    stored: str | None = row.display_name
+    if stored is None:
+        return None
+    plain = plain_name(stored)
+    if plain is not None:
+        return plain
+    return runtime.open_record(stored, aad=display_name_aad(row.account, row.region, row.alias))
+
+
+def _listed(runtime: Runtime, rows: list[Any]) -> list[dict[str, Any]]:
+    """ListContacts' entries of contact rows (``_LISTED`` first), their names opened as
+    :func:`open_display_name` does. A page opens a hundred names: each row is unpacked once
+    (a Row's attributes cost more than its items), in one frame and one ``try``."""
+    open_sealed = runtime.keyring.open
+    listed: list[dict[str, Any]] = []
+    try:
+        for row in rows:
+            account, region, alias, name, kind = row[:5]
+            if name is not None:
+                plain = plain_name(name)
+                name = (plain if plain is not None else
+                        open_sealed(name, aad=display_name_aad(account, region, alias)))
+            listed.append({"ContactArn": arns.contact_arn(region, account, alias),
+                           "Alias": alias, "DisplayName": name, "Type": kind})
+    except crypto.DecryptError as exc:
+        # As Runtime.open_record answers.
+        raise DataEncryptionException(
+            "The record could not be decrypted with the server's data key.") from exc
+    return listed
 
 
 def _arn(ctx: RequestContext, row: Any) -> str:
@@ -69,7 +130,9 @@ def create_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
                     region=ctx.region,
                     alias=alias,
                     type=params["Type"],
-                    display_name=params.get("DisplayName"),
+                    display_name=seal_display_name(ctx.runtime.keyring, ctx.account,
+                                                   ctx.region, alias,
+                                                   params.get("DisplayName")),
                     plan=orjson.dumps(plan).decode(),
                     created_at=ctx.now(),
                 )
@@ -89,7 +152,7 @@ def get_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "ContactArn": _arn(ctx, row),
         "Alias": row.alias,
-        "DisplayName": row.display_name,
+        "DisplayName": open_display_name(ctx.runtime, row),
         "Type": row.type,
         "Plan": orjson.loads(row.plan),
     }
@@ -101,8 +164,10 @@ def update_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     if "Plan" not in params and "DisplayName" in params:
         # The display name alone: one statement, no need to read the contact first.
         key = contact_key(ctx, params["ContactId"])
-        if key is None or not _SET_DISPLAY_NAME_BY_KEY.execute(
-                ctx.conn, {**key, "name": params["DisplayName"]}):
+        if key is None or not _SET_DISPLAY_NAME_BY_KEY.execute(ctx.conn, {
+                **key, "name": seal_display_name(ctx.runtime.keyring, key["account"],
+                                                 key["region"], key["alias"],
+                                                 params["DisplayName"])}):
             raise contact_not_found(params["ContactId"])
         return {}
     row = find_contact(ctx, params["ContactId"])
@@ -111,7 +176,8 @@ def update_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
         plans.check_plan(ctx, row.type, params["Plan"], contact_pk=row.id, creating=False)
         _SET_PLAN.execute(ctx.conn, {"pk": row.id, "plan": orjson.dumps(params["Plan"]).decode()})
     if "DisplayName" in params:
-        _SET_DISPLAY_NAME.execute(ctx.conn, {"pk": row.id, "name": params["DisplayName"]})
+        _SET_DISPLAY_NAME.execute(ctx.conn, {"pk": row.id, "name": seal_display_name(
+            ctx.runtime.keyring, row.account, row.region, row.alias, params["DisplayName"])})
     return {}
 
 
@@ -129,6 +195,7 @@ def delete_contact(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
 # Candidates for the shared contacts of a ListContacts page are read this many at a time:
 # each is kept only if its policy shares it with the caller.
 SHARED_BATCH = 100
+# In this order first in every row ListContacts lists (``_listed``).
 _LISTED = (contacts.c.account, contacts.c.region, contacts.c.alias, contacts.c.display_name,
            contacts.c.type)
 # Whether any contact of another account in the region has a policy: usually none, and then
@@ -161,17 +228,7 @@ def list_contacts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     if _ANY_SHARED.first(ctx.conn, {"region": ctx.region, "account": ctx.account}) is not None:
         rows += _shared(ctx, params, position, limit + 1)
     rows.sort(key=lambda row: (row.alias, row.account))
-    result: dict[str, Any] = {
-        "Contacts": [
-            {
-                "ContactArn": _arn(ctx, r),
-                "Alias": r.alias,
-                "DisplayName": r.display_name,
-                "Type": r.type,
-            }
-            for r in rows[:limit]
-        ]
-    }
+    result: dict[str, Any] = {"Contacts": _listed(ctx.runtime, rows[:limit])}
     if len(rows) > limit:
         last = rows[limit - 1]
         result["NextToken"] = pagination.encode(secret, scope, [last.alias, last.account])
@@ -220,7 +277,10 @@ __all__ = [
     "create_contact",
     "delete_contact",
     "delete_guards",
+    "display_name_aad",
     "get_contact",
     "list_contacts",
+    "open_display_name",
+    "seal_display_name",
     "update_contact",
 ]

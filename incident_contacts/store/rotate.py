@@ -2,8 +2,9 @@
 
 :data:`SEALED_COLUMNS` is the one list of what is encrypted at rest: a table, the column
 whose value names the row in the associated data (``<table>:<row key>:<column>``, see
-:mod:`incident_contacts.crypto`), and the sealed column. A feature that calls
-``keyring.seal(...)`` for a new table or column adds it here; a test fails until it does.
+:mod:`incident_contacts.crypto`; or the columns, their values joined by colons), and the sealed
+column. A feature that calls ``keyring.seal(...)`` for a new table or column adds it here; a
+test fails until it does.
 
 :func:`rotate` (``incident-contacts rotate-key``) walks each table in primary-key order, in
 batches, each batch its own short transaction, and re-seals every value not yet under the new
@@ -12,6 +13,11 @@ may keep running meanwhile, as long as they hold the new key as their data key a
 among ``INCIDENT_CONTACTS_OLD_DATA_KEYS`` (decisions §5). Blind indexes and code hashes are
 keyed by server secrets, which are themselves sealed records: re-sealing them changes no
 secret, so every index stays valid.
+
+A column sealed by a later release than the one that made it (contact display names, since
+migration 0011) may still hold values in plain, marked by that migration: they are sealed
+under the new key as they are met. A database not yet migrated that far keeps the column as
+it is (it holds nothing sealed).
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
 
 from incident_contacts import crypto
 from incident_contacts.store.db import Store
 from incident_contacts.store.schema import metadata
+from incident_contacts.store.schema.core import plain_name
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +44,27 @@ DEFAULT_BATCH = 200
 @dataclass(frozen=True)
 class SealedColumn:
     table: str
-    row_key: str
-    """The column whose value names the row in the associated data."""
+    row_key: str | tuple[str, ...]
+    """The column whose value names the row in the associated data, or the columns (of a
+    unique key) whose values, joined by colons, do."""
     column: str
+    plain: Callable[[str], str | None] | None = None
+    """The text a value still in plain holds (None for a sealed value), when the column may
+    hold such values."""
+    since: str | None = None
+    """The migration from which the column is sealed (a database before it is left alone;
+    revision ids are four digits, so they compare as text)."""
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return (self.row_key,) if isinstance(self.row_key, str) else self.row_key
 
     def aad(self, row_key_value: Any) -> str:
         return f"{self.table}:{row_key_value}:{self.column}"
+
+    def aad_of(self, row: Any) -> str:
+        """The associated data of a row that has the key columns as attributes."""
+        return self.aad(":".join(str(getattr(row, name)) for name in self.key_columns))
 
 
 SEALED_COLUMNS: Final[tuple[SealedColumn, ...]] = (
@@ -58,6 +81,8 @@ SEALED_COLUMNS: Final[tuple[SealedColumn, ...]] = (
     SealedColumn("engagements", "engagement_id", "public_content"),
     SealedColumn("engagements", "engagement_id", "stop_reason"),
     SealedColumn("page_receipts", "receipt_id", "note"),
+    SealedColumn("contacts", ("account", "region", "alias"), "display_name",
+                 plain=plain_name, since="0011"),
 )
 
 
@@ -67,6 +92,8 @@ class RotationReport:
     """Values re-sealed under the new key by this run."""
     current: int = 0
     """Values already under the new key (sealed by a server holding it, or an earlier run)."""
+    sealed_plain: int = 0
+    """Values an older release stored in plain, sealed under the new key by this run."""
     unreadable: list[str] = field(default_factory=list)
     """Associated data of the values that no given key opens; they are left as they are."""
 
@@ -94,16 +121,25 @@ def rotate(store: Store, keyring: crypto.KeyRing, *, batch_size: int = DEFAULT_B
         raise ValueError("the batch size must be at least 1")
     report = RotationReport()
     existing = set(sa.inspect(store.engine).get_table_names())
+    revision = _revision(store)
     for name, sealed in _by_table(columns):
         if name not in existing:
             log.info("rotate-key: no table %s here, skipped", name)
             continue
+        if revision is not None:
+            for column in [s for s in sealed if s.since is not None and revision < s.since]:
+                log.info("rotate-key: %s.%s is sealed from schema %s on, and this database "
+                         "is at %s: skipped", name, column.column, column.since, revision)
+                sealed.remove(column)
+            if not sealed:
+                continue
         table = metadata.tables[name]
         (pk,) = table.primary_key.columns
+        keys = sealed[0].key_columns
         after: Any = None
         while True:
             with store.transaction() as conn:
-                query = sa.select(pk, table.c[sealed[0].row_key],
+                query = sa.select(pk, *(table.c[k] for k in keys),
                                   *(table.c[s.column] for s in sealed))
                 if after is not None:
                     query = query.where(pk > after)
@@ -118,23 +154,35 @@ def rotate(store: Store, keyring: crypto.KeyRing, *, batch_size: int = DEFAULT_B
     return report
 
 
+def _revision(store: Store) -> str | None:
+    """The database's schema revision; None for a schema made from the metadata (in memory),
+    which is the newest."""
+    with store.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def _reseal_row(conn: sa.Connection, table: sa.Table, pk: sa.Column[Any], row: Any,
                 sealed: list[SealedColumn], keyring: crypto.KeyRing,
                 report: RotationReport) -> None:
-    key_value, row_key = row[0], row[1]
+    keys = len(sealed[0].key_columns)
+    key_value, row_key = row[0], ":".join(str(part) for part in row[1:1 + keys])
     for index, column in enumerate(sealed):
-        value = row[2 + index]
+        value = row[1 + keys + index]
         if value is None:
             continue
         if keyring.is_current(value):
             report.current += 1
             continue
         aad = column.aad(row_key)
-        try:
-            plaintext = keyring.open(value, aad=aad)
-        except crypto.DecryptError:
-            report.unreadable.append(aad)
-            continue
+        in_plain = column.plain(value) if column.plain is not None else None
+        if in_plain is not None:
+            plaintext, was_plain = in_plain, True
+        else:
+            try:
+                plaintext, was_plain = keyring.open(value, aad=aad), False
+            except crypto.DecryptError:
+                report.unreadable.append(aad)
+                continue
         target = table.c[column.column]
         result = conn.execute(
             table.update()
@@ -142,7 +190,10 @@ def _reseal_row(conn: sa.Connection, table: sa.Table, pk: sa.Column[Any], row: A
             .values({column.column: keyring.seal(plaintext, aad=aad)})
         )
         # No row: a server changed (and so sealed under the new key) or deleted it meanwhile.
-        report.resealed += result.rowcount
+        if was_plain:
+            report.sealed_plain += result.rowcount
+        else:
+            report.resealed += result.rowcount
 
 
 __all__ = ["DEFAULT_BATCH", "SEALED_COLUMNS", "RotationReport", "SealedColumn", "rotate"]

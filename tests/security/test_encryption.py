@@ -25,6 +25,7 @@ NEW_PHONE = "+15005550149"
 EMAIL = "akua.mansa.sealed@example.com"
 SUBJECT = "Subject-disk-full-on-db01"
 CONTENT = "Content-the-primary-database-is-at-99-percent"
+DISPLAY_NAME = "Akua Mansa Sealedperson"
 
 
 def database_bytes(workdir: Path) -> dict[str, bytes]:
@@ -54,6 +55,7 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
 def _populate(server: ServerProcess) -> dict[str, str]:
     c = client(server, account=ACCOUNT)
     contact = personal(c, "sealed")
+    c.update_contact(ContactId=contact, DisplayName=DISPLAY_NAME)
     sms = channel(c, contact, PHONE, "SMS", name="sms-channel-name")
     voice = channel(c, contact, VOICE, "VOICE", name="voice-channel-name")
     email = channel(c, contact, EMAIL, "EMAIL", name="email-channel-name")
@@ -84,12 +86,13 @@ def test_no_personal_data_in_plaintext_in_the_database_files(tmp_path: Path) -> 
             "SimpleAddress": EMAIL}
         described = c.describe_engagement(EngagementId=made["engagement"])
         assert (described["Subject"], described["Content"]) == (SUBJECT, CONTENT)
+        assert c.get_contact(ContactId=made["contact"])["DisplayName"] == DISPLAY_NAME
         # ... and the files show what is not sealed (so the search below can find things) ...
         files = database_bytes(tmp_path)
         assert secrets_in(files, "sms-channel-name", "email-channel-name")
         # ... but no address, in any form, and no engagement words: not in the WAL either.
         needles = (PHONE, VOICE, NEW_PHONE, PHONE[1:], NEW_PHONE[1:], VOICE[1:], EMAIL,
-                   "akua.mansa.sealed", SUBJECT, CONTENT)
+                   "akua.mansa.sealed", SUBJECT, CONTENT, DISPLAY_NAME, "Sealedperson")
         assert secrets_in(files, *needles) == []
     finally:
         server.stop()

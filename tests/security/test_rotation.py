@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from incident_contacts import crypto
 from incident_contacts.store.rotate import SEALED_COLUMNS
 from tests.security.support import QUIET, channel, client, error, new_data_key, personal
-from tests.security.test_encryption import ACCOUNT, EMAIL, PHONE, _populate
+from tests.security.test_encryption import ACCOUNT, DISPLAY_NAME, EMAIL, PHONE, _populate
 from tests.support.server import ServerProcess, restart, start_server
 
 pytestmark = pytest.mark.server
@@ -56,6 +56,7 @@ def readable(server: ServerProcess, made: dict[str, str]) -> list[dict[str, Any]
         assert c.get_contact_channel(ContactChannelId=made[name])["DeliveryAddress"]
     assert len(c.list_contact_channels(ContactId=made["contact"])["ContactChannels"]) >= 4
     assert c.describe_engagement(EngagementId=made["engagement"])["Content"]
+    assert c.get_contact(ContactId=made["contact"])["DisplayName"] == DISPLAY_NAME
     return server.messages()
 
 

@@ -99,11 +99,20 @@ def test_every_seal_in_the_package_is_listed() -> None:
     assert sealing_modules >= 3     # the scan found the known ones (runtime, channels, outbox)
 
 
+def _unique_keys(table: sa.Table) -> set[tuple[str, ...]]:
+    """The column tuples that name one row of a table."""
+    keys = {(column.name,) for column in table.c if column.unique or column.primary_key}
+    keys |= {tuple(column.name for column in constraint.columns)
+             for constraint in table.constraints if isinstance(constraint, sa.UniqueConstraint)}
+    return keys
+
+
 def test_listed_columns_exist_with_their_row_keys() -> None:
     for sealed in SEALED_COLUMNS:
         table = metadata.tables[sealed.table]
-        assert sealed.column in table.c and sealed.row_key in table.c
-        assert table.c[sealed.row_key].unique or table.c[sealed.row_key].primary_key
+        assert sealed.column in table.c
+        assert all(name in table.c for name in sealed.key_columns)
+        assert sealed.key_columns in _unique_keys(table), sealed
     assert {("outbox", c) for c in outbox._SEALED} <= PAIRS
     assert {("engagements", c) for c in engagements.TEXTS.values()} <= PAIRS
 
@@ -124,7 +133,7 @@ def _workload(mock: SsmContactsMock) -> None:
     """Every kind of personal data: addresses, codes, messages, engagement words, notes."""
     c = boto3.client("ssm-contacts", region_name="us-east-1",
                      aws_access_key_id="210987654321", aws_secret_access_key="x")
-    contact = c.create_contact(Alias="sealed", Type="PERSONAL",
+    contact = c.create_contact(Alias="sealed", DisplayName="Sealed Person", Type="PERSONAL",
                                Plan={"Stages": []})["ContactArn"]
     addresses = [("SMS", "+15005550111"), ("VOICE", "+15005550112"),
                  ("EMAIL", "sealed.person@example.com")]
@@ -177,7 +186,7 @@ def test_every_sealed_value_is_in_a_listed_column(
         for table, column, row, value in _sealed_values(conn):
             assert (table, column) in by_pair, f"{table}.{column} is sealed but not listed"
             sealed = by_pair[table, column]
-            ring.open(value, aad=sealed.aad(getattr(row, sealed.row_key)))
+            ring.open(value, aad=sealed.aad_of(row))
             seen.add((table, column))
     assert seen == PAIRS      # the workload reached every listed column
 
@@ -205,7 +214,7 @@ def test_rotate_reseals_everything_in_batches(
         after = list(_sealed_values(conn))
         for table, column, row, value in after:
             sealed = by_pair[table, column]
-            aad = sealed.aad(getattr(row, sealed.row_key))
+            aad = sealed.aad_of(row)
             assert only_new.open(value, aad=aad) == crypto.KeyRing(old).open(
                 before[table, column, str(getattr(
                     row, metadata.tables[table].primary_key.columns[0].name))], aad=aad)

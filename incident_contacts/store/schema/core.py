@@ -2,7 +2,24 @@
 
 import sqlalchemy as sa
 
+from incident_contacts.crypto import SEALED_PREFIX
 from incident_contacts.store.schema.base import Timestamp, metadata
+
+PLAIN_NAME = "plain:"
+"""In front of a display name stored in plain by an older release (migration 0011 puts it
+there). Every name written since is sealed, and no sealed value starts with it, so a stored
+name is one or the other whatever the name says."""
+
+
+def plain_name(stored: str) -> str | None:
+    """The name a stored display name holds in plain, or None when it is sealed: marked by
+    migration 0011, or unmarked and not of the sealed form, as an older server still running
+    after the migration (a rolling upgrade on PostgreSQL) writes it."""
+    if stored.startswith(PLAIN_NAME):
+        return stored[len(PLAIN_NAME):]
+    if not stored.startswith(SEALED_PREFIX):
+        return stored
+    return None
 
 contacts = sa.Table(
     "contacts",
@@ -12,7 +29,14 @@ contacts = sa.Table(
     sa.Column("region", sa.String(32), nullable=False),
     sa.Column("alias", sa.String(255), nullable=False),
     sa.Column("type", sa.String(16), nullable=False),
-    sa.Column("display_name", sa.String(255), nullable=True),
+    # Sealed with the data key (crypto.KeyRing), bound to the contact's account, region and
+    # alias (service.contacts.display_name_aad). A name stored in plain by a release before
+    # migration 0011 carries PLAIN_NAME in front until the server seals it
+    # (engine.legacy_names). TEXT on PostgreSQL, where VARCHAR(255) would refuse a sealed
+    # name; SQLite keeps its VARCHAR(255), which has TEXT affinity and no length limit (a
+    # rebuilt table would cascade the deletion of its rows into channels).
+    sa.Column("display_name", sa.String(255).with_variant(sa.Text(), "postgresql"),
+              nullable=True),
     # The plan as the caller sent it (JSON), so stages and targets keep their order.
     sa.Column("plan", sa.Text, nullable=False),
     sa.Column("policy", sa.Text, nullable=True),
