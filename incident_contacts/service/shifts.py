@@ -8,9 +8,9 @@ the start of the next shift, which no earlier shift overlaps, so the next page c
 there, and the first page's now, which later pages keep for an absent ``StartTime`` (and a
 preview's ``RotationStartTime``). Shifts are computed in growing stretches until the page is
 full, so the cost of a page depends on its length, not on the window's or on how long ago the
-rotation started. Each stretch loads the stored overrides that overlap the whole shifts reaching into it
-(:func:`~incident_contacts.oncall.recurrence.override_span`): an override just outside a
-stretch still cuts a shift that crosses its edge.
+rotation started. Each stretch loads the stored overrides that overlap the whole shifts
+reaching into it (:func:`~incident_contacts.oncall.recurrence.override_span`): an override
+just outside a stretch still cuts a shift that crosses its edge.
 """
 
 from __future__ import annotations
