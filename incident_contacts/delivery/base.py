@@ -48,8 +48,10 @@ class OutgoingMessage:
     """``"ACTIVATION"`` or ``"PAGE"``: a call that can take a key press offers one on a page."""
     expires_in: float | None = None
     """Seconds, from when the message is handed over, that it is still worth delivering (an
-    activation message: until its code expires); None when nothing says. A transport whose
-    provider takes a time to live passes it on (End User Messaging's ``TimeToLive``)."""
+    activation message: until its code expires, from the expiry its outbox row carries); None
+    when nothing says. The worker does not hand over a message whose row says its code has
+    expired. A transport whose provider takes a time to live passes it on (End User
+    Messaging's ``TimeToLive``, Twilio's ``ValidityPeriod`` for an SMS)."""
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ than any escalation stage (at most 30 minutes) and any retry interval (at most 6
 of the contact it was sent for; a text or a call that arrives later would wake a responder
 for an incident the plan has long moved past. Both are kept within the range botocore's
 model gives (5 seconds to 72 hours): a message whose code has under 5 seconds left still
-goes out with 5 (this transport does not decide what is sent; the service's expiry event,
-``TTL_EXPIRED``, goes to the configuration set's destinations, not here).
+goes out with 5 (this transport does not decide what is sent: the delivery worker never hands
+over a message whose code has expired; the service's expiry event, ``TTL_EXPIRED``, goes to
+the configuration set's destinations, not here).
 
 One attempt per send; a refusal is classified and recorded as for SNS (``delivery.aws``).
 End User Messaging takes no idempotency key, so a send retried after a lost response may be

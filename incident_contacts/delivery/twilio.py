@@ -3,6 +3,11 @@
 ``base_url`` makes any Twilio-compatible provider or a local fake usable
 (``INCIDENT_CONTACTS_TWILIO_BASE_URL``, decisions §4). Twilio documents no idempotency key for
 creating messages or calls, so a send retried after a lost response may be delivered twice.
+
+An SMS that says how long it is worth delivering (``OutgoingMessage.expires_in``: an
+activation code's remaining life) carries Twilio's ``ValidityPeriod``: the whole seconds left,
+within the range Twilio documents for it (1 to 36,000 seconds), after which Twilio drops the
+message from its queue instead of sending it (error 30036). Calls have no such parameter.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -36,6 +42,7 @@ __all__ = [
     "TwilioTransport",
     "compute_twilio_signature",
     "validate_twilio_signature",
+    "validity_period",
     "voice_twiml",
 ]
 
@@ -46,6 +53,17 @@ KEY_PRESS_OFFER = "Or press 1 now to acknowledge."
 """Said after a page's words on a call that listens for a key (``voice_action_url``)."""
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+VALIDITY_PERIOD_RANGE = (1, 36_000)
+"""The seconds Twilio takes as a message's ``ValidityPeriod`` (its errors 21624/90007)."""
+
+
+def validity_period(message: OutgoingMessage) -> int | None:
+    """The ``ValidityPeriod`` of ``message``: the whole seconds it is still worth delivering,
+    within Twilio's range; None (Twilio's default) when it does not say."""
+    if message.expires_in is None or math.isnan(message.expires_in):
+        return None
+    least, most = VALIDITY_PERIOD_RANGE
+    return math.floor(min(max(message.expires_in, least), most))
 
 
 class TwilioTransport:
@@ -82,6 +100,9 @@ class TwilioTransport:
         if message.channel_type == SMS:
             url = f"{self._account_url}/Messages.json"
             form = {"To": message.address, "From": self.from_number, "Body": message.body}
+            validity = validity_period(message)
+            if validity is not None:
+                form["ValidityPeriod"] = str(validity)
         elif message.channel_type == VOICE:
             url = f"{self._account_url}/Calls.json"
             speech = message.speech if message.speech is not None else message.body

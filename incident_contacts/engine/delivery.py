@@ -19,6 +19,14 @@ hands it to a transport afterwards:
    5 minutes), or ``FAILED`` after the last attempt, on a permanent error, or when the row
    cannot be opened with this server's data keys.
 
+A message whose row carries an expiry (``outbox.expires_at``: an activation message's code
+expiry) is never handed to a transport once the runtime's clock has reached it, the clock
+codes expire by: it is ``FAILED`` with :data:`EXPIRED_CODE`, recorded as an attempt like any
+other outcome. Its retries are never scheduled past that expiry, so a message held back by a
+failing provider is failed when its code expires rather than left ``PENDING``. A transport is
+told the time left (``OutgoingMessage.expires_in``) from the same column, whichever process
+sends it.
+
 Delivery is at least once and never lost: a claim is a lease (:data:`CLAIM_SECONDS`), and a row
 whose worker died before recording the outcome is taken again once the lease has run out. In
 the normal case nothing is sent twice: only the holder of a live claim sends, and it records
@@ -285,10 +293,39 @@ def outgoing_message(runtime: Runtime, row: Row[Any]) -> OutgoingMessage:
         body=opened("body") or "",
         speech=opened("speech"),
         purpose=row.purpose,
-        # An activation code's message is worth delivering only while the code works.
-        expires_in=(row.created_at + runtime.settings.activation_code_ttl - runtime.clock.now()
-                    if row.purpose == "ACTIVATION" else None),
+        expires_in=_expires_in(runtime, row),
     )
+
+
+def _expires_in(runtime: Runtime, row: Row[Any]) -> float | None:
+    """The seconds the message is still worth delivering: until the expiry its row carries
+    (an activation message's code expiry); for an activation message queued before rows
+    carried one (migration 0012), until its code would expire by this process's code
+    lifetime, as before."""
+    if row.expires_at is not None:
+        expires_at: float = row.expires_at
+    elif row.purpose == "ACTIVATION":
+        expires_at = row.created_at + runtime.settings.activation_code_ttl
+    else:
+        return None
+    return expires_at - runtime.clock.now()
+
+
+EXPIRED_CODE = "the activation code expired before it could be sent"
+"""``last_error`` of an activation message the worker did not send because its code had
+expired."""
+
+
+def expired(row: Row[Any], now: float) -> str | None:
+    """Why ``row`` must not be sent at ``now``, or None: its expiry has come (for an
+    activation message, its code's; ``now >= expires_at`` is expired, as
+    ActivateContactChannel judges a code, by the same runtime clock). Rows without an expiry
+    (pages, rows older than migration 0012) never expire here."""
+    if row.expires_at is None or now < row.expires_at:
+        return None
+    if row.purpose == "ACTIVATION":
+        return EXPIRED_CODE
+    return "the message expired before it could be sent"
 
 
 def scrub(text: str, address: str) -> str:
@@ -336,6 +373,10 @@ def _deliver_one(runtime: Runtime, transports: Mapping[str, Transport], row: Row
     attempt = row.attempts + 1
     result: DeliveryResult | None = None
     retry_after: float | None = None
+    too_late = expired(row, started)
+    if too_late is not None:
+        # Never handed to a transport: a code that cannot work would only mislead its reader.
+        return _Attempted(row, started, Outcome("FAILED", attempt, started, error=too_late))
     try:
         message = outgoing_message(runtime, row)
     except DecryptError:
@@ -348,8 +389,12 @@ def _deliver_one(runtime: Runtime, transports: Mapping[str, Transport], row: Row
     if result is not None:
         outcome = Outcome("SENT", attempt, now, result=result)
     elif retryable and attempt < policy.max_attempts:
-        outcome = Outcome("RETRY", attempt, now, error=error,
-                          next_attempt_at=now + policy.delay(attempt, rng, retry_after))
+        next_attempt_at = now + policy.delay(attempt, rng, retry_after)
+        if row.expires_at is not None:
+            # Due again at the latest when it expires, so it is failed then rather than left
+            # PENDING past its expiry until a long backoff runs out.
+            next_attempt_at = min(next_attempt_at, max(now, row.expires_at))
+        outcome = Outcome("RETRY", attempt, now, error=error, next_attempt_at=next_attempt_at)
     else:
         if retryable:
             error = f"gave up after {attempt} attempts: {error}"
@@ -500,12 +545,14 @@ class DeliveryWorker(BackgroundLoop):
 
 __all__ = [
     "DEFAULT_POLICY",
+    "EXPIRED_CODE",
     "DeliveredHook",
     "DeliveryWorker",
     "Outcome",
     "RetryPolicy",
     "deliver_all_due",
     "deliver_due",
+    "expired",
     "on_delivered",
     "outgoing_message",
 ]

@@ -117,11 +117,12 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
     void_codes(ctx, channel)
     code = f"{secrets.randbelow(10**6):06d}"
     now = ctx.now()
+    expires_at = now + settings.activation_code_ttl
     _INSERT_CODE.execute(ctx.conn, {
         "channel_pk": channel.id,
         "code_hash": _hash(ctx, channel.channel_id, code),
         "created_at": now,
-        "expires_at": now + settings.activation_code_ttl,
+        "expires_at": expires_at,
         "failed_attempts": 0,
     })
     # Whole minutes, rounded up, and at least one: a short test lifetime still reads sensibly.
@@ -136,6 +137,7 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
         body=words.body,
         speech=words.speech,
         code=code,
+        expires_at=expires_at,     # the message is worth sending only while the code works
     ))
     return True
 

@@ -24,7 +24,7 @@ _SEALED = ("address", "subject", "body", "speech", "code")
 # Prepared once: it is on the path of every message.
 _INSERT = insert_of(outbox, "message_id", "account", "region", "channel_arn", "channel_type",
                     "purpose", "page_arn", "created_at", "status", "attempts",
-                    "next_attempt_at", *_SEALED)
+                    "next_attempt_at", "expires_at", *_SEALED)
 
 
 def aad(message_id: str, column: str) -> str:
@@ -42,6 +42,9 @@ class NewMessage:
     speech: str | None = None
     code: str | None = None       # the activation code or the page's accept code
     page_arn: str | None = None
+    expires_at: float | None = None
+    """When the message stops being worth sending (an activation message: when its code
+    expires, by the service clock); the worker fails it unsent after that."""
 
 
 def enqueue(ctx: RequestContext, message: NewMessage) -> str:
@@ -66,6 +69,7 @@ def enqueue(ctx: RequestContext, message: NewMessage) -> str:
         "status": "PENDING",
         "attempts": 0,
         "next_attempt_at": now,
+        "expires_at": message.expires_at,
         **sealed,
     })
     ctx.after_commit.append(ctx.runtime.wake_delivery)

@@ -245,6 +245,10 @@ class FakeTwilio:
                 return JSONResponse(
                     {"code": 20003, "message": "Authenticate", "status": 401}, status_code=401
                 )
+            if not _validity_period_ok(request.url.path, form):
+                # As Twilio: a message's ValidityPeriod is whole seconds from 1 to 36,000.
+                return JSONResponse({"code": 21624, "message": "Invalid validity period value",
+                                     "status": 400}, status_code=400)
             if self.scripted:
                 status, body, headers = self.scripted.pop(0)
                 return JSONResponse(body, status_code=status, headers=headers)
@@ -260,6 +264,18 @@ class FakeTwilio:
                 Route("/2010-04-01/Accounts/{sid}/Calls.json", create, methods=["POST"]),
             ]
         )
+
+
+def _validity_period_ok(path: str, form: dict[str, str]) -> bool:
+    """Twilio's Messages resource takes ``ValidityPeriod`` as an integer of seconds from 1 to
+    36,000. Its Calls resource documents no such parameter: the fake refuses one there, so a
+    test notices it being sent."""
+    value = form.get("ValidityPeriod")
+    if value is None:
+        return True
+    if not path.endswith("/Messages.json"):
+        return False
+    return value.isdigit() and value.isascii() and 1 <= int(value) <= 36_000
 
 
 def _basic_auth_ok(request: Request, user: str, password: str) -> bool:

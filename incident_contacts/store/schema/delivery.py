@@ -57,6 +57,10 @@ outbox = sa.Table(
     sa.Column("provider_message_id", sa.String(256), nullable=True),
     sa.Column("sent_at", Timestamp, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    # When the message stops being worth sending: an activation message's code expiry (the
+    # value written to activation_codes.expires_at); NULL for pages and for rows written
+    # before migration 0012. The worker never sends an activation message past it.
+    sa.Column("expires_at", Timestamp, nullable=True),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
     sa.Index("ix_outbox_channel", "channel_arn", "id"),
 )
