@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident_contacts import __version__
-from incident_contacts.config import from_environ
+from incident_contacts.config import Settings, from_environ
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _LOG_FORMAT = click.option(
@@ -35,6 +36,9 @@ def _configure_logging(level: str, log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # Alembic names each of its plugins at every start, at INFO; the migrations it runs stay.
+    if level != "debug":
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _database_error(exc: Exception) -> str:
@@ -47,6 +51,51 @@ def _database_error(exc: Exception) -> str:
 def _fail(message: str) -> NoReturn:
     click.echo(f"incident-contacts: {message}", err=True)
     sys.exit(2)
+
+
+def _check_host(host: str, port: int) -> None:
+    """A host that names no address is refused in one line before anything is made on disk,
+    not by uvicorn after the start-up line, with a bare "Name or service not known"."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"cannot listen on {host[:100]!r} (--host, INCIDENT_CONTACTS_HOST): "
+                         f"{reason}") from None
+
+
+def _name_unsent(transports: Mapping[str, Any]) -> None:
+    """Say which channel types have no provider: their messages are only recorded (the
+    development outbox) and marked SENT, which a team paging for real must not miss."""
+    from incident_contacts.delivery import RecordingTransport
+
+    unsent = sorted(kind for kind, transport in transports.items()
+                    if isinstance(transport, RecordingTransport))
+    log = logging.getLogger("incident_contacts")
+    if len(unsent) == len(transports):
+        log.info("delivery: no provider is configured; every message is recorded in the "
+                 "development outbox, not sent")
+    elif unsent:
+        log.warning("delivery: %s have no provider: their messages are recorded in the "
+                    "development outbox, not sent", ", ".join(unsent))
+
+
+def _check_auth(settings: Settings) -> None:
+    """Refuse --auth sigv4 without a readable, valid credentials file before anything is
+    made on disk (a database, its key), and say so when a credentials file is given while
+    authentication is off: it would verify nothing."""
+    from incident_contacts.api import security
+
+    security.check_settings(settings)
+    if settings.auth == "sigv4":
+        security.load_credentials(settings)
+    elif settings.credentials_file:
+        logging.getLogger("incident_contacts").warning(
+            "a credentials file is given (%s) but authentication is off: requests are not "
+            "verified; add --auth sigv4 (INCIDENT_CONTACTS_AUTH=sigv4) to enforce it",
+            settings.credentials_file)
 
 
 def _announce(log_format: str, line: str) -> None:
@@ -87,8 +136,9 @@ def main() -> None:
                    "--tls-key [env INCIDENT_CONTACTS_TLS_CERT].")
 @click.option("--tls-key", default=None, metavar="FILE",
               help="The certificate's PEM private key [env INCIDENT_CONTACTS_TLS_KEY].")
-@click.option("--log-level", default="info",
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="The least severe records logged (no environment variable).")
 @_LOG_FORMAT
 def serve(host: str | None, port: int | None, database: str | None,
           inspection: bool | None, auth: str | None, credentials_file: str | None,
@@ -96,8 +146,9 @@ def serve(host: str | None, port: int | None, database: str | None,
     """Run the server."""
     import uvicorn
 
+    from incident_contacts.delivery import build_transports
     from incident_contacts.keys import KeyConfigurationError
-    from incident_contacts.server import build_application
+    from incident_contacts.server import build_application, delivery_settings
     from incident_contacts.store.db import SchemaTooNewError
 
     _configure_logging(log_level, log_format)
@@ -107,7 +158,11 @@ def serve(host: str | None, port: int | None, database: str | None,
                                 credentials_file=credentials_file, tls_cert=tls_cert,
                                 tls_key=tls_key)
         _check_tls(settings.tls_cert, settings.tls_key)
-        app = build_application(settings)
+        _check_host(settings.host, settings.port)
+        _check_auth(settings)
+        transports = build_transports(delivery_settings(settings))
+        app = build_application(settings, transports=transports)
+        _name_unsent(transports)
     except (KeyConfigurationError, ValueError, SchemaTooNewError) as exc:
         _fail(str(exc))
     except (SQLAlchemyError, ImportError) as exc:
@@ -144,9 +199,11 @@ def _check_tls(cert: str | None, key: str | None) -> None:
 
 @main.command()
 @click.option("--database", default=None, metavar="URL",
-              help="The database the API servers use [env INCIDENT_CONTACTS_DATABASE].")
-@click.option("--log-level", default="info",
-              type=click.Choice(["debug", "info", "warning", "error"]))
+              help="The database the API servers use (default: incident-contacts.db here, "
+                   "made if missing) [env INCIDENT_CONTACTS_DATABASE].")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="The least severe records logged (no environment variable).")
 @_LOG_FORMAT
 def worker(database: str | None, log_level: str, log_format: str) -> None:
     """Run the delivery worker and the engagement engine without the API.
@@ -167,6 +224,7 @@ def worker(database: str | None, log_level: str, log_format: str) -> None:
         settings = from_environ(database=database)
         transports = build_transports(delivery_settings(settings))
         runtime = build_runtime(settings)
+        _name_unsent(transports)
     except (KeyConfigurationError, ValueError, SchemaTooNewError) as exc:
         _fail(str(exc))
     except (SQLAlchemyError, ImportError) as exc:
@@ -237,11 +295,21 @@ def rotate_key(database: str | None, old_keys: tuple[str, ...], new_key: str | N
     except ValueError as exc:
         click.echo(f"incident-contacts: {exc}", err=True)
         sys.exit(2)
+    except (SQLAlchemyError, ImportError) as exc:
+        _fail(_database_error(exc))
     keyring = crypto.KeyRing(primary, older)
-    store = Store(settings.database)
+    try:
+        store = Store(settings.database)
+        with store.engine.connect():
+            pass
+    except (SQLAlchemyError, ImportError) as exc:
+        _fail(_database_error(exc))
     try:
         report = rotate(store, keyring, batch_size=batch_size,
                         progress=lambda table, n: click.echo(f"{table}: {n} rows", err=True))
+    except SQLAlchemyError as exc:
+        _fail(f"rotate-key stopped: {_database_error(exc).partition(': ')[2]}; what it "
+              "re-sealed stays so: run it again to finish")
     finally:
         store.dispose()
     click.echo(f"re-sealed {report.resealed} values under key {keyring.primary_id}; "
@@ -292,6 +360,8 @@ def backup(destination: str, database: str | None) -> None:
             raise ValueError("the backup cannot be the database itself")
     except ValueError as exc:
         _fail(str(exc))
+    except SQLAlchemyError as exc:
+        _fail(_database_error(exc))
     partial = target.with_name(target.name + ".partial")
     try:
         # Made here, owner-only from the first byte (it will hold everything the database

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE = "sqlite:///incident-contacts.db"
 
@@ -104,9 +105,15 @@ def _cast(name: str, raw: str) -> Any:
     if "tuple" in text:
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     if text.startswith("int"):
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a whole number") from None
     if text.startswith("float"):
-        return float(raw)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number") from None
     return raw
 
 
@@ -138,11 +145,16 @@ _RANGES: dict[str, tuple[float, float | None]] = {
 # no HTTPS subscriptions.
 _SNS_TOPIC_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:"
                             r"[0-9]{12}:[A-Za-z0-9_-]{1,256}")
+# What every ARN we make holds: the API refuses ARNs with another account or region
+# (service.arns.REGION), so a default outside these would name what nothing can find again.
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_REGION = re.compile(r"[a-z0-9-]{1,32}")
 
 
 def check(settings: Settings) -> None:
-    """``ValueError`` naming the variable of the first setting out of its range (or of an
-    SNS topic that is not a topic's ARN)."""
+    """``ValueError`` naming the variable of the first setting out of its range, or that
+    cannot work (an SNS topic that is not a topic's ARN, a default account or region no ARN
+    can hold, a public URL that is not one, a data key given two ways)."""
     for name, (low, high) in _RANGES.items():
         value = getattr(settings, name)
         # NaN passes every comparison below, and on PostgreSQL a horizon of NaN is later
@@ -160,6 +172,28 @@ def check(settings: Settings) -> None:
         if not _SNS_TOPIC_ARN.fullmatch(topic):
             raise ValueError(f"{_ENV_PREFIX}SNS_INBOUND_TOPICS: {topic[:300]!r} is not an SNS "
                              "topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+    if settings.data_key and settings.data_key_file:
+        # One would be ignored, silently: a key file put in place would change nothing.
+        raise ValueError(f"{_ENV_PREFIX}DATA_KEY and {_ENV_PREFIX}DATA_KEY_FILE are both set: "
+                         "give the data key one way")
+    # --auth is checked by click; a value that gets here came from the environment.
+    if settings.auth not in ("off", "sigv4"):
+        raise ValueError(f"{_ENV_PREFIX}AUTH must be off or sigv4, not {settings.auth[:100]!r}")
+    if not _ACCOUNT.fullmatch(settings.default_account):
+        raise ValueError(f"{_ENV_PREFIX}DEFAULT_ACCOUNT must be 12 digits, not "
+                         f"{settings.default_account[:100]!r}")
+    if not _REGION.fullmatch(settings.default_region):
+        raise ValueError(f"{_ENV_PREFIX}DEFAULT_REGION must be a region's name (such as "
+                         f"us-east-1), not {settings.default_region[:100]!r}")
+    if settings.public_url is not None:
+        try:
+            parts = urlsplit(settings.public_url)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:      # "http://[::1" and the like
+            usable = False
+        if not usable:
+            raise ValueError(f"{_ENV_PREFIX}PUBLIC_URL must be an http:// or https:// URL (the "
+                             f"address providers reach), not {settings.public_url[:300]!r}")
 
 
 _ENV_NAMES = {

@@ -40,6 +40,8 @@ def test_serve_from_environment_and_clean_sigterm(tmp_path):
         code = server.stop(signal.SIGTERM)
     assert code == 0
     assert "Finished server process" in server.log()
+    assert "Running upgrade  -> 0001" in server.log()
+    assert "setup plugin" not in server.log()       # alembic's roll-call, at every start
 
 
 def test_no_inspection_hides_the_endpoints(tmp_path):
@@ -200,6 +202,26 @@ def test_backup_is_owner_only_from_the_start_and_fails_cleanly(tmp_path):
      "INCIDENT_CONTACTS_ACTIVATION_CODE_TTL must be at least 1"),
     ([], {"INCIDENT_CONTACTS_THROTTLE_RATE": "-5"}, "INCIDENT_CONTACTS_THROTTLE_RATE must be"),
     (["--port", "70000"], {}, "70000 is not in the range"),
+    ([], {"INCIDENT_CONTACTS_READ_CACHE": "1e3"},
+     "INCIDENT_CONTACTS_READ_CACHE: '1e3' is not a whole number"),
+    ([], {"INCIDENT_CONTACTS_THROTTLE_RATE": "fast"},
+     "INCIDENT_CONTACTS_THROTTLE_RATE: 'fast' is not a number"),
+    # ARNs made with these would be refused by the API itself, so nothing made could be named
+    ([], {"INCIDENT_CONTACTS_DEFAULT_ACCOUNT": "abc"},
+     "INCIDENT_CONTACTS_DEFAULT_ACCOUNT must be 12 digits, not 'abc'"),
+    ([], {"INCIDENT_CONTACTS_DEFAULT_REGION": "Bad Region!"},
+     "INCIDENT_CONTACTS_DEFAULT_REGION must be a region's name"),
+    ([], {"INCIDENT_CONTACTS_PUBLIC_URL": "paging.example.com"},
+     "INCIDENT_CONTACTS_PUBLIC_URL must be an http:// or https:// URL"),
+    ([], {"INCIDENT_CONTACTS_AUTH": "sigv5"},
+     "INCIDENT_CONTACTS_AUTH must be off or sigv4, not 'sigv5'"),
+    ([], {"INCIDENT_CONTACTS_DATA_KEY": "A" * 43 + "=", "INCIDENT_CONTACTS_DATA_KEY_FILE": "k"},
+     "INCIDENT_CONTACTS_DATA_KEY and INCIDENT_CONTACTS_DATA_KEY_FILE are both set"),
+    (["--auth", "sigv4"], {}, "--auth sigv4 needs a credentials file"),
+    ([], {"INCIDENT_CONTACTS_HOST": "nosuchhost.invalid"},
+     "cannot listen on 'nosuchhost.invalid' (--host, INCIDENT_CONTACTS_HOST)"),
+    (["--auth", "sigv4", "--credentials", "missing.toml"], {},
+     "cannot read the credentials file missing.toml"),
 ])
 def test_bad_settings_are_one_line_refusals(tmp_path, args, env, said):
     """A setting that cannot work stops the server at once, saying which, with no traceback
@@ -211,6 +233,57 @@ def test_bad_settings_are_one_line_refusals(tmp_path, args, env, said):
     assert result.returncode == 2, result.stderr
     assert said in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not list(tmp_path.glob("*.db*"))
+
+
+_KEY = "A" * 43 + "="
+_OTHER_KEY = "B" * 43 + "="
+
+
+@pytest.mark.parametrize("args", [
+    ["rotate-key", "--old-key", _KEY, "--new-key", _OTHER_KEY],
+    ["backup", "copy.db"],
+])
+@pytest.mark.parametrize("url", ["notaurl", "mysql://nobody@127.0.0.1:1/contacts",
+                                 "postgresql://nobody@127.0.0.1:1/contacts"])
+def test_tools_refuse_a_database_they_cannot_open_in_one_line(tmp_path, args, url):
+    """rotate-key and backup say in one line that the database cannot be opened (or is not
+    one they work on), as serve does, never with a traceback."""
+    result = _cli(*args, "--database", url, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("incident-contacts: "), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_credentials_without_sigv4_are_called_out(tmp_path):
+    """A credentials file given while authentication is off verifies nothing: the server
+    says so at start rather than silently serving every request unverified."""
+    credentials = tmp_path / "credentials.toml"
+    credentials.write_text('[[credentials]]\naccess_key_id = "AKIAEXAMPLE00000001"\n'
+                           'secret_access_key = "s"\naccount_id = "111122223333"\n'
+                           'user = "alice"\n')
+    server = start_server(tmp_path, args=["--credentials", str(credentials)])
+    try:
+        assert httpx.get(f"{server.url}/_aws/ssm-contacts/health").status_code == 200
+    finally:
+        server.stop()
+    assert "requests are not verified" in server.log()
+    assert "--auth sigv4" in server.log()
+
+
+def test_channel_types_without_a_provider_are_named_at_start(tmp_path):
+    """With email configured but no SMS or voice provider, texts and calls would only be
+    recorded, and shown as SENT: the log says so at start, naming the types."""
+    server = start_server(tmp_path, env={"INCIDENT_CONTACTS_SMTP_URL": "smtp://127.0.0.1:1"})
+    try:
+        assert httpx.get(f"{server.url}/_aws/ssm-contacts/health").status_code == 200
+    finally:
+        server.stop()
+    warned = [line for line in server.log().splitlines() if "have no provider" in line]
+    assert len(warned) == 1 and "WARNING" in warned[0], server.log()
+    assert "SMS, VOICE" in warned[0] and "EMAIL" not in warned[0]
+    assert "not sent" in warned[0]
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
