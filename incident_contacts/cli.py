@@ -98,6 +98,21 @@ def _check_auth(settings: Settings) -> None:
             settings.credentials_file)
 
 
+def _shown_url(database: str) -> str:
+    """The database URL as the log may show it: without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database).render_as_string(hide_password=True)
+    except Exception:   # not a URL SQLAlchemy reads: it could not have been opened either
+        return "(unreadable URL)"
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def _announce(log_format: str, line: str) -> None:
     """The start-up line: on standard error as it is, or as a JSON log record."""
     if log_format == "json":
@@ -168,8 +183,9 @@ def serve(host: str | None, port: int | None, database: str | None,
     except (SQLAlchemyError, ImportError) as exc:
         _fail(_database_error(exc))
     scheme = "https" if settings.tls_cert else "http"
-    _announce(log_format, f"incident-contacts {__version__} on {scheme}://{settings.host}:"
-              f"{settings.port} (database {settings.database}, auth {settings.auth})")
+    _announce(log_format, f"incident-contacts {__version__} on {scheme}://"
+              f"{_url_host(settings.host)}:{settings.port} (database "
+              f"{_shown_url(settings.database)}, auth {settings.auth})")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler it
     # found; this one turns that into a normal exit, which is what service managers expect.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
@@ -236,7 +252,8 @@ def worker(database: str | None, log_level: str, log_format: str) -> None:
     for item in workers:
         item.start()
     _announce(log_format,
-              f"incident-contacts {__version__} worker (database {settings.database})")
+              f"incident-contacts {__version__} worker (database "
+              f"{_shown_url(settings.database)})")
     stopping.wait()
     for item in reversed(workers):
         item.stop()

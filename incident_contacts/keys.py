@@ -58,8 +58,13 @@ def load_keyring(settings: Settings) -> crypto.KeyRing:
     key_path = Path(str(path) + ".key")
     if key_path.exists():
         return crypto.KeyRing(_read_key_file(str(key_path)), older)
+    if not key_path.parent.is_dir():
+        # Not made here: a mistyped path would quietly grow a tree of folders, and the
+        # database would be made in it.
+        raise KeyConfigurationError(
+            f"the database's folder {key_path.parent} does not exist (create it, or check "
+            "the database URL)")
     key = crypto.new_key()
-    key_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(crypto.encode_key(key) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -53,6 +54,41 @@ def test_no_inspection_hides_the_endpoints(tmp_path):
         assert httpx.get(f"{server.url}/_aws/ssm-contacts/health").status_code == 200
     finally:
         server.stop()
+
+
+def test_the_start_up_lines_never_show_the_database_password(tmp_path, pg_database):
+    """The password of a PostgreSQL URL stays out of the log (the cluster trusts loopback,
+    so any password connects)."""
+    secret = "s3cret-Pa55word"
+    url = pg_database.replace("postgres@", f"postgres:{secret}@", 1)
+    env = {"INCIDENT_CONTACTS_DATA_KEY": base64.b64encode(os.urandom(32)).decode()}
+    server = start_server(tmp_path, database=url, env=env)
+    try:
+        assert httpx.get(f"{server.url}/_aws/ssm-contacts/health").status_code == 200
+    finally:
+        server.stop(signal.SIGTERM)
+    assert "(database postgresql://postgres:***@127.0.0.1" in server.log()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "incident_contacts", "worker", "--database", url],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **env},
+        cwd=tmp_path, text=True)
+    try:
+        first = worker.stdout.readline() if worker.stdout else ""
+        while "worker (database" not in first and first:
+            first = worker.stdout.readline() if worker.stdout else ""
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        rest, _ = worker.communicate(timeout=30)
+    assert "worker (database postgresql://postgres:***@127.0.0.1" in first
+    assert secret not in server.log() + first + rest
+
+
+def test_the_start_up_line_writes_an_ipv6_host_in_brackets():
+    from incident_contacts.cli import _url_host
+
+    assert _url_host("::1") == "[::1]"
+    assert _url_host("127.0.0.1") == "127.0.0.1"
+    assert _url_host("[::1]") == "[::1]"
 
 
 def test_postgresql_without_a_key_refuses_to_start(tmp_path, pg_database):
@@ -284,6 +320,19 @@ def test_channel_types_without_a_provider_are_named_at_start(tmp_path):
     assert len(warned) == 1 and "WARNING" in warned[0], server.log()
     assert "SMS, VOICE" in warned[0] and "EMAIL" not in warned[0]
     assert "not sent" in warned[0]
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_database_in_a_missing_folder_is_refused_and_no_folder_made(tmp_path, command):
+    """A mistyped path is not quietly made into a tree of folders holding a new database."""
+    result = subprocess.run(
+        [sys.executable, "-m", "incident_contacts", command, "--database",
+         "sqlite:///mistyped/folder/contacts.db"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "folder mistyped/folder does not exist" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
