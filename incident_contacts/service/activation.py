@@ -125,8 +125,9 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
         "expires_at": expires_at,
         "failed_attempts": 0,
     })
-    # Whole minutes, rounded up, and at least one: a short test lifetime still reads sensibly.
-    minutes = max(1, -(-settings.activation_code_ttl // 60))
+    # Whole minutes, rounded down (a message never promises more time than the code has),
+    # and at least one: a test lifetime under a minute still reads sensibly.
+    minutes = max(1, settings.activation_code_ttl // 60)
     words = text.activation_text(channel.type, code, minutes)
     outbox.enqueue(ctx, outbox.NewMessage(
         channel_arn=channel_arn,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -69,3 +70,12 @@ def test_a_bad_setting_stops_the_server_with_a_message(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError) as caught:
         start_server(tmp_path, env={"INCIDENT_CONTACTS_ACTIVATION_SEND_LIMIT": "five"})
     assert "INCIDENT_CONTACTS_ACTIVATION_SEND_LIMIT" in str(caught.value)
+
+
+@pytest.mark.parametrize(("seconds", "said"), [(90, "1 minute"), (30, "1 minute"),
+                                               (899, "14 minutes"), (900, "15 minutes")])
+def test_the_message_never_promises_more_time_than_the_code_has(seconds: int, said: str) -> None:
+    with mock_ssm_contacts(settings=Settings(activation_code_ttl=seconds)) as contacts:
+        arn = new_channel(boto3.client("ssm-contacts", region_name="us-east-1"))
+        [message] = contacts.messages(ContactChannelArn=arn)
+        assert message["Body"].endswith(f"It expires in {said}."), message["Body"]
