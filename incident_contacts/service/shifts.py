@@ -41,7 +41,7 @@ def list_rotation_shifts(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     # The window as the request gave it (StartTime may be absent: the first page's now).
     scope = (f"ListRotationShifts:{rotation.rotation_id}:{params.get('StartTime')!r}:"
              f"{params.get('EndTime')!r}")
-    listing = _Listing(ctx, params, scope)
+    listing = _Listing(ctx, params, scope, keeps_now="StartTime" not in params)
     low, high = listing.window()
     members = rotations.member_arns(ctx.conn, [rotation.id])[rotation.id]
     recurrence = rotations.recurrence_of(rotation)
@@ -70,7 +70,8 @@ def list_preview_rotation_shifts(ctx: RequestContext,
     asked = {name: value for name, value in params.items()
              if name not in ("NextToken", "MaxResults")}
     listing = _Listing(ctx, params, "ListPreviewRotationShifts:" + orjson.dumps(
-        asked, option=orjson.OPT_SORT_KEYS).decode())
+        asked, option=orjson.OPT_SORT_KEYS).decode(),
+        keeps_now="StartTime" not in params or "RotationStartTime" not in params)
     rotation_start = rotations.check_instant(params.get("RotationStartTime", listing.now),
                                              "RotationStartTime")
     low, high = listing.window()
@@ -86,11 +87,13 @@ def list_preview_rotation_shifts(ctx: RequestContext,
 
 class _Listing:
     """One page of a shift listing. ``now``, which stands for an absent ``StartTime`` (and
-    ``RotationStartTime`` of a preview), is the first page's and travels in its tokens, so
-    later pages continue the same listing however much later they are asked for."""
+    ``RotationStartTime`` of a preview), is the first page's and travels in its tokens
+    (``keeps_now``), so later pages continue the same listing however much later they are
+    asked for. A listing that gives those times has tokens that depend on nothing else."""
 
-    def __init__(self, ctx: RequestContext, params: dict[str, Any], scope: str) -> None:
-        self.params, self.scope = params, scope
+    def __init__(self, ctx: RequestContext, params: dict[str, Any], scope: str, *,
+                 keeps_now: bool) -> None:
+        self.params, self.scope, self.keeps_now = params, scope, keeps_now
         self.secret = ctx.runtime.secret("pagination")
         self.after = pagination.decode(self.secret, scope, params.get("NextToken"))
         # A token of an older release carries no instant: now stands in, as it did then.
@@ -118,8 +121,8 @@ class _Listing:
             low, stretch = upper, stretch * 2
         result: dict[str, Any] = {"RotationShifts": [s.to_wire() for s in found[:limit]]}
         if len(found) > limit:
-            result["NextToken"] = pagination.encode(self.secret, self.scope,
-                                                    [found[limit].start, self.now])
+            key = [found[limit].start, self.now] if self.keeps_now else [found[limit].start]
+            result["NextToken"] = pagination.encode(self.secret, self.scope, key)
         return result
 
 
