@@ -1,7 +1,8 @@
 """Authentication, authorization and throttling: pure building blocks, no I/O.
 
 * :mod:`.credentials`: access keys → IAM users (:class:`Principal`), from a TOML file;
-* :mod:`.sigv4`: SigV4 verification with botocore's signer;
+* :mod:`.sigv4`: SigV4 verification with botocore's signer (its parts in
+  :mod:`.sigv4_header` and :mod:`.sigv4_canonical`);
 * :mod:`.policy`: IAM identity and contact (resource) policy evaluation;
 * :mod:`.resources`: the resource each operation is authorized against;
 * :mod:`.throttle`: token buckets per account and operation class.

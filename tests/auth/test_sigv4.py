@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from incident_contacts.auth import sigv4
+from incident_contacts.auth import sigv4, sigv4_canonical, sigv4_header
 from incident_contacts.auth.sigv4 import VerifiedRequest, scope_of, verify
 from incident_contacts.errors import (
     IncompleteSignatureException,
@@ -190,26 +190,33 @@ def test_an_authorization_header_of_megabytes_is_refused_before_it_is_kept() -> 
     well-formed shape and any length would stay in memory, megabytes at a time."""
     long_key = "AKIA" + "X" * 1_000_000
     headers = _replace_auth(sign(BODY), ALICE.access_key_id, long_key)
-    sigv4._scope.cache_clear()
-    sigv4._client_scope.cache_clear()
-    sigv4._unsigned_part.cache_clear()
+    sigv4_header._scope.cache_clear()
+    sigv4_header._client_scope.cache_clear()
+    sigv4_header._unsigned_part.cache_clear()
+    sigv4._CLIENTS.clear()
     with pytest.raises(IncompleteSignatureException,
                        match=f"longer than {sigv4.MAX_AUTHORIZATION} characters"):
         check(headers)
-    assert sigv4._scope.cache_info().currsize == 0
-    assert sigv4._client_scope.cache_info().currsize == 0
-    assert sigv4._unsigned_part.cache_info().currsize == 0
+    assert sigv4_header._scope.cache_info().currsize == 0
+    assert sigv4_header._client_scope.cache_info().currsize == 0
+    assert sigv4_header._unsigned_part.cache_info().currsize == 0
+    assert not sigv4._CLIENTS
     assert check(sign(BODY)).principal is ALICE
 
 
 def test_a_path_of_megabytes_verifies_but_is_not_kept() -> None:
     path = "/?q=" + "a" * 1_000_000
     headers = sign(BODY, path=path)
-    sigv4._plan.cache_clear()
-    sigv4._canonical_target.cache_clear()
-    assert verify("POST", path, headers, BODY, T0_EPOCH, STORE).principal is ALICE
-    assert sigv4._plan.cache_info().currsize == 0
-    assert sigv4._canonical_target.cache_info().currsize == 0
+    sigv4_canonical._plan.cache_clear()
+    sigv4_canonical._canonical_target.cache_clear()
+    sigv4_canonical._layout.cache_clear()
+    # twice: the second time from the reading of its Authorization header the first one kept
+    for _ in range(2):
+        assert verify("POST", path, headers, BODY, T0_EPOCH, STORE).principal is ALICE
+    assert sigv4_canonical._plan.cache_info().currsize == 0
+    assert sigv4_canonical._canonical_target.cache_info().currsize == 0
+    assert sigv4_canonical._layout.cache_info().currsize == 0
+    assert all(len(client._layout.path_qs) <= 4096 for client in sigv4._CLIENTS.values())
 
 
 def test_unsigned_extra_headers_are_ignored() -> None:
