@@ -455,6 +455,7 @@ def copy_command(source_profile: str | None, source_region: str | None,
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from incident_contacts.copy_report import Report
     from incident_contacts.copying import copy_contacts
 
     try:
@@ -477,7 +478,8 @@ def copy_command(source_profile: str | None, source_region: str | None,
                                send_activation_codes=send_activation_codes,
                                source_account=source_account, target_account=target_account)
     except (BotoCoreError, ClientError, ValueError) as exc:
-        _fail(str(exc))
+        # botocore names an endpoint URL it refuses, with any password written into it
+        _fail(Report().scrub(str(exc)))
     for outcome in report.outcomes:
         click.echo(outcome.line())
     for note in report.notes:

@@ -149,6 +149,8 @@ _SNS_TOPIC_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z]{2}(?:-[a-z]+)+-[0-9]
 # (service.arns.REGION), so a default outside these would name what nothing can find again.
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _REGION = re.compile(r"[a-z0-9-]{1,32}")
+# A URL's user and password, up to the last "@" of its authority.
+_URL_USER = re.compile(r"(?<=//)[^/?#]*@|^[^/?#:]*:[^/?#]*@")
 
 
 def check(settings: Settings) -> None:
@@ -192,8 +194,10 @@ def check(settings: Settings) -> None:
         except ValueError:      # "http://[::1" and the like
             usable = False
         if not usable:
+            # without the user and password a URL may carry (basic authentication of webhooks)
+            shown = _URL_USER.sub("***@", settings.public_url[:300])
             raise ValueError(f"{_ENV_PREFIX}PUBLIC_URL must be an http:// or https:// URL (the "
-                             f"address providers reach), not {settings.public_url[:300]!r}")
+                             f"address providers reach), not {shown!r}")
 
 
 _ENV_NAMES = {

@@ -65,8 +65,11 @@ class Outcome:
         return f"{text}: {'; '.join(details)}" if details else text
 
 
-_QUOTED_VALUE = re.compile(r"Value '[^']*'")
-_URL_USER = re.compile(r"(?<=//)[^/@\s\"']+@")
+# A quoted value ends at the quote before " at '<path>'" (an address may hold an apostrophe).
+_QUOTED_VALUE = re.compile(r"Value '.*?'(?= at ')|Value '[^']*'")
+# A URL's user and password run to the last "@" of its authority: one written unencoded
+# may hold "@", quotes or spaces of its own.
+_URL_USER = re.compile(r"(?<=//)[^/?#\r\n]*@")
 
 
 @dataclass

@@ -271,6 +271,18 @@ def test_bad_settings_are_one_line_refusals(tmp_path, args, env, said):
     assert not list(tmp_path.glob("*.db*"))
 
 
+@pytest.mark.parametrize("url", ["htps://hook:s3cret-pw@paging.example.com/",
+                                 "https://hook:s3cret-pw@", "hook:s3cret-pw@paging.example.com"])
+def test_a_refused_public_url_is_named_without_its_password(url):
+    """Providers' webhooks may carry basic authentication in the public URL; a URL refused
+    is quoted with its user and password left out."""
+    from incident_contacts.config import from_environ
+
+    with pytest.raises(ValueError, match="PUBLIC_URL must be an http") as refused:
+        from_environ({"INCIDENT_CONTACTS_PUBLIC_URL": url})
+    assert "s3cret-pw" not in str(refused.value) and "***@" in str(refused.value)
+
+
 _KEY = "A" * 43 + "="
 _OTHER_KEY = "B" * 43 + "="
 

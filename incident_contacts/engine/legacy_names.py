@@ -39,10 +39,13 @@ BATCH = 500
 
 def _marked(after: int, batch: int) -> sa.Select[Any]:
     c = contacts.c
+    # substr, not LIKE: SQLite's LIKE ignores case, and "V1." is no sealed value's start
+    # (plain_name tells them apart by case too).
+    start = sa.func.substr(c.display_name, 1, len(SEALED_PREFIX))
     return (sa.select(c.id, c.account, c.region, c.alias, c.display_name)
             .where(c.id > after,
                    sa.or_(c.display_name.startswith(PLAIN_NAME, autoescape=True),
-                          sa.not_(c.display_name.startswith(SEALED_PREFIX, autoescape=True))))
+                          start != SEALED_PREFIX))
             .order_by(c.id).limit(batch))
 
 

@@ -199,6 +199,16 @@ def test_the_walk_also_seals_names_written_unmarked(server: Server, database: st
     assert server.names() == {**LEGACY, (ACCOUNT, "alice"): "Alice Unmarked"}
 
 
+def test_the_walk_seals_an_unmarked_name_that_differs_from_the_sealed_form_by_case(
+        server: Server, database: str) -> None:
+    # SQLite's LIKE ignores case: "V1." must not pass for the "v1." of a sealed value.
+    _write_as_an_older_server(database, "alice", "V1.Alice")
+    assert legacy_names.seal_legacy_display_names(server.runtime) == 5
+    ring = crypto.KeyRing(server.key)
+    assert all(value is None or ring.is_current(value) for value in _stored(database).values())
+    assert server.names() == {**LEGACY, (ACCOUNT, "alice"): "V1.Alice"}
+
+
 def test_a_walk_cut_short_carries_on_in_batches(server: Server, database: str) -> None:
     # A name changed meanwhile is the call's own (sealed): the walk leaves it.
     alice = server.call("ListContacts", AliasPrefix="alice")["Contacts"][0]["ContactArn"]
@@ -268,6 +278,30 @@ def test_the_rotate_key_command_says_it_sealed_names_in_plain(tmp_path: Path) ->
     assert "sealed 5 values an older release stored in plain" in done.stderr
     ring = crypto.KeyRing(new)
     assert all(value is None or ring.is_current(value) for value in _stored(database).values())
+
+
+def test_names_sealed_before_a_downgrade_read_back_after_the_next_upgrade(
+        server: Server, database: str) -> None:
+    """Down to 0010 and up again: the names sealed before are not taken for names in plain,
+    and one the older release wrote meanwhile is sealed by the next walk."""
+    keep_house(server.runtime)                    # every name sealed, the walk recorded done
+    server.runtime.close()
+    _upgrade_to(database, "0010", step="downgrade")
+    _write_as_an_older_server(database, "alice", "Alice While Downgraded")
+    _upgrade_to(database, "head")
+    runtime = build_runtime(Settings(database=database, data_key=crypto.encode_key(server.key),
+                                     throttle_rate=0.0, workers=False), ManualClock(START))
+    try:
+        again = Server(runtime, server.key)
+        expected = {**LEGACY, (ACCOUNT, "alice"): "Alice While Downgraded"}
+        assert again.names() == expected
+        keep_house(runtime)
+        ring = crypto.KeyRing(server.key)
+        assert all(value is None or ring.is_current(value)
+                   for value in _stored(database).values())
+        assert again.names() == expected
+    finally:
+        runtime.close()
 
 
 def test_the_migration_downgrades_to_the_names_in_plain(database: str) -> None:
