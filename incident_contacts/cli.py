@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 from collections.abc import Mapping
@@ -103,9 +104,11 @@ def _shown_url(database: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(database).render_as_string(hide_password=True)
+        shown = make_url(database).render_as_string(hide_password=True)
     except Exception:   # not a URL SQLAlchemy reads: it could not have been opened either
         return "(unreadable URL)"
+    # libpq also takes the password as a query parameter
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", shown)
 
 
 def _url_host(host: str) -> str:

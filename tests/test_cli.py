@@ -83,6 +83,13 @@ def test_the_start_up_lines_never_show_the_database_password(tmp_path, pg_databa
     assert secret not in server.log() + first + rest
 
 
+def test_a_password_given_as_a_query_parameter_is_hidden_too():
+    from incident_contacts.cli import _shown_url
+
+    shown = _shown_url("postgresql://ops@db/contacts?sslmode=require&password=s3cret&x=1")
+    assert "s3cret" not in shown and "password=***" in shown and "sslmode=require" in shown
+
+
 def test_the_start_up_line_writes_an_ipv6_host_in_brackets():
     from incident_contacts.cli import _url_host
 
@@ -344,6 +351,21 @@ def test_a_database_in_a_missing_folder_is_refused_and_no_folder_made(tmp_path, 
     assert result.returncode == 2, result.stderr
     assert "folder mistyped/folder does not exist" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_missing_folder_with_a_data_key_given_is_one_line_too(tmp_path, command):
+    """With the key given, no key file is looked for: the database's first connection
+    reports the missing folder, and no thread prints a traceback before it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "incident_contacts", command, "--database",
+         f"sqlite:///{tmp_path / 'missing' / 'contacts.db'}"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "INCIDENT_CONTACTS_DATA_KEY": base64.b64encode(bytes(32)).decode()})
+    assert result.returncode == 2, result.stderr
+    assert "cannot open the database" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -658,8 +658,8 @@ class Store:
         in the WAL either way. Call before the first connection is made.
         """
         path = sqlite_path(self.url)
-        if path is None or self._checkpointer is not None:
-            return
+        if path is None or self._checkpointer is not None or not path.parent.is_dir():
+            return   # (no folder: no database either, which the first connection reports)
         self._engine_flags["manual_checkpoints"] = True
         self._stop_checkpoints.clear()
         self._checkpointer = threading.Thread(
@@ -668,8 +668,12 @@ class Store:
         self._checkpointer.start()
 
     def _checkpoint_loop(self, path: Path, interval: float) -> None:
-        connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None,
-                                     check_same_thread=False)
+        try:
+            connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT,
+                                         isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:   # the server's own connections meet it too, and say so
+            log.warning("WAL checkpoints not started: %s", exc)
+            return
         try:
             while True:
                 stopping = self._stop_checkpoints.wait(interval)
