@@ -25,7 +25,10 @@ codes expire by: it is ``FAILED`` with :data:`EXPIRED_CODE`, recorded as an atte
 other outcome. Its retries are never scheduled past that expiry, so a message held back by a
 failing provider is failed when its code expires rather than left ``PENDING``. A transport is
 told the time left (``OutgoingMessage.expires_in``) from the same column, whichever process
-sends it.
+sends it. A page message gets an expiry only when its person acknowledges or its engagement
+stops while a worker holds it (``service.pages.cancel_pending``): the holder's outcome is
+recorded as it is (a page that went out is ``SENT``), and a failed attempt is not tried again
+(:data:`CANCELLED_PAGE`).
 
 Delivery is at least once and never lost: a claim is a lease (:data:`CLAIM_SECONDS`), and a row
 whose worker died before recording the outcome is taken again once the lease has run out. In
@@ -233,20 +236,26 @@ _RECORD_ATTEMPT = insert_of(delivery_attempts, "message_pk", "attempt", "started
                             "detail", "worker")
 
 
-def _settle_statement(*columns: str) -> Prepared:
-    """Settle a row this worker holds: the attempt count, the error, and ``columns``."""
+def _settle_statement(*columns: str, **expressions: Any) -> Prepared:
+    """Settle a row this worker holds: the attempt count, the error, ``columns`` and
+    ``expressions``."""
     return Prepared(outbox.update().where(
         outbox.c.id == sa.bindparam("mid"),
         outbox.c.claimed_by == sa.bindparam("holder"),
         outbox.c.status == "PENDING",
-    ).values({name: sa.bindparam(name) for name in
-              ("attempts", "claimed_by", "claimed_until", "last_error", *columns)}))
+    ).values({**{name: sa.bindparam(name) for name in
+                 ("attempts", "claimed_by", "claimed_until", "last_error", *columns)},
+              **expressions}))
 
 
-# One statement per outcome, prepared: every message settles with one of them.
+# One statement per outcome, prepared: every message settles with one of them. A retry is
+# due at the latest at the expiry the row holds now: one given while the worker held it (a
+# page cancelled meanwhile, service.pages.cancel_pending) makes it due at once, to be failed.
 _SETTLE = {
     "SENT": _settle_statement("status", "sent_at", "provider_message_id"),
-    "RETRY": _settle_statement("next_attempt_at"),
+    "RETRY": _settle_statement(next_attempt_at=sa.case(
+        (outbox.c.expires_at < sa.bindparam("next_attempt_at"), outbox.c.expires_at),
+        else_=sa.bindparam("next_attempt_at"))),
     "FAILED": _settle_statement("status"),
 }
 
@@ -316,15 +325,25 @@ EXPIRED_CODE = "the activation code expired before it could be sent"
 expired."""
 
 
+CANCELLED_PAGE = ("not sent: the page was acknowledged, or its engagement stopped, while a "
+                  "delivery worker held its message")
+"""``last_error`` of a page message a worker held (was sending, or had claimed) when its
+person acknowledged a page or its engagement stopped, and that did not go out then: it is
+not tried again."""
+
+
 def expired(row: Row[Any], now: float) -> str | None:
     """Why ``row`` must not be sent at ``now``, or None: its expiry has come (for an
     activation message, its code's; ``now >= expires_at`` is expired, as
     ActivateContactChannel judges a code, by the same runtime clock). Rows without an expiry
-    (pages, rows older than migration 0012) never expire here."""
+    (pages not cancelled, rows older than migration 0012) never expire here."""
     if row.expires_at is None or now < row.expires_at:
         return None
     if row.purpose == "ACTIVATION":
         return EXPIRED_CODE
+    if row.purpose == "PAGE":
+        # Only a cancel gives a page an expiry (service.pages.cancel_pending).
+        return CANCELLED_PAGE
     return "the message expired before it could be sent"
 
 
@@ -544,6 +563,7 @@ class DeliveryWorker(BackgroundLoop):
 
 
 __all__ = [
+    "CANCELLED_PAGE",
     "DEFAULT_POLICY",
     "EXPIRED_CODE",
     "DeliveredHook",

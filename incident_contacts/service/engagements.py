@@ -175,7 +175,7 @@ def stop_engagement(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         add_receipt(ctx.conn, ctx.runtime, page, "STOP", channel_arn=channel_arn_of(page),
                     note=reason, at=now)
         # Nobody is paged after the stop.
-        cancel_pending(ctx.conn, page, "not sent: the engagement was stopped first")
+        cancel_pending(ctx.conn, page, "not sent: the engagement was stopped first", now)
     # The reason is personal text: the log shows it opened from the engagement's sealed copy.
     record_event(ctx.conn, row.id, now, "ENGAGEMENT_STOPPED", UnreadPages=len(unread))
     return {}

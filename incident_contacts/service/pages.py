@@ -73,12 +73,22 @@ _PERSONS_PAGES = sa.select(pages).where(
     pages.c.engagement_pk == sa.bindparam("engagement_pk"),
     pages.c.contact_alias == sa.bindparam("alias"),
 )
+# One statement, so that each row is judged as it is when locked (on PostgreSQL a worker may
+# claim it, or settle a retry, meanwhile). A row no worker holds is failed. A claimed row is
+# being sent right now (or its worker is gone and the claim will be given back): its holder
+# records the outcome, so the row is left PENDING to it, with an expiry that makes the worker
+# fail it rather than send it again (engine.delivery.expired).
+_UNCLAIMED = outbox.c.claimed_by.is_(None)
 _CANCEL_PENDING = Prepared(outbox.update().where(
     outbox.c.channel_arn == sa.bindparam("channel_arn"),
     outbox.c.page_arn == sa.bindparam("page_arn"),
     outbox.c.status == "PENDING",
-).values(status="FAILED", claimed_by=None, claimed_until=None,
-         last_error=sa.bindparam("reason")))
+).values(
+    status=sa.case((_UNCLAIMED, "FAILED"), else_=outbox.c.status),
+    last_error=sa.case((_UNCLAIMED, sa.bindparam("reason")), else_=outbox.c.last_error),
+    expires_at=sa.case((outbox.c.expires_at < sa.bindparam("at"), outbox.c.expires_at),
+                       else_=sa.bindparam("at")),
+))
 _STOP_ESCALATION = engagements.update().where(
     engagements.c.id == sa.bindparam("engagement_pk")
 ).values(escalation_stopped_at=sa.bindparam("at"))
@@ -276,6 +286,14 @@ def accept(conn: Connection, runtime: Any, engagement: Any, page: Any, accept_ty
     engagement's lock (:func:`~incident_contacts.service.engagements.locked`). ``note`` is
     what the person gave (sealed), ``info`` what the system says (e.g. how it was read)."""
     column = "delivery_time" if accept_type == "DELIVERED" else "read_time"
+    if accept_type == "READ" and engagement.stop_time is None:
+        # Before the page's row is written: the delivery worker recording a page's outcome
+        # writes the message's row and then the page's, and this takes them in that order
+        # too, so that the two wait for each other on PostgreSQL rather than deadlock.
+        for own_page in conn.execute(_PERSONS_PAGES, {"engagement_pk": engagement.id,
+                                                      "alias": page.contact_alias}).all():
+            cancel_pending(conn, own_page,
+                           "not sent: the person had acknowledged a page first", at)
     conn.execute(_MARK[column], {"page_pk": page.id, "at": at})
     add_receipt(conn, runtime, page, accept_type, channel_arn=channel_arn, at=at, note=note,
                 info=info)
@@ -283,22 +301,25 @@ def accept(conn: Connection, runtime: Any, engagement: Any, page: Any, accept_ty
         acknowledge(conn, engagement, page, at)
 
 
-def cancel_pending(conn: Connection, page: Any, reason: str) -> None:
+def cancel_pending(conn: Connection, page: Any, reason: str, at: float) -> None:
     """The page's message, if it is still waiting for its provider (an outage being retried),
-    is not sent: FAILED with ``reason``. Found by its channel (indexed), then its page."""
+    is not sent: FAILED with ``reason``. Found by its channel (indexed), then its page.
+
+    A message a worker has claimed may be in its provider's hands already: failing the row
+    under the worker would record "not sent" for a page that went out, and drop its SENT
+    receipt (the worker's outcome no longer settles the row). It is left to the worker, and
+    expires at ``at``: a send that succeeds is recorded as sent; one that fails is not tried
+    again (the worker fails it when it is next due)."""
     _CANCEL_PENDING.execute(conn, {"channel_arn": channel_arn_of(page),
-                                   "page_arn": page_arn(page), "reason": reason})
+                                   "page_arn": page_arn(page), "reason": reason, "at": at})
 
 
 def acknowledge(conn: Connection, engagement: Any, page: Any, at: float) -> None:
-    """A READ: the rest of the person's plan stops, and their pages still waiting for a
-    provider are not sent; an essential contact's READ stops the escalation (no further stage
-    starts). Nothing changes once the engagement stopped."""
+    """A READ: the rest of the person's plan stops (their pages still waiting for a provider
+    were cancelled by :func:`accept` first); an essential contact's READ stops the escalation
+    (no further stage starts). Nothing changes once the engagement stopped."""
     if engagement.stop_time is not None:
         return
-    for own_page in conn.execute(_PERSONS_PAGES, {"engagement_pk": engagement.id,
-                                                  "alias": page.contact_alias}):
-        cancel_pending(conn, own_page, "not sent: the person had acknowledged a page first")
     tracks = conn.execute(_OPEN_TRACKS, {"engagement_pk": engagement.id,
                                           "alias": page.contact_alias}).all()
     own = conn.execute(_OWN_TRACK, {"track_pk": page.track_pk}).one()

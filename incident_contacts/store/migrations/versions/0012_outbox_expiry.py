@@ -7,7 +7,9 @@ An activation message's row now carries its code's expiry (``outbox.expires_at``
 written to ``activation_codes.expires_at``): the delivery worker fails a message whose code
 expired before it could go out, and gives the provider the time the code has left, whichever
 process sends it. Rows written before this revision keep NULL and are sent as before (their
-time to live taken from the sending process's code lifetime).
+time to live taken from the sending process's code lifetime). A page message gets one only
+when it is cancelled (an acknowledgement, StopEngagement) while a delivery worker holds it:
+the worker records what became of its attempt, and does not try again.
 """
 
 import sqlalchemy as sa
