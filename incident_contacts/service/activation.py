@@ -34,6 +34,7 @@ from incident_contacts.service.lookup import find_channel
 from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.core import channels
 from incident_contacts.store.schema.delivery import activation_codes
+from incident_contacts.store.schema.delivery import outbox as outbox_table
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,11 @@ _SENT_AND_OLDEST = Prepared(sa.select(
 _VOID = Prepared(activation_codes.update().where(
     _ac.channel_pk == sa.bindparam("pk"), _ac.voided_at.is_(None)
 ).values(voided_at=sa.bindparam("now")))
+# The messages of codes that stop working, still waiting for their provider (an outage being
+# retried), are not sent: a dead code would only mislead, and count as a wrong try.
+_CANCEL_MESSAGES = outbox.cancel_statement(
+    outbox_table.c.channel_arn == sa.bindparam("channel_arn"),
+    outbox_table.c.purpose == "ACTIVATION")
 _INSERT_CODE = insert_of(activation_codes, "channel_pk", "code_hash", "created_at",
                          "expires_at", "failed_attempts")
 _CURRENT = Prepared(sa.select(activation_codes).where(
@@ -88,8 +94,15 @@ def _sent_in_window(ctx: RequestContext, channel_pk: int) -> int:
     return int(row.sent)
 
 
-def void_codes(ctx: RequestContext, channel: Any) -> None:
-    _VOID.execute(ctx.conn, {"pk": channel.id, "now": ctx.now()})
+def void_codes(ctx: RequestContext, channel: Any, channel_arn: str, reason: str) -> None:
+    """Every code of the channel stops working, and their messages not yet sent are not."""
+    now = ctx.now()
+    if _VOID.execute(ctx.conn, {"pk": channel.id, "now": now}):
+        _CANCEL_MESSAGES.execute(ctx.conn, {"channel_arn": channel_arn, "at": now,
+                                            "reason": f"not sent: {reason}"})
+
+
+REPLACED = "a newer code replaced this one"
 
 
 def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str, *,
@@ -106,7 +119,7 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
     _lock_channel(ctx, channel.id)
     if _sent_in_window(ctx, channel.id) >= settings.activation_send_limit:
         if not enforce_quota:
-            void_codes(ctx, channel)
+            void_codes(ctx, channel, channel_arn, "the address changed")
             log.warning("activation send quota reached for %s: no code sent", channel_arn)
             return False
         raise ServiceQuotaExceededException(
@@ -114,7 +127,7 @@ def send_code(ctx: RequestContext, channel: Any, channel_arn: str, address: str,
             "contact channel in an hour.",
             quota_code=QUOTA_CODE, resource_id=channel_arn, resource_type="CONTACT_CHANNEL",
         )
-    void_codes(ctx, channel)
+    void_codes(ctx, channel, channel_arn, REPLACED)
     code = f"{secrets.randbelow(10**6):06d}"
     now = ctx.now()
     expires_at = now + settings.activation_code_ttl
@@ -174,6 +187,8 @@ def activate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dic
     the status as it was; the wrong try is still counted (and committed). The code that
     activated the channel, offered again while it would still be valid, succeeds and changes
     nothing: an SDK's retry after a lost answer must not report a failure (spec §3.3.10)."""
+    from incident_contacts.service.channels import channel_arn
+
     row, _contact = find_channel(ctx, params["ContactChannelId"])
     _lock_channel(ctx, row.id)
     now = ctx.now()
@@ -194,9 +209,7 @@ def activate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dic
         )
         ctx.fail_after_commit(_wrong_code())
         return {}
-    ctx.conn.execute(
-        activation_codes.update().where(activation_codes.c.id == current.id).values(voided_at=now)
-    )
+    void_codes(ctx, row, channel_arn(row, _contact.alias), "the channel was activated")
     ctx.conn.execute(
         channels.update().where(channels.c.id == row.id).values(activation_status="ACTIVATED")
     )

@@ -194,7 +194,8 @@ def deactivate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> d
     ctx.conn.execute(
         channels.update().where(channels.c.id == row.id).values(activation_status="NOT_ACTIVATED")
     )
-    activation.void_codes(ctx, row)
+    activation.void_codes(ctx, row, channel_arn(row, _contact.alias),
+                          "the channel was deactivated")
     return {}
 
 

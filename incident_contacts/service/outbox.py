@@ -17,7 +17,7 @@ from incident_contacts.crypto import DecryptError
 from incident_contacts.ids import new_id
 from incident_contacts.service import arns
 from incident_contacts.service.context import RequestContext
-from incident_contacts.store.prepared import insert_of
+from incident_contacts.store.prepared import Prepared, insert_of
 from incident_contacts.store.schema.delivery import outbox
 
 _SEALED = ("address", "subject", "body", "speech", "code")
@@ -25,6 +25,23 @@ _SEALED = ("address", "subject", "body", "speech", "code")
 _INSERT = insert_of(outbox, "message_id", "account", "region", "channel_arn", "channel_type",
                     "purpose", "page_arn", "created_at", "status", "attempts",
                     "next_attempt_at", "expires_at", *_SEALED)
+
+
+def cancel_statement(*conditions: Any) -> Prepared:
+    """An UPDATE that stops the ``PENDING`` messages matching ``conditions`` (parameters
+    ``reason`` and ``at``), judging each row as it is when locked (on PostgreSQL a worker may
+    claim it, or settle a retry, meanwhile). A row no worker holds is ``FAILED`` with the
+    reason. A claimed row is being sent right now (or its worker is gone and the claim will
+    be given back): its holder records the outcome, so it is left ``PENDING`` to it, with an
+    expiry (``at``) that makes the worker fail it rather than send it again
+    (``engine.delivery.expired``)."""
+    unclaimed = outbox.c.claimed_by.is_(None)
+    return Prepared(outbox.update().where(outbox.c.status == "PENDING", *conditions).values(
+        status=sa.case((unclaimed, "FAILED"), else_=outbox.c.status),
+        last_error=sa.case((unclaimed, sa.bindparam("reason")), else_=outbox.c.last_error),
+        expires_at=sa.case((outbox.c.expires_at < sa.bindparam("at"), outbox.c.expires_at),
+                           else_=sa.bindparam("at")),
+    ))
 
 
 def aad(message_id: str, column: str) -> str:

@@ -31,7 +31,8 @@ from incident_contacts.service.engagements import (
     record_event,
 )
 from incident_contacts.service.lookup import at_home, find_contact, parse_arn
-from incident_contacts.store.prepared import Prepared, insert_of
+from incident_contacts.service.outbox import cancel_statement
+from incident_contacts.store.prepared import insert_of
 from incident_contacts.store.schema.delivery import outbox
 from incident_contacts.store.schema.engagements import (
     engagement_tracks,
@@ -73,22 +74,9 @@ _PERSONS_PAGES = sa.select(pages).where(
     pages.c.engagement_pk == sa.bindparam("engagement_pk"),
     pages.c.contact_alias == sa.bindparam("alias"),
 )
-# One statement, so that each row is judged as it is when locked (on PostgreSQL a worker may
-# claim it, or settle a retry, meanwhile). A row no worker holds is failed. A claimed row is
-# being sent right now (or its worker is gone and the claim will be given back): its holder
-# records the outcome, so the row is left PENDING to it, with an expiry that makes the worker
-# fail it rather than send it again (engine.delivery.expired).
-_UNCLAIMED = outbox.c.claimed_by.is_(None)
-_CANCEL_PENDING = Prepared(outbox.update().where(
-    outbox.c.channel_arn == sa.bindparam("channel_arn"),
-    outbox.c.page_arn == sa.bindparam("page_arn"),
-    outbox.c.status == "PENDING",
-).values(
-    status=sa.case((_UNCLAIMED, "FAILED"), else_=outbox.c.status),
-    last_error=sa.case((_UNCLAIMED, sa.bindparam("reason")), else_=outbox.c.last_error),
-    expires_at=sa.case((outbox.c.expires_at < sa.bindparam("at"), outbox.c.expires_at),
-                       else_=sa.bindparam("at")),
-))
+# Pages whose person acknowledged, or whose engagement stopped, are not sent after it.
+_CANCEL_PENDING = cancel_statement(outbox.c.channel_arn == sa.bindparam("channel_arn"),
+                                   outbox.c.page_arn == sa.bindparam("page_arn"))
 _STOP_ESCALATION = engagements.update().where(
     engagements.c.id == sa.bindparam("engagement_pk")
 ).values(escalation_stopped_at=sa.bindparam("at"))

@@ -309,3 +309,38 @@ def test_rows_queued_before_the_migration_stay_pending_and_are_sent(
         assert message_row(runtime, message_id).status == "SENT"
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize(("stop", "reason"), [
+    ("resend", "not sent: a newer code replaced this one"),
+    ("deactivate", "not sent: the channel was deactivated"),
+    ("activate", "not sent: the channel was activated"),
+])
+def test_a_held_code_that_stops_working_is_never_sent(
+        contacts: SsmContactsMock, failing: MemoryTransport, stop: str, reason: str) -> None:
+    """A code's message held back by a failing provider is not sent once the code is dead:
+    replaced by a newer one, its channel deactivated, or activated (with another way of
+    reading the code, or a newer one)."""
+    failing.fail_next(1)
+    client = boto3.client("ssm-contacts", region_name="us-east-1")
+    arn = sms_channel(client)
+    [held] = contacts.messages(arn)
+    assert held["DeliveryStatus"] == "PENDING"
+    if stop == "resend":
+        client.send_activation_code(ContactChannelId=arn)
+    elif stop == "deactivate":
+        client.deactivate_contact_channel(ContactChannelId=arn)
+    else:
+        client.activate_contact_channel(ContactChannelId=arn,
+                                        ActivationCode=held["ActivationCode"])
+    contacts.clock.advance(600)                        # past every backoff
+    statuses = {m["MessageId"]: m["DeliveryStatus"] for m in contacts.messages(arn)}
+    assert statuses.pop(held["MessageId"]) == "FAILED"
+    assert all(status == "SENT" for status in statuses.values())   # the newer code, if any
+    assert [m.body for m in failing.sent] == [
+        m["Body"] for m in contacts.messages(arn) if m["MessageId"] in statuses]
+    runtime = contacts.runtime
+    assert runtime is not None
+    with runtime.store.transaction(write=False) as conn:
+        assert conn.execute(sa.select(outbox_table.c.last_error).where(
+            outbox_table.c.message_id == held["MessageId"])).scalar_one() == reason
