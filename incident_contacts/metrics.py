@@ -77,8 +77,9 @@ class Metrics:
         self._calls = _Calls()
         self.registry.register(self._calls)
         self._attempts = Counter(
-            "incident_contacts_delivery_attempts", "Messages handed to a transport by this "
-            "process, by channel type and outcome (SENT, RETRY, FAILED).",
+            "incident_contacts_delivery_attempts", "Delivery attempts of this process, by "
+            "channel type and outcome (SENT, RETRY, FAILED; FAILED also counts messages "
+            "failed unsent: a code that expired or stopped working, a page cancelled).",
             ["channel_type", "outcome"], registry=self.registry)
         self.registry.register(_StoreCollector(runtime))
         self.observe_request = self._calls.add

@@ -33,7 +33,7 @@ from typing import Any, TypeVar, overload
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
 
-from incident_contacts import model
+from incident_contacts import config, model
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.clock import ManualClock
 from incident_contacts.config import Settings
@@ -206,6 +206,9 @@ class SsmContactsMock:
         elif settings.throttle_rate == Settings.throttle_rate:
             settings = replace(settings, throttle_rate=0.0)
         self._settings = settings.with_overrides(database="sqlite://", inspection=True)
+        # What the server refuses at start is refused here, when the mock is made: unchecked,
+        # a default account of other than 12 digits made ARNs no request can name again.
+        config.check(self._settings)
         self.clock = _MockClock(self)
         self.runtime: Runtime | None = None
         self.dispatcher: Dispatcher | None = None
@@ -236,10 +239,17 @@ class SsmContactsMock:
         # Dummy keys unless keys are set (a 12-digit key id names the account): they come
         # first in botocore's chain, so a profile named by AWS_PROFILE whose credentials need
         # a process, SSO or a role (the network) is not asked, as under moto.
+        # A key id set alone (it names the account) gets a dummy secret: botocore refuses
+        # half a pair with PartialCredentialsError.
         if not os.environ.get("AWS_ACCESS_KEY_ID"):
-            for key, value in _DUMMY_CREDENTIALS.items():
-                self._saved_env[key] = os.environ.get(key)
-                os.environ[key] = value
+            missing = list(_DUMMY_CREDENTIALS)
+        elif not os.environ.get("AWS_SECRET_ACCESS_KEY"):
+            missing = ["AWS_SECRET_ACCESS_KEY"]
+        else:
+            missing = []
+        for key in missing:
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = _DUMMY_CREDENTIALS[key]
         if self._owner:
             _forget_default_credentials()
         self._depth = 1

@@ -11,6 +11,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from incident_contacts.config import Settings
 from incident_contacts.testing import SsmContactsMock, mock_ssm_contacts
 from incident_contacts.testing.mock import _RawBody
 
@@ -187,6 +188,31 @@ def test_keys_set_between_mocks_pick_the_account(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with mock_ssm_contacts():
         assert _contact().split(":")[4] == "000000000000"
+
+
+def test_a_key_id_alone_picks_the_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The account rule lets a developer pick the account with the key id alone; botocore
+    # refuses half a key pair (PartialCredentialsError), so the mock supplies the secret
+    # while it runs, and only then.
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "111122223333")
+    with mock_ssm_contacts():
+        assert _contact().split(":")[4] == "111122223333"
+    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "111122223333"
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    (Settings(default_account="12"), "DEFAULT_ACCOUNT"),
+    (Settings(activation_code_ttl=0), "ACTIVATION_CODE_TTL"),
+    (Settings(activation_send_limit=0), "ACTIVATION_SEND_LIMIT"),
+])
+def test_settings_the_server_would_refuse_are_refused(settings: Settings, named: str) -> None:
+    # As the server refuses them at start: unchecked, they made ARNs no request can name
+    # again, or codes that expire at once, or a limit no code gets under.
+    with pytest.raises(ValueError, match=named):
+        mock_ssm_contacts(settings=settings)
 
 
 def test_a_client_in_another_thread_reaches_the_mock(ssm_contacts: SsmContactsMock) -> None:
