@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -54,17 +55,23 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _check_host(host: str, port: int) -> None:
-    """A host that names no address is refused in one line before anything is made on disk,
-    not by uvicorn after the start-up line, with a bare "Name or service not known"."""
-    import socket
-
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here, before anything is made on disk: a host that names no
+    address, or a port in use, is refused in one line (not by uvicorn after the start-up line,
+    with a bare "Name or service not known"). Port 0 takes a free port, which the start-up
+    line names. The address family is uvicorn's rule: IPv6 for a host with a colon."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
     except (OSError, UnicodeError) as exc:
+        sock.close()
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ValueError(f"cannot listen on {host[:100]!r} (--host, INCIDENT_CONTACTS_HOST): "
+        raise ValueError(f"cannot listen on {host[:100]!r} port {port} (--host, --port): "
                          f"{reason}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _name_unsent(transports: Mapping[str, Any]) -> None:
@@ -133,8 +140,9 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on [env INCIDENT_CONTACTS_HOST; "
               "default 127.0.0.1].")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Port [env INCIDENT_CONTACTS_PORT; default 4575].")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port; 0 takes a free one, which the start-up line names [env "
+                   "INCIDENT_CONTACTS_PORT; default 4575].")
 @click.option("--database", default=None, metavar="URL",
               help="SQLAlchemy URL: sqlite:///file.db (default: incident-contacts.db here) or "
                    "postgresql://user@host/db [env INCIDENT_CONTACTS_DATABASE].")
@@ -176,7 +184,7 @@ def serve(host: str | None, port: int | None, database: str | None,
                                 credentials_file=credentials_file, tls_cert=tls_cert,
                                 tls_key=tls_key)
         _check_tls(settings.tls_cert, settings.tls_key)
-        _check_host(settings.host, settings.port)
+        listening = _listen(settings.host, settings.port)
         _check_auth(settings)
         transports = build_transports(delivery_settings(settings))
         app = build_application(settings, transports=transports)
@@ -186,19 +194,24 @@ def serve(host: str | None, port: int | None, database: str | None,
     except (SQLAlchemyError, ImportError) as exc:
         _fail(_database_error(exc))
     scheme = "https" if settings.tls_cert else "http"
+    bound_port = listening.getsockname()[1]
     _announce(log_format, f"incident-contacts {__version__} on {scheme}://"
-              f"{_url_host(settings.host)}:{settings.port} (database "
+              f"{_url_host(settings.host)}:{bound_port} (database "
               f"{_shown_url(settings.database)}, auth {settings.auth})")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler it
     # found; this one turns that into a normal exit, which is what service managers expect.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     # With JSON logs uvicorn's own lines go through the root logger's formatter too.
     log_config: Any = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False, lifespan="on", log_config=log_config,
-                ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
-                # Python's own cipher list (uvicorn's "TLSv1" would also offer SHA-1 suites).
-                ssl_ciphers="")
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=settings.host, port=bound_port, log_level=log_level, access_log=False,
+        lifespan="on", log_config=log_config, ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+        # Python's own cipher list (uvicorn's "TLSv1" would also offer SHA-1 suites).
+        ssl_ciphers=""))
+    server.run(sockets=[listening])
+    if not server.started:
+        sys.exit(3)   # start-up failed (uvicorn said why); uvicorn.run exits so too
 
 
 def _check_tls(cert: str | None, key: str | None) -> None:

@@ -123,7 +123,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 # The settings with a range, and what it is: a value outside it would not fail at once, but
 # quietly do the wrong thing (a port that wraps round, codes that expire at once).
 _RANGES: dict[str, tuple[float, float | None]] = {
-    "port": (1, 65535),
+    "port": (0, 65535),                 # 0: a free port, named in the start-up line
     "activation_send_limit": (1, None),
     "activation_code_ttl": (1, None),
     "activation_max_attempts": (1, None),

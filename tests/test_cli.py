@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -88,6 +89,47 @@ def test_a_password_given_as_a_query_parameter_is_hidden_too():
 
     shown = _shown_url("postgresql://ops@db/contacts?sslmode=require&password=s3cret&x=1")
     assert "s3cret" not in shown and "password=***" in shown and "sslmode=require" in shown
+
+
+def test_port_0_takes_a_free_port_which_the_start_up_line_names(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "incident_contacts", "serve", "--port", "0", "--database",
+         f"sqlite:///{tmp_path / 'zero.db'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    try:
+        line = ""
+        while process.stdout is not None and " on http://" not in line:
+            line = process.stdout.readline()
+            assert line, "the server ended before its start-up line"
+        url = line.split(" on ", 1)[1].split(" ", 1)[0]
+        port = int(url.rsplit(":", 1)[1])
+        assert port != 0 and url == f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{url}/_aws/ssm-contacts/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert health.json() == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+
+
+def test_a_port_in_use_is_a_one_line_refusal_before_anything_is_made(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "incident_contacts", "serve", "--port", str(port)],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"cannot listen on '127.0.0.1' port {port} (--host, --port): Address already in use" \
+        in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
 
 
 def test_the_start_up_line_writes_an_ipv6_host_in_brackets():
@@ -262,7 +304,7 @@ def test_backup_is_owner_only_from_the_start_and_fails_cleanly(tmp_path):
      "INCIDENT_CONTACTS_DATA_KEY and INCIDENT_CONTACTS_DATA_KEY_FILE are both set"),
     (["--auth", "sigv4"], {}, "--auth sigv4 needs a credentials file"),
     ([], {"INCIDENT_CONTACTS_HOST": "nosuchhost.invalid"},
-     "cannot listen on 'nosuchhost.invalid' (--host, INCIDENT_CONTACTS_HOST)"),
+     "cannot listen on 'nosuchhost.invalid' port 4575 (--host, --port)"),
     (["--auth", "sigv4", "--credentials", "missing.toml"], {},
      "cannot read the credentials file missing.toml"),
 ])

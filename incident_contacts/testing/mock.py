@@ -22,11 +22,13 @@ import functools
 import importlib
 import inspect
 import io
+import math
 import os
 import threading
 import unittest
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import replace
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -35,7 +37,7 @@ from botocore.awsrequest import AWSResponse
 
 from incident_contacts import config, model
 from incident_contacts.api.dispatch import Dispatcher
-from incident_contacts.clock import ManualClock
+from incident_contacts.clock import ManualClock, to_millisecond
 from incident_contacts.config import Settings
 from incident_contacts.delivery import RecordingTransport, Transport
 from incident_contacts.delivery.base import CHANNEL_TYPES
@@ -195,12 +197,15 @@ def _forget_default_credentials() -> None:
 class SsmContactsMock:
     """An active mock: read what was sent with :meth:`messages`, move time with ``clock``."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *,
+                 start_time: datetime | float | None = None) -> None:
         # No throttling unless asked for: the mock's clock stands still, so an emptied
         # bucket would never refill. Settings given with the default rate get it off too
         # (a test asking for throttling gives a rate of its own and moves the clock).
-        # A mock given settings keeps a state of its own even when nested in another.
-        self._own_settings = settings is not None
+        # A mock given settings or a start time keeps a state of its own even when nested
+        # in another.
+        self._own_settings = settings is not None or start_time is not None
+        self._start_time = _epoch_seconds(start_time)
         if settings is None:
             settings = Settings(throttle_rate=0.0)
         elif settings.throttle_rate == Settings.throttle_rate:
@@ -231,7 +236,7 @@ class SsmContactsMock:
             self.runtime, self.dispatcher = outer.runtime, outer.dispatcher
             self._owner = False
         else:
-            self.clock.inner = ManualClock()
+            self.clock.inner = ManualClock(self._start_time)
             self.runtime = build_runtime(self._settings, self.clock.inner)
             self.dispatcher = build_dispatcher(self.runtime)
             self.runtime.on_wake(self.run_due)
@@ -341,6 +346,22 @@ class SsmContactsMock:
     def clear_messages(self) -> None:
         with self._started().store.transaction() as conn:
             outbox.clear(conn)
+
+
+def _epoch_seconds(moment: datetime | float | None) -> float | None:
+    """A start time as the clock keeps it: epoch seconds to the millisecond, as the server's
+    clock reads them. A datetime must say its time zone (a naive one is ambiguous)."""
+    if moment is None:
+        return None
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("start_time: give a datetime with its time zone "
+                             "(datetime(2027, 1, 4, 9, tzinfo=timezone.utc))")
+        moment = moment.timestamp()
+    if isinstance(moment, bool) or not isinstance(moment, (int, float)) \
+            or not math.isfinite(moment) or moment < 0:
+        raise ValueError(f"start_time: a datetime or epoch seconds, not {moment!r}")
+    return to_millisecond(float(moment))
 
 
 class _MockClock:
@@ -495,10 +516,10 @@ def _call_optional(method: Callable[..., Any], instance: Any, argument: Any) -> 
 @overload
 def mock_ssm_contacts(func: F) -> F: ...
 @overload
-def mock_ssm_contacts(func: None = None, *,
-                      settings: Settings | None = None) -> SsmContactsMock: ...
-def mock_ssm_contacts(func: F | None = None, *,
-                      settings: Settings | None = None) -> F | SsmContactsMock:
+def mock_ssm_contacts(func: None = None, *, settings: Settings | None = None,
+                      start_time: datetime | float | None = None) -> SsmContactsMock: ...
+def mock_ssm_contacts(func: F | None = None, *, settings: Settings | None = None,
+                      start_time: datetime | float | None = None) -> F | SsmContactsMock:
     """A mock of ssm-contacts for boto3, as a context manager or a decorator.
 
     ::
@@ -509,10 +530,12 @@ def mock_ssm_contacts(func: F | None = None, *,
             contacts.messages(ContactChannelArn=arn)
 
     Both ``@mock_ssm_contacts`` and ``@mock_ssm_contacts()`` decorate functions and classes.
+    ``start_time`` (an aware datetime or epoch seconds) starts the clock there instead of
+    now, for tests of fixed dates ("who is on call on Monday 4 January at 09:00").
     """
     if func is not None:
         return _decorate(func, SsmContactsMock)
-    return SsmContactsMock(settings)
+    return SsmContactsMock(settings, start_time=start_time)
 
 
 _register()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -228,3 +229,41 @@ def test_a_client_in_another_thread_reaches_the_mock(ssm_contacts: SsmContactsMo
     with ThreadPoolExecutor(4) as pool:
         channels = set(pool.map(work, range(12)))
     assert {m["ContactChannelArn"] for m in ssm_contacts.messages()} == channels
+
+
+def test_the_clock_starts_at_a_given_time() -> None:
+    """A test of fixed dates: who is on call on Monday 4 January 2027 at 10:00 in Accra."""
+    monday = datetime(2027, 1, 4, 10, 0, tzinfo=UTC)
+    with mock_ssm_contacts(start_time=monday) as contacts:
+        assert contacts.clock.now() == monday.timestamp()
+        client = boto3.client("ssm-contacts", region_name="us-east-1")
+        people = [client.create_contact(Alias=alias, Type="PERSONAL", Plan={"Stages": []})
+                  ["ContactArn"] for alias in ("ama", "kofi")]
+        rotation = client.create_rotation(
+            Name="week", ContactIds=people, TimeZoneId="Africa/Accra",
+            StartTime=datetime(2027, 1, 1, 9, tzinfo=UTC),
+            Recurrence={"NumberOfOnCalls": 1, "RecurrenceMultiplier": 1,
+                        "DailySettings": [{"HourOfDay": 9, "MinuteOfHour": 0}]},
+        )["RotationArn"]
+        shifts = client.list_rotation_shifts(
+            RotationId=rotation, EndTime=datetime(2027, 1, 5, tzinfo=UTC),
+            MaxResults=1)["RotationShifts"]
+        # 1 Jan ama, 2 Jan kofi, 3 Jan ama, 4 Jan (from 09:00) kofi
+        assert shifts[0]["ContactIds"] == [people[1]]
+        assert shifts[0]["StartTime"] == datetime(2027, 1, 4, 9, tzinfo=UTC)
+        contacts.clock.advance(86400)
+        assert contacts.clock.now() == monday.timestamp() + 86400
+    assert SsmContactsMock(start_time=1_800_000_000.1234)._start_time == 1_800_000_000.123
+
+
+@pytest.mark.parametrize("start_time", [datetime(2027, 1, 4, 10), float("nan"), -1.0, "2027"])
+def test_a_start_time_that_names_no_instant_is_refused(start_time: object) -> None:
+    with pytest.raises(ValueError, match="start_time"):
+        mock_ssm_contacts(start_time=start_time)  # type: ignore[arg-type]
+
+
+def test_a_mock_with_a_start_time_nested_in_another_keeps_its_own_clock() -> None:
+    with mock_ssm_contacts() as outer:
+        with mock_ssm_contacts(start_time=1_800_000_000) as inner:
+            assert inner.clock.now() == 1_800_000_000
+        assert outer.clock.now() != 1_800_000_000
