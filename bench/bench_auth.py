@@ -11,8 +11,10 @@ read cache off shows the signature's cost against a read answered afresh (no tar
 The load generator is ``bench/common`` (wrk when installed, else Python threads on keep-alive
 connections). For SigV4 the request is signed by botocore's ``SigV4Auth`` just before the run
 and sent for its whole length, inside the 15 minutes a signature stays valid: the server keeps
-no memory of signatures, so it verifies each request from scratch (parses the header, checks
-the date, derives the signing key, recomputes the canonical request and compares). The
+no memory of signatures, so it verifies each request (checks the date, hashes the body,
+completes and hashes the canonical request, computes the signature and compares); per
+client it keeps what the header fixes up to its signature (the checked scope, the signing
+key, the HMAC state of the date's string to sign). The
 development-mode request carries the unverified header of the same shape. Rounds alternate
 between the servers, so both see the same machine; medians and their ratio are printed,
 with each server's CPU time per request (which a busy machine does not skew) and its ratio.
