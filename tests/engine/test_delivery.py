@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,23 +104,6 @@ def attempt_rows(runtime: Runtime, message_id: str) -> list[Row[Any]]:
 
 def transports_of(transport: Transport) -> dict[str, Transport]:
     return {"SMS": transport, "VOICE": transport, "EMAIL": transport}
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def runtime(clock: ManualClock) -> Iterator[Runtime]:
-    runtime = make_runtime(clock=clock)
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def memory() -> MemoryTransport:
-    return MemoryTransport()
 
 
 # -- one round --------------------------------------------------------------------------------

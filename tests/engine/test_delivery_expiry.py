@@ -52,23 +52,6 @@ def queue(runtime: Runtime, *, expires_at: float | None, purpose: str = "ACTIVAT
     return message_id
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def runtime(clock: ManualClock) -> Iterator[Runtime]:
-    runtime = make_runtime(clock=clock)
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def memory() -> MemoryTransport:
-    return MemoryTransport()
-
-
 # -- one round --------------------------------------------------------------------------------
 
 
