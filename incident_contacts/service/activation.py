@@ -62,11 +62,13 @@ _SENT_AND_OLDEST = Prepared(sa.select(
 _VOID = Prepared(activation_codes.update().where(
     _ac.channel_pk == sa.bindparam("pk"), _ac.voided_at.is_(None)
 ).values(voided_at=sa.bindparam("now")))
-# The messages of codes that stop working, still waiting for their provider (an outage being
-# retried), are not sent: a dead code would only mislead, and count as a wrong try.
+# The messages of codes that stop working, held back by a failing provider (an attempt made,
+# a retry waiting), are not sent: a dead code would only mislead, and count as a wrong try.
+# A message not yet tried goes out as usual, at once: whether a code sent just before another
+# is delivered must not depend on how fast the worker was.
 _CANCEL_MESSAGES = outbox.cancel_statement(
     outbox_table.c.channel_arn == sa.bindparam("channel_arn"),
-    outbox_table.c.purpose == "ACTIVATION")
+    outbox_table.c.purpose == "ACTIVATION", outbox_table.c.attempts >= 1)
 _INSERT_CODE = insert_of(activation_codes, "channel_pk", "code_hash", "created_at",
                          "expires_at", "failed_attempts")
 _CURRENT = Prepared(sa.select(activation_codes).where(
@@ -95,7 +97,8 @@ def _sent_in_window(ctx: RequestContext, channel_pk: int) -> int:
 
 
 def void_codes(ctx: RequestContext, channel: Any, channel_arn: str, reason: str) -> None:
-    """Every code of the channel stops working, and their messages not yet sent are not."""
+    """Every code of the channel stops working, and their messages held back by a failing
+    provider are not sent."""
     now = ctx.now()
     if _VOID.execute(ctx.conn, {"pk": channel.id, "now": now}):
         _CANCEL_MESSAGES.execute(ctx.conn, {"channel_arn": channel_arn, "at": now,

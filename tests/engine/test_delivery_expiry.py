@@ -327,3 +327,16 @@ def test_a_held_code_that_stops_working_is_never_sent(
     with runtime.store.transaction(write=False) as conn:
         assert conn.execute(sa.select(outbox_table.c.last_error).where(
             outbox_table.c.message_id == held["MessageId"])).scalar_one() == reason
+
+
+def test_a_replaced_code_not_yet_tried_is_still_sent(contacts: SsmContactsMock) -> None:
+    """Only a message a failing provider holds back is cancelled when its code dies: one not
+    yet tried goes out, so codes sent back to back are all delivered whatever the timing."""
+    client = boto3.client("ssm-contacts", region_name="us-east-1")
+    arn = sms_channel(client)
+    runtime = contacts.runtime
+    assert runtime is not None
+    with runtime.store.transaction() as conn:      # as if no worker had run yet
+        conn.execute(outbox_table.update().values(status="PENDING", attempts=0))
+    client.send_activation_code(ContactChannelId=arn)
+    assert [m["DeliveryStatus"] for m in contacts.messages(arn)] == ["SENT", "SENT"]
