@@ -210,6 +210,10 @@ def activate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dic
         ctx.conn.execute(
             activation_codes.update().where(activation_codes.c.id == current.id).values(**values)
         )
+        if "voided_at" in values:
+            _CANCEL_MESSAGES.execute(ctx.conn, {
+                "channel_arn": channel_arn(row, _contact.alias), "at": now,
+                "reason": "not sent: the code was voided after too many wrong tries"})
         ctx.fail_after_commit(_wrong_code())
         return {}
     void_codes(ctx, row, channel_arn(row, _contact.alias), "the channel was activated")

@@ -298,12 +298,13 @@ def test_rows_queued_before_the_migration_stay_pending_and_are_sent(
     ("resend", "not sent: a newer code replaced this one"),
     ("deactivate", "not sent: the channel was deactivated"),
     ("activate", "not sent: the channel was activated"),
+    ("guess", "not sent: the code was voided after too many wrong tries"),
 ])
 def test_a_held_code_that_stops_working_is_never_sent(
         contacts: SsmContactsMock, failing: MemoryTransport, stop: str, reason: str) -> None:
     """A code's message held back by a failing provider is not sent once the code is dead:
-    replaced by a newer one, its channel deactivated, or activated (with another way of
-    reading the code, or a newer one)."""
+    replaced by a newer one, its channel deactivated or activated (with another way of
+    reading the code), or the code voided by wrong guesses."""
     failing.fail_next(1)
     client = boto3.client("ssm-contacts", region_name="us-east-1")
     arn = sms_channel(client)
@@ -313,6 +314,11 @@ def test_a_held_code_that_stops_working_is_never_sent(
         client.send_activation_code(ContactChannelId=arn)
     elif stop == "deactivate":
         client.deactivate_contact_channel(ContactChannelId=arn)
+    elif stop == "guess":
+        wrong = "000000" if held["ActivationCode"] != "000000" else "111111"
+        for _ in range(5):                             # the default number of tries
+            with pytest.raises(ClientError):
+                client.activate_contact_channel(ContactChannelId=arn, ActivationCode=wrong)
     else:
         client.activate_contact_channel(ContactChannelId=arn,
                                         ActivationCode=held["ActivationCode"])
