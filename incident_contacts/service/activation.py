@@ -204,16 +204,11 @@ def activate_contact_channel(ctx: RequestContext, params: dict[str, Any]) -> dic
         return {}
     if not hashes_equal(offered, current.code_hash):
         failed = current.failed_attempts + 1
-        values: dict[str, Any] = {"failed_attempts": failed}
+        ctx.conn.execute(activation_codes.update().where(activation_codes.c.id == current.id)
+                         .values(failed_attempts=failed))
         if failed >= ctx.runtime.settings.activation_max_attempts:
-            values["voided_at"] = now
-        ctx.conn.execute(
-            activation_codes.update().where(activation_codes.c.id == current.id).values(**values)
-        )
-        if "voided_at" in values:
-            _CANCEL_MESSAGES.execute(ctx.conn, {
-                "channel_arn": channel_arn(row, _contact.alias), "at": now,
-                "reason": "not sent: the code was voided after too many wrong tries"})
+            void_codes(ctx, row, channel_arn(row, _contact.alias),
+                       "the code was voided after too many wrong tries")
         ctx.fail_after_commit(_wrong_code())
         return {}
     void_codes(ctx, row, channel_arn(row, _contact.alias), "the channel was activated")
