@@ -452,8 +452,28 @@ class _Copy:
                 f"the {side.name} could not be read ({operation}: {_reason(exc)})")) from exc
 
     def run(self, source_account: str | None, send_activation_codes: bool) -> None:
-        report, mapping = self.report, self.mapping
-        # The target's own rotations (never shared with it) name its account and region.
+        self.find_target_home()
+        contacts, rotations, plans = self.source_contacts(source_account)
+        done: dict[str, str] = {}                 # source contact ARN -> target ARN
+        for contact in contacts:
+            if contact["Type"] == "PERSONAL":
+                self.person(contact, done)
+        for rotation in rotations:
+            self.rotation(rotation)
+        planned = self.with_plans(contacts, plans, done)
+        for contact in contacts:
+            if contact["ContactArn"] in done and contact["ContactArn"] not in planned:
+                self.plan(contact["Alias"], plans[contact["ContactArn"]],
+                          contact["ContactArn"], done[contact["ContactArn"]])
+        for contact in contacts:
+            if contact["ContactArn"] in done:
+                self.policy(contact["Alias"], contact["ContactArn"],
+                            done[contact["ContactArn"]])
+        if send_activation_codes:
+            self.send_activation_codes()
+
+    def find_target_home(self) -> None:
+        """The target's own rotations (never shared with it) name its account and region."""
         owned = {arn_home(r["RotationArn"])
                  for r in self.listed(self.target, "list_rotations", "Rotations")}
         accounts = {home[2] for home in owned}
@@ -462,7 +482,13 @@ class _Copy:
                                  f"{', '.join(sorted(accounts))}, not of --target-account "
                                  f"{self.target_account}")
         if len(owned) == 1:
-            mapping.target_home = owned.pop()
+            self.mapping.target_home = owned.pop()
+
+    def source_contacts(self, source_account: str | None) -> tuple[
+            list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        """The source's own contacts that could be read, its own rotations, and the contacts'
+        plans by ARN. Contacts shared from other accounts are reported as skipped."""
+        report, mapping = self.report, self.mapping
         listed = self.listed(self.source, "list_contacts", "Contacts")
         rotations = self.listed(self.source, "list_rotations", "Rotations")
         home = source_home(listed, rotations, source_account)
@@ -482,21 +508,23 @@ class _Copy:
                 contacts.append(contact)
             else:
                 mapping.unlisted.add(arn)
-        rotations = [r for r in rotations if arn_home(r["RotationArn"]) == mapping.home]
-        done: dict[str, str] = {}                 # source contact ARN -> target ARN
-        planned: set[str] = set()                 # created with their plan in this run
+        return contacts, [r for r in rotations if arn_home(r["RotationArn"]) == mapping.home], plans
 
-        for contact in contacts:
-            if contact["Type"] != "PERSONAL":
-                continue
-            arn = self.contact(contact, None)
-            if arn is not None:
-                done[contact["ContactArn"]] = mapping.arns[contact["ContactArn"]] = arn
-                self.channels(contact["Alias"], contact["ContactArn"], arn)
-            else:       # what refers to its channels fails rather than dropping them
-                mapping.unlisted.add(contact["ContactArn"])
-        for rotation in rotations:
-            self.rotation(rotation)
+    def person(self, contact: dict[str, Any], done: dict[str, str]) -> None:
+        """A PERSONAL contact and its channels (its plan, naming them, comes later)."""
+        arn = self.contact(contact, None)
+        if arn is not None:
+            done[contact["ContactArn"]] = self.mapping.arns[contact["ContactArn"]] = arn
+            self.channels(contact["Alias"], contact["ContactArn"], arn)
+        else:       # what refers to its channels fails rather than dropping them
+            self.mapping.unlisted.add(contact["ContactArn"])
+
+    def with_plans(self, contacts: list[dict[str, Any]], plans: dict[str, Any],
+                   done: dict[str, str]) -> set[str]:
+        """Schedules, then escalation plans (which may name schedules), each created with its
+        plan mapped. Returns the source ARNs created with their plan in this run."""
+        report, mapping = self.report, self.mapping
+        planned: set[str] = set()
         for kind in ("ONCALL_SCHEDULE", "ESCALATION"):
             for contact in contacts:
                 if contact["Type"] != kind:
@@ -513,17 +541,7 @@ class _Copy:
                     if arn not in self.matched:          # created with its plan
                         planned.add(contact["ContactArn"])
                         report.notes.extend(f"{contact['Alias']}: {note}" for note in notes)
-        for contact in contacts:
-            if contact["ContactArn"] in done and contact["ContactArn"] not in planned:
-                self.plan(contact["Alias"], plans[contact["ContactArn"]],
-                          contact["ContactArn"], done[contact["ContactArn"]])
-        for contact in contacts:
-            if contact["ContactArn"] in done:
-                self.policy(contact["Alias"], contact["ContactArn"],
-                            done[contact["ContactArn"]])
-        if send_activation_codes:
-            self.send_activation_codes()
-
+        return planned
 
 def source_home(contacts: list[dict[str, Any]], rotations: list[dict[str, Any]],
                 account: str | None) -> tuple[str, str, str] | None:

@@ -36,7 +36,10 @@ def cancel_statement(*conditions: Any) -> Prepared:
     expiry (``at``) that makes the worker fail it rather than send it again
     (``engine.delivery.expired``)."""
     unclaimed = outbox.c.claimed_by.is_(None)
-    return Prepared(outbox.update().where(outbox.c.status == "PENDING", *conditions).values(
+    # The status written out, not bound: only then may the database take the partial index of
+    # waiting messages (``ix_outbox_pending_channel``).
+    waiting = outbox.c.status == sa.literal_column("'PENDING'")
+    return Prepared(outbox.update().where(waiting, *conditions).values(
         status=sa.case((unclaimed, "FAILED"), else_=outbox.c.status),
         last_error=sa.case((unclaimed, sa.bindparam("reason")), else_=outbox.c.last_error),
         expires_at=sa.case((outbox.c.expires_at < sa.bindparam("at"), outbox.c.expires_at),

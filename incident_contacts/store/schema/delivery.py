@@ -63,6 +63,12 @@ outbox = sa.Table(
     sa.Column("expires_at", Timestamp, nullable=True),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
     sa.Index("ix_outbox_channel", "channel_arn", "id"),
+    # A channel's messages still waiting (few, whatever the history or the backlog), which a
+    # new activation code, an acknowledgement or StopEngagement cancel. With the status as its
+    # second column SQLite prefers it to ix_outbox_due for those statements.
+    sa.Index("ix_outbox_pending_channel", "channel_arn", "status",
+             sqlite_where=sa.text("status = 'PENDING'"),
+             postgresql_where=sa.text("status = 'PENDING'")),
 )
 
 delivery_attempts = sa.Table(
