@@ -2,9 +2,17 @@
 
 A ``before-send`` handler, put first among botocore's built-in handlers when this module is
 imported (and on boto3's default session, which may be older), answers ssm-contacts requests
-while a mock is active; every other request goes on to the next handler (moto's, when
-``moto.mock_aws`` is active too) or to the network as usual. Being first matters: moto answers
-every ``amazonaws.com`` request it does not know with a 404 "Not yet implemented".
+sent to AWS's own ssm-contacts endpoints (every partition, FIPS and dual-stack forms: see
+``endpoints``) while a mock is active. Every other request goes on to the next handler (moto's,
+when ``moto.mock_aws`` is active too) or to the network as usual: a client made with an
+``endpoint_url`` of its own (a local server, LocalStack) reaches that server, as moto leaves
+hosts it does not know alone. Being first matters: moto answers every ``amazonaws.com``
+request it does not know with a 404 "Not yet implemented".
+
+The mock never changes the environment: while one is active, sessions made after this import
+get dummy credentials from a provider of their own when the environment has no keys (see
+``credentials``), so it starts and stops in any order with ``moto.mock_aws`` (which sets and
+puts back keys in the environment).
 
 aiobotocore's sessions copy botocore's built-in handlers too, so its asynchronous clients
 (aioboto3's included) reach the same handler and the same state; the answer is awaitable for
@@ -23,7 +31,6 @@ import importlib
 import inspect
 import io
 import math
-import os
 import threading
 import unittest
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -46,13 +53,13 @@ from incident_contacts.engine.delivery import deliver_all_due
 from incident_contacts.runtime import Runtime
 from incident_contacts.server import build_dispatcher, build_runtime
 from incident_contacts.service import engagements, outbox
+from incident_contacts.testing import credentials, endpoints
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _active: list[SsmContactsMock] = []
 _registered = False
 _lock = threading.Lock()
-_DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _HANDLER_ID = "incident-contacts-mock"
 
 
@@ -154,15 +161,20 @@ def _before_send(request: Any, **_kwargs: Any) -> AWSResponse | None:
         target = target.decode("latin-1")
     if not _targets:
         _targets.append(model.target_prefix() + ".")
-    if not target.startswith(_targets[0]):
+    if not target.startswith(_targets[0]) or not endpoints.is_aws_endpoint(request.url):
         return None
     return _active[-1].respond(request, target=target)
+
+
+def _any_active() -> bool:
+    return bool(_active)
 
 
 def _register() -> None:
     """Put the handler first, once (at import): in every session made from then on (botocore
     copies its built-in handlers into each new session), and in boto3's default session when
-    one was made before. Clients made before this import are not intercepted."""
+    one was made before; the same for the dummy credentials' provider. Clients made before
+    this import are not intercepted."""
     global _registered
     with _lock:
         if _registered:
@@ -173,18 +185,21 @@ def _register() -> None:
     try:
         import boto3
     except ImportError:  # boto3 is optional: botocore sessions alone work too
-        return
-    if boto3.DEFAULT_SESSION is not None:
+        boto3 = None
+    existing = []
+    if boto3 is not None and boto3.DEFAULT_SESSION is not None:
         boto3.DEFAULT_SESSION.events.register_first(
             "before-send", _before_send, unique_id=_HANDLER_ID
         )
+        existing.append(boto3.DEFAULT_SESSION._session)
+    credentials.install(_any_active, existing)
 
 
 def _forget_default_credentials() -> None:
     """boto3's default session keeps the credentials it first found: forget them when a mock
-    starts (so keys set in the environment since are used, and pick the account) and when
-    the dummy keys go (so they are not used after the mock). moto swaps the whole session
-    instead, which costs a model load per client."""
+    starts, so keys set in the environment since are used (and pick the account). Dummy
+    credentials are forgotten when the last mock stops (``credentials.withdraw``). moto swaps
+    the whole session instead, which costs a model load per client."""
     try:
         import boto3
     except ImportError:
@@ -217,7 +232,6 @@ class SsmContactsMock:
         self.clock = _MockClock(self)
         self.runtime: Runtime | None = None
         self.dispatcher: Dispatcher | None = None
-        self._saved_env: dict[str, str | None] = {}
         self._depth = 0          # starts not yet matched by a stop (the same mock nested)
         self._owner = True       # False while sharing the state of the mock it was nested in
 
@@ -226,6 +240,7 @@ class SsmContactsMock:
     def start(self) -> SsmContactsMock:
         """Start answering; started again while active (nested), it only counts."""
         _register()
+        endpoints.host_pattern()    # botocore's endpoint data unreadable: say so now
         if self._depth:
             self._depth += 1
             return self
@@ -241,20 +256,9 @@ class SsmContactsMock:
             self.dispatcher = build_dispatcher(self.runtime)
             self.runtime.on_wake(self.run_due)
             self._owner = True
-        # Dummy keys unless keys are set (a 12-digit key id names the account): they come
-        # first in botocore's chain, so a profile named by AWS_PROFILE whose credentials need
-        # a process, SSO or a role (the network) is not asked, as under moto.
-        # A key id set alone (it names the account) gets a dummy secret: botocore refuses
-        # half a pair with PartialCredentialsError.
-        if not os.environ.get("AWS_ACCESS_KEY_ID"):
-            missing = list(_DUMMY_CREDENTIALS)
-        elif not os.environ.get("AWS_SECRET_ACCESS_KEY"):
-            missing = ["AWS_SECRET_ACCESS_KEY"]
-        else:
-            missing = []
-        for key in missing:
-            self._saved_env[key] = os.environ.get(key)
-            os.environ[key] = _DUMMY_CREDENTIALS[key]
+        # The dummy keys (when the environment has none; a 12-digit key id there names the
+        # account) come from ``credentials``, first in botocore's chain: the environment is
+        # not touched.
         if self._owner:
             _forget_default_credentials()
         self._depth = 1
@@ -271,14 +275,8 @@ class SsmContactsMock:
         self._depth = 0
         if self in _active:
             _active.remove(self)
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        if self._saved_env:
-            _forget_default_credentials()
-        self._saved_env.clear()
+        if not _active:
+            credentials.withdraw()
         runtime, self.runtime, self.dispatcher = self.runtime, None, None
         if runtime is not None and self._owner:
             runtime.close()
@@ -532,6 +530,13 @@ def mock_ssm_contacts(func: F | None = None, *, settings: Settings | None = None
     Both ``@mock_ssm_contacts`` and ``@mock_ssm_contacts()`` decorate functions and classes.
     ``start_time`` (an aware datetime or epoch seconds) starts the clock there instead of
     now, for tests of fixed dates ("who is on call on Monday 4 January at 09:00").
+
+    Requests to AWS's own ssm-contacts endpoints are answered (any region and partition,
+    FIPS and dual-stack too); a client made with an ``endpoint_url`` of its own (a local
+    server, LocalStack) is left alone and reaches it, as under ``moto.mock_aws``. Without
+    keys in the environment, clients get dummy credentials while the mock runs; the
+    environment is never changed, so the mock and ``moto.mock_aws`` may start and stop in
+    any order.
     """
     if func is not None:
         return _decorate(func, SsmContactsMock)

@@ -316,3 +316,25 @@ async def test_moto_inside_our_decorator() -> None:
     # moto's decorator does not await a coroutine: on an async test, use it as a context.
     with mock_aws():
         await _with_moto_services()
+
+
+@anyio
+@pytest.mark.usefixtures("profile_needing_a_process")
+async def test_moto_stopped_before_ours() -> None:
+    # moto takes its keys out of the environment when it stops: asynchronous clients made
+    # after that, while the mock runs, still get the mock's dummy credentials.
+    moto, ours = mock_aws(), mock_ssm_contacts()
+    moto.start()
+    ours.start()
+    try:
+        await _with_moto_services()
+    finally:
+        moto.stop()
+    try:
+        async with async_client() as client:
+            assert await aliases(client) == ["from-async", "from-sync"]
+            arn = (await client.create_contact(Alias="after", **PERSONAL))["ContactArn"]
+            assert arn == "arn:aws:ssm-contacts:us-east-1:000000000000:contact/after"
+    finally:
+        ours.stop()
+    assert "AWS_ACCESS_KEY_ID" not in os.environ
