@@ -104,7 +104,8 @@ def _check_channel(ctx: RequestContext, path: str, given: str, contact_pk: int |
         row = ctx.conn.execute(
             sa.select(channels.c.contact_pk, contacts.c.alias)
             .join(contacts, contacts.c.id == channels.c.contact_pk)
-            .where(channels.c.channel_id == arn.parts[1])
+            .where(channels.c.channel_id == arn.parts[1], contacts.c.account == ctx.account,
+                   contacts.c.region == ctx.region)
         ).first()
         if row is not None and row.alias != arn.parts[0]:
             row = None    # the ARN names the channel under another contact: no such channel
