@@ -66,9 +66,37 @@ def text(form: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def confirmed(form: Mapping[str, str], what: str) -> None:
+_REFUSED_FIELD = re.compile(r"at '(?:[^']*\.)?([A-Za-z]+)(?:\[[0-9]+\])?' failed to satisfy "
+                            r"constraint: Member must (satisfy regular expression|have value)")
+_IN_WORDS = {
+    ("Alias", "satisfy regular expression"):
+        "an alias holds only lower-case letters, digits, _ and -",
+    ("DisplayName", "satisfy regular expression"):
+        "a name holds only letters, digits, spaces, _ . and - (no emoji or other symbols)",
+    ("Name", "satisfy regular expression"):
+        "a name holds only letters, digits, spaces, _ . and - (no emoji or other symbols)",
+    ("HourOfDay", "have value"): "a time of day is 00:00 to 23:59",
+    ("MinuteOfHour", "have value"): "a time of day is 00:00 to 23:59",
+}
+
+
+def in_words(code: str, message: str) -> str:
+    """An API error as a form shows it: as the API says it, then, for a refusal whose
+    constraint is a regular expression or a range a person cannot be expected to read, what
+    it asks in words."""
+    hints = dict.fromkeys(_IN_WORDS[key] for key in (
+        (match.group(1), match.group(2)) for match in _REFUSED_FIELD.finditer(message))
+        if key in _IN_WORDS)
+    said = f"{code}: {message}"
+    return said if not hints else f"{said} In words: {'; '.join(hints)}."
+
+
+def confirmed(form: Mapping[str, str], what: str, done: str = "deleted") -> None:
+    """Refuse a form whose confirmation box (``confirm=yes``) is not ticked: what cannot be
+    undone (a deletion, a stop) asks for it, as a browser without the box's ``required``
+    (or a stray Enter) would otherwise send it at once."""
     if form.get("confirm") != "yes":
-        raise FormError(f"Tick the box to confirm that the {what} is to be deleted.")
+        raise FormError(f"Tick the box to confirm that the {what} is to be {done}.")
 
 
 def whole(value: str, what: str) -> int:

@@ -155,6 +155,8 @@ def _activate(form: Mapping[str, str], caller: Caller) -> Action:
 
 
 def _deactivate(form: Mapping[str, str], caller: Caller) -> Action:
+    # Pages stop going to the channel, and activating it again takes a new code from it.
+    confirmed(form, "channel", "deactivated")
     return Action("DeactivateContactChannel", {"ContactChannelId": form.get("arn", "")},
                   "The channel is deactivated.")
 
@@ -168,6 +170,7 @@ def _acknowledge(form: Mapping[str, str], caller: Caller) -> Action:
 
 
 def _stop(form: Mapping[str, str], caller: Caller) -> Action:
+    confirmed(form, "engagement", "stopped")
     return Action("StopEngagement",
                   {"EngagementId": form.get("arn", ""), "Reason": text(form, "reason")},
                   "The engagement is stopped.")

@@ -211,6 +211,7 @@ def create_override(form: Mapping[str, str], caller: Caller) -> Action:
 
 
 def delete_override(form: Mapping[str, str], caller: Caller) -> Action:
+    confirmed(form, "override")
     return Action("DeleteRotationOverride",
                   {"RotationId": form.get("arn", ""),
                    "RotationOverrideId": form.get("override", "")},

@@ -90,8 +90,8 @@ from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.api.security import PrincipalCaller
 from incident_contacts.auth.credentials import CredentialStore, Principal
 from incident_contacts.auth.principals import identity_allows
-from incident_contacts.console import forms, rotation_pages
-from incident_contacts.console.fields import FAILED, Failed, failed_form
+from incident_contacts.console import engine_log, forms, rotation_pages
+from incident_contacts.console.fields import FAILED, Failed, failed_form, in_words
 from incident_contacts.console.rotation_forms import NEW_ROTATION, rotation_page
 from incident_contacts.console.sign_ins import SignInLimits, SignInRefused
 from incident_contacts.errors import (
@@ -100,7 +100,7 @@ from incident_contacts.errors import (
     ValidationException,
 )
 from incident_contacts.runtime import Runtime
-from incident_contacts.service import arns
+from incident_contacts.service import arns, engagements
 from incident_contacts.service.context import Caller
 from incident_contacts.store.schema.console import console_sessions
 from incident_contacts.store.schema.delivery import outbox
@@ -112,6 +112,7 @@ SESSION_SECONDS = 8 * 3600
 MAX_FORM = 16 * 1024
 LARGE_FORM = 4 * 1024 * 1024    # a contact policy: 395,000 characters, percent-encoded
 OUTBOX_ROWS = 200
+RECORDED_PREFIX = "dev-"        # the provider message ids of RecordingTransport
 LISTED = 100                    # items a list page shows
 PAGES_SHOWN = 25                # pages of an engagement shown at once (each costs API calls)
 TRAIL = 50                      # earlier pages a list remembers for its "Previous page" link
@@ -240,8 +241,11 @@ class PageRow:
         self.page = page
         self.receipts = receipts            # the API's refusal, when it is a string
         self.path = [_short(step.get("ContactArn")) for step in path]
-        stage = path[-1].get("StageIndex") if path else None
-        self.stage = stage + 1 if isinstance(stage, int) else None
+        # The stage of the engaged plan that led here: on the step it reached (a person, or
+        # an on-call schedule with the person after it).
+        stage = next((step["StageIndex"] for step in path
+                      if isinstance(step.get("StageIndex"), int)), None)
+        self.stage = stage + 1 if stage is not None else None
         listed = receipts if isinstance(receipts, list) else []
         channel = next((r["ContactChannelArn"] for r in listed if r.get("ContactChannelArn")),
                        None)
@@ -366,7 +370,7 @@ class Console:
         try:
             return await self.call(caller, operation, **params)
         except ServiceError as exc:
-            return f"{exc.code}: {exc.message}"
+            return in_words(exc.code, exc.message)
 
     async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
         if self.runtime.store.sqlite:
@@ -612,9 +616,11 @@ class Console:
             shown.append((page, receipts if isinstance(receipts, str)
                           else receipts["Receipts"],
                           [] if isinstance(path, str) else path["PageResolutions"]))
+        events = await self._run(self._events, caller, engagement["EngagementArn"])
         named = dict.fromkeys(page["ContactArn"] for page, receipts, _ in shown
                               if not isinstance(receipts, str)
                               and any(r.get("ContactChannelArn") for r in receipts))
+        named.update(dict.fromkeys(_channel_owners(events)))
         channels: dict[str, str] = {}
         for contact in named:
             found = await self.section(caller, "ListContactChannels", ContactId=contact,
@@ -623,9 +629,19 @@ class Console:
                 channels.update((ch["ContactChannelArn"], f"{ch['Name']} ({ch['Type']})")
                                 for ch in found["ContactChannels"])
         pages = [PageRow(page, receipts, path, channels) for page, receipts, path in shown]
+        log_shown, log_left = engine_log.log_lines(
+            events, _short, lambda arn: channels.get(arn) or _short(arn))
         return self.render(request, "engagement.html", caller=caller, engagement=engagement,
                            pages=pages, paging=_pager(request, "/console/engagement",
-                                                     listed.get("NextToken"), {"arn": arn}))
+                                                     listed.get("NextToken"), {"arn": arn}),
+                           log=log_shown, log_left=log_left)
+
+    def _events(self, caller: Caller, arn: str) -> list[dict[str, Any]]:
+        """The engagement's log (:mod:`incident_contacts.console.engine_log`); read once
+        DescribeEngagement has let the caller see the engagement."""
+        with self.runtime.store.transaction(write=False) as conn:
+            return engagements.list_events(conn, self.runtime, arn,
+                                           place=(caller.account, caller.region)) or []
 
     async def rotations(self, request: Request, caller: Caller) -> Response:
         failed = failed_form(request)
@@ -645,7 +661,12 @@ class Console:
         before = request.query_params.get("before", "")
         older = int(before) if _ROW_ID.fullmatch(before) else None
         rows = await self._run(self._messages, caller, older)
+        for row in rows:
+            # Sent by the development outbox's transport: recorded, delivered to no one.
+            row["recorded"] = str(row.pop("provider_message_id") or "").startswith(
+                RECORDED_PREFIX)
         return self.render(request, "delivery.html", caller=caller,
+                           inspection=self.runtime.settings.inspection_enabled,
                            messages=rows[:OUTBOX_ROWS], limit=OUTBOX_ROWS, older=older,
                            oldest=rows[OUTBOX_ROWS - 1]["id"] if len(rows) > OUTBOX_ROWS
                            else None)
@@ -661,7 +682,8 @@ class Console:
         query = (sa.select(outbox.c.id, outbox.c.message_id, outbox.c.channel_arn,
                            outbox.c.channel_type, outbox.c.purpose, outbox.c.page_arn,
                            outbox.c.created_at, outbox.c.status, outbox.c.attempts,
-                           outbox.c.next_attempt_at, outbox.c.sent_at, outbox.c.last_error)
+                           outbox.c.next_attempt_at, outbox.c.sent_at, outbox.c.last_error,
+                           outbox.c.provider_message_id)
                  .where(outbox.c.account == caller.account, outbox.c.region == caller.region)
                  .order_by(outbox.c.id.desc()).limit(OUTBOX_ROWS + 1))
         if before is not None:
@@ -693,7 +715,7 @@ class Console:
             return await self.again(request, caller, back, Failed(name, form, str(exc)))
         except ServiceError as exc:
             return await self.again(request, caller, back,
-                                    Failed(name, form, f"{exc.code}: {exc.message}"))
+                                    Failed(name, form, in_words(exc.code, exc.message)))
         request.session["flash"] = ["done", action.done]
         if action.then is not None:
             back = _local(action.then(answer))
@@ -718,6 +740,37 @@ class Console:
             except ServiceError:
                 pass
         return RedirectResponse("/console/", status_code=303)
+
+
+_FORM_HOMES = {"stop": "/console/engagements", "acknowledge": "/console/engagements",
+               **dict.fromkeys(("create-rotation", "update-rotation", "delete-rotation",
+                                "create-override", "delete-override"), "/console/rotations")}
+"""Where a form's address leads when it is opened rather than sent (below); other forms'
+lead to the contacts."""
+
+
+async def _form_address(request: Request) -> Response:
+    """``GET`` on a form's address (``/console/act/<action>``, ``/console/preview/<action>``).
+    A form that failed is shown again at its own address, so that is what the address bar
+    holds: opened again (a restored tab, Enter in the address bar) it leads to the form's
+    list rather than a bare 405."""
+    name = request.path_params["action"]
+    if name not in forms.ACTIONS:
+        return _not_found(request)
+    return RedirectResponse(_FORM_HOMES.get(name, "/console/contacts"), status_code=303)
+
+
+def _not_found(request: Request) -> Response:
+    body = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>Not found · incident-contacts console</title>"
+            "<link rel=\"stylesheet\" href=\"/console/static/console.css\"></head>"
+            "<body><main id=\"main\"><h1>Not found</h1><p>The console has no such page."
+            "</p><p><a href=\"/console/\">Go to the overview</a></p></main></body></html>")
+    return HTMLResponse(body, status_code=404, headers=_HEADERS)
+
+
+async def _nowhere(request: Request) -> Response:
+    return _not_found(request)
 
 
 def _signed_in(console: Console,
@@ -745,6 +798,16 @@ def _signed_in(console: Console,
                                   code=exc.code, message=exc.message)
 
     return endpoint
+
+
+def _channel_owners(events: list[dict[str, Any]]) -> list[str]:
+    """The contacts whose channels the log names, so that it can name them."""
+    owners = []
+    for event in events:
+        parsed = arns.parse(str(event.get("ContactChannelArn") or ""))
+        if parsed is not None and parsed.kind == "contact-channel" and parsed.parts:
+            owners.append(arns.contact_arn(parsed.region, parsed.account, parsed.parts[0]))
+    return owners
 
 
 def _local(address: str, fallback: str = "/console/") -> str:
@@ -848,7 +911,10 @@ def build_console(runtime: Runtime, dispatcher: Dispatcher,
         Route("/preview/{action}",
               _signed_in(console, functools.partial(rotation_pages.preview, console)),
               methods=["POST"]),
+        Route("/act/{action}", _form_address, methods=["GET"]),
+        Route("/preview/{action}", _form_address, methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        Route("/{path:path}", _nowhere, methods=["GET", "POST"]),
     ]
     settings = runtime.settings
     # Reached over HTTPS when the public URL says so, or, without one, when the server

@@ -172,7 +172,7 @@ def test_an_engagement_is_followed_and_stopped(app):
         assert "Disk &lt;b&gt;full&lt;/b&gt;" in page and "<b>full</b>" not in page
         assert "db-1 is at 99%" in page and "open" in page
         stopped = client.post("/console/act/stop", data={
-            "arn": engagement, "csrf": csrf(page), "reason": "fixed",
+            "arn": engagement, "csrf": csrf(page), "reason": "fixed", "confirm": "yes",
             "back": f"/console/engagement?arn={engagement}"})
         assert "The engagement is stopped." in stopped.text
         assert "Stop the engagement" not in stopped.text

@@ -294,7 +294,7 @@ def test_a_rotation_is_created_overridden_and_deleted(app, client):
     fields = {name: html.unescape(value) for name, value in re.findall(
         r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(1))}
     assert fields["override"] == override["RotationOverrideId"]
-    removed = client.post("/console/act/delete-override", data=fields)
+    removed = client.post("/console/act/delete-override", data={**fields, "confirm": "yes"})
     assert flash(removed.text) == "done: The override is deleted."
     assert api(app, "ListRotationOverrides", RotationId=arn, StartTime=START,
                EndTime=START + 30 * 86400)["RotationOverrides"] == []

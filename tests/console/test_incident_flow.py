@@ -150,7 +150,7 @@ def test_a_responder_engages_follows_acknowledges_and_stops(app, client):
     assert "Sent, not acknowledged" in rows["EMAIL"]
 
     # Stopped with a reason; the page nobody read says so.
-    stopped = post(client, "stop", done.text, arn=arn, reason="fixed",
+    stopped = post(client, "stop", done.text, arn=arn, reason="fixed", confirm="yes",
                    back=f"/console/engagement?arn={arn}")
     assert flash(stopped.text) == "done: The engagement is stopped."
     assert "<dt>Status</dt><dd>Stopped 20" in stopped.text
