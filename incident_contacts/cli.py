@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import socket
@@ -13,7 +14,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from incident_contacts import __version__
+from incident_contacts import __version__, secret_files
 from incident_contacts.config import Settings, from_environ
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -99,6 +100,8 @@ def _check_auth(settings: Settings) -> None:
     security.check_settings(settings)
     if settings.auth == "sigv4":
         security.load_credentials(settings)
+        assert settings.credentials_file is not None
+        secret_files.check(settings.credentials_file, "the credentials file")
     elif settings.credentials_file:
         logging.getLogger("incident_contacts").warning(
             "a credentials file is given (%s) but authentication is off: requests are not "
@@ -161,17 +164,24 @@ def main() -> None:
               help="Serve HTTPS with this PEM certificate (intermediates after it), with "
                    "--tls-key [env INCIDENT_CONTACTS_TLS_CERT].")
 @click.option("--tls-key", default=None, metavar="FILE",
-              help="The certificate's PEM private key [env INCIDENT_CONTACTS_TLS_KEY].")
+              help="The certificate's PEM private key, readable by the server's user only "
+                   "(or root's, 0640 at most) [env INCIDENT_CONTACTS_TLS_KEY].")
+@click.option("--forwarded-allow-ips", default=None, metavar="LIST",
+              help="Addresses or networks (comma-separated; * for any) of reverse proxies "
+                   "whose X-Forwarded-For and X-Forwarded-Proto give the client's address "
+                   "and scheme [env INCIDENT_CONTACTS_FORWARDED_ALLOW_IPS; default none].")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]),
               help="The least severe records logged (no environment variable).")
 @_LOG_FORMAT
 def serve(host: str | None, port: int | None, database: str | None,
           inspection: bool | None, auth: str | None, credentials_file: str | None,
-          tls_cert: str | None, tls_key: str | None, log_level: str, log_format: str) -> None:
+          tls_cert: str | None, tls_key: str | None, forwarded_allow_ips: str | None,
+          log_level: str, log_format: str) -> None:
     """Run the server."""
     import uvicorn
 
+    from incident_contacts.api import forwarded
     from incident_contacts.delivery import build_transports
     from incident_contacts.keys import KeyConfigurationError
     from incident_contacts.server import build_application, delivery_settings
@@ -182,10 +192,13 @@ def serve(host: str | None, port: int | None, database: str | None,
         settings = from_environ(host=host, port=port, database=database,
                                 inspection=inspection, auth=auth,
                                 credentials_file=credentials_file, tls_cert=tls_cert,
-                                tls_key=tls_key)
+                                tls_key=tls_key,
+                                forwarded_allow_ips=None if forwarded_allow_ips is None
+                                else _keys((forwarded_allow_ips,)))
         _check_tls(settings.tls_cert, settings.tls_key)
         listening = _listen(settings.host, settings.port)
         _check_auth(settings)
+        _check_data_key_file(settings)
         transports = build_transports(delivery_settings(settings))
         app = build_application(settings, transports=transports)
         _name_unsent(transports)
@@ -193,6 +206,7 @@ def serve(host: str | None, port: int | None, database: str | None,
         _fail(str(exc))
     except (SQLAlchemyError, ImportError) as exc:
         _fail(_database_error(exc))
+    _name_proxies(settings)
     scheme = "https" if settings.tls_cert else "http"
     bound_port = listening.getsockname()[1]
     _announce(log_format, f"incident-contacts {__version__} on {scheme}://"
@@ -204,11 +218,14 @@ def serve(host: str | None, port: int | None, database: str | None,
     # With JSON logs uvicorn's own lines go through the root logger's formatter too.
     log_config: Any = None if log_format == "json" else uvicorn.config.LOGGING_CONFIG
     server = uvicorn.Server(uvicorn.Config(
-        app, host=settings.host, port=bound_port, log_level=log_level, access_log=False,
-        lifespan="on", log_config=log_config, ssl_certfile=settings.tls_cert,
-        ssl_keyfile=settings.tls_key,
+        forwarded.wrap(app, settings.forwarded_allow_ips), host=settings.host, port=bound_port,
+        log_level=log_level, access_log=False, lifespan="on", log_config=log_config,
+        ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
         # Python's own cipher list (uvicorn's "TLSv1" would also offer SHA-1 suites).
-        ssl_ciphers=""))
+        ssl_ciphers="",
+        # uvicorn would believe X-Forwarded-* from any process on this host (its default
+        # FORWARDED_ALLOW_IPS); forwarded.wrap believes only the peers of our setting.
+        proxy_headers=False))
     server.run(sockets=[listening])
     if not server.started:
         sys.exit(3)   # start-up failed (uvicorn said why); uvicorn.run exits so too
@@ -227,6 +244,38 @@ def _check_tls(cert: str | None, key: str | None) -> None:
     except OSError as exc:
         reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
         raise ValueError(f"TLS certificate {cert} or key {key}: {reason}") from exc
+    secret_files.check(key, "the TLS private key")
+
+
+def _check_data_key_file(settings: Settings) -> None:
+    """The data key file, given or generated beside a SQLite database, is a secret file too
+    (the one generated is made 0600; a copy restored with looser modes is refused)."""
+    from incident_contacts.store.db import normalise_url, sqlite_path
+
+    if settings.data_key:
+        return
+    if settings.data_key_file:
+        secret_files.check(settings.data_key_file, "the data key file")
+        return
+    try:
+        database = sqlite_path(normalise_url(settings.database))
+    except Exception:   # not a URL of ours: opening it says why
+        return
+    if database is not None:
+        secret_files.check(str(database) + ".key", "the data key file")
+
+
+def _name_proxies(settings: Settings) -> None:
+    """Say whose X-Forwarded-* headers are believed, and that uvicorn's variable is not read
+    (an older README named it)."""
+    log = logging.getLogger("incident_contacts")
+    if settings.forwarded_allow_ips:
+        log.info("client address and scheme taken from X-Forwarded-For and "
+                 "X-Forwarded-Proto sent by %s", ", ".join(settings.forwarded_allow_ips))
+    if "FORWARDED_ALLOW_IPS" in os.environ:
+        log.warning("FORWARDED_ALLOW_IPS (uvicorn's) is not read: "
+                    "INCIDENT_CONTACTS_FORWARDED_ALLOW_IPS names the proxies to believe%s",
+                    "" if settings.forwarded_allow_ips else " (none now)")
 
 
 @main.command()
@@ -254,6 +303,7 @@ def worker(database: str | None, log_level: str, log_format: str) -> None:
     _configure_logging(log_level, log_format)
     try:
         settings = from_environ(database=database)
+        _check_data_key_file(settings)
         transports = build_transports(delivery_settings(settings))
         runtime = build_runtime(settings)
         _name_unsent(transports)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from incident_contacts.api.forwarded import parse_networks
+
 DEFAULT_DATABASE = "sqlite:///incident-contacts.db"
 
 
@@ -24,6 +26,9 @@ class Settings:
     # HTTPS served by the server itself: a PEM certificate (its chain after it) and its key.
     tls_cert: str | None = None
     tls_key: str | None = None
+    # Peers whose X-Forwarded-For/-Proto are believed (addresses, networks, or "*"): a reverse
+    # proxy's. None by default: any process on the host could otherwise claim TLS or an address.
+    forwarded_allow_ips: tuple[str, ...] = ()
     default_region: str = "us-east-1"
     default_account: str = "000000000000"
     # Activation codes (decisions §1).
@@ -170,6 +175,10 @@ def check(settings: Settings) -> None:
                           else ("TLS_KEY", "TLS_CERT"))
         raise ValueError(f"{_ENV_PREFIX}{given} needs {_ENV_PREFIX}{missing} too (a "
                          "certificate and its private key)")
+    try:
+        parse_networks(settings.forwarded_allow_ips)
+    except ValueError as exc:
+        raise ValueError(f"{_ENV_PREFIX}FORWARDED_ALLOW_IPS: {exc}") from None
     for topic in settings.sns_inbound_topics:
         if not _SNS_TOPIC_ARN.fullmatch(topic):
             raise ValueError(f"{_ENV_PREFIX}SNS_INBOUND_TOPICS: {topic[:300]!r} is not an SNS "

@@ -5,8 +5,6 @@ A self-signed certificate for 127.0.0.1 is made per test module; clients trust i
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import ssl
 import subprocess
@@ -19,46 +17,26 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.certs import pem_key, self_signed
 from tests.support.server import ServerProcess, free_port, start_server, trusting
 
 ACCOUNT = "111122223333"
 KEY_ID, SECRET = "AKIDTLSTEST000000001", "tls-test-secret-key-0000000000000000000"
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password) if password
-        else serialization.NoEncryption())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             encryption)
-
-
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A certificate for 127.0.0.1, its key, a key of another pair, and the key encrypted."""
     folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "incident-contacts test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert, key = self_signed("incident-contacts test")
     files = {"cert": folder / "cert.pem", "key": folder / "key.pem",
              "other_key": folder / "other.pem", "encrypted_key": folder / "encrypted.pem"}
-    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files["key"].write_bytes(_pem_key(key))
-    files["other_key"].write_bytes(_pem_key(ec.generate_private_key(ec.SECP256R1())))
-    files["encrypted_key"].write_bytes(_pem_key(key, b"a passphrase"))
+    files["cert"].write_bytes(cert)
+    files["key"].write_bytes(pem_key(key))
+    files["other_key"].write_bytes(pem_key(ec.generate_private_key(ec.SECP256R1())))
+    files["encrypted_key"].write_bytes(pem_key(key, b"a passphrase"))
     for path in files.values():
         path.chmod(0o600)
     return files

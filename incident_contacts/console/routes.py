@@ -394,11 +394,11 @@ class Console:
                                message="The sign-in form has expired or did not come from this "
                                        "console. Open the sign-in page again.")
         region = form.get("region", "").strip() or self.runtime.settings.default_region
-        # The client address is the one uvicorn gives: behind a proxy it trusts
-        # (FORWARDED_ALLOW_IPS), the address the proxy forwarded. Every attempt is counted
-        # before its credentials are looked at, so attempts sent together cannot learn more
-        # answers than the limits hold; one that succeeds is given back below. The name is
-        # counted as typed, whether or not it exists.
+        # The client address is the connection's or, behind a proxy the server trusts
+        # (INCIDENT_CONTACTS_FORWARDED_ALLOW_IPS), the address the proxy forwarded. Every
+        # attempt is counted before its credentials are looked at, so attempts sent together
+        # cannot learn more answers than the limits hold; one that succeeds is given back
+        # below. The name is counted as typed, whether or not it exists.
         address = request.client.host if request.client else "-"
         name = form.get("account" if self.credentials is None else "key", "").strip()
         try:

@@ -151,6 +151,7 @@ def test_every_operation_as_the_sdk_parses_it(sqlite_server: ServerProcess,
               "SIGNED_ACCOUNT": "444455556666"}
     credentials = tmp_path / "credentials.toml"
     credentials.write_text(SIGNED_CREDENTIALS.format(**signer))
+    credentials.chmod(0o600)    # the server refuses a credentials file others can read
     (tmp_path / "throttled").mkdir()
     (tmp_path / "signed").mkdir()
     throttled = start_server(tmp_path / "throttled",
