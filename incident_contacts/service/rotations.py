@@ -209,7 +209,20 @@ def member_arns(conn: Connection, rotation_pks: Iterable[int]) -> dict[int, list
 
 def recurrence_of(row: Row[Any]) -> Recurrence:
     """The parsed recurrence of a stored rotation (it was checked when stored)."""
-    return Recurrence.from_wire(orjson.loads(row.recurrence))
+    return parse_recurrence(orjson.loads(row.recurrence))
+
+
+HAND_OFF_LISTS = ("DailySettings", "WeeklySettings", "MonthlySettings")
+
+
+def parse_recurrence(given: dict[str, Any], prefix: str = "Recurrence") -> Recurrence:
+    """``RecurrenceSettings`` parsed, an empty Daily/Weekly/MonthlySettings list counting as
+    not given. Terraform's ``aws_ssmcontacts_rotation`` sends all three, the ones without
+    blocks as ``[]`` (its list blocks are never null), and AWS accepts that (spec §6.9), so
+    "exactly one of them" means exactly one non-empty one. The lists are stored as sent."""
+    kept = {name: value for name, value in given.items()
+            if not (name in HAND_OFF_LISTS and value == [])}
+    return Recurrence.from_wire(kept, prefix)
 
 
 def check_contact_unused(ctx: RequestContext, contact: Row[Any]) -> None:
@@ -255,7 +268,7 @@ def _check_settings(params: dict[str, Any]) -> tuple[str, str]:
     """The zone and the recurrence (JSON, as sent) after checking both."""
     time_zone: str = params["TimeZoneId"]
     validate_time_zone(time_zone, "TimeZoneId")
-    Recurrence.from_wire(params["Recurrence"])
+    parse_recurrence(params["Recurrence"])
     return time_zone, orjson.dumps(params["Recurrence"]).decode()
 
 
@@ -366,6 +379,7 @@ __all__ = [
     "list_rotations",
     "lookup",
     "member_arns",
+    "parse_recurrence",
     "recurrence_of",
     "resolves",
     "rotation_arn",

@@ -23,7 +23,6 @@ import orjson
 from incident_contacts.errors import ValidationException
 from incident_contacts.oncall.recurrence import (
     Override,
-    Recurrence,
     Shift,
     override_span,
     shifts,
@@ -64,7 +63,7 @@ def list_preview_rotation_shifts(ctx: RequestContext,
     ``Overrides`` entry needs both its StartTime and EndTime, with its NewMembers (absent:
     nobody) drawn from ``Members``. Later overrides win where they overlap."""
     validate_time_zone(params["TimeZoneId"], "TimeZoneId")
-    recurrence = Recurrence.from_wire(params["Recurrence"])
+    recurrence = rotations.parse_recurrence(params["Recurrence"])
     # The token is bound to everything the shifts depend on: one from another preview
     # (another window, zone or recurrence) is refused rather than starting at its instant.
     asked = {name: value for name, value in params.items()
