@@ -28,13 +28,21 @@ told the time left (``OutgoingMessage.expires_in``) from the same column, whiche
 sends it. A page message gets an expiry only when its person acknowledges or its engagement
 stops while a worker holds it (``service.pages.cancel_pending``): the holder's outcome is
 recorded as it is (a page that went out is ``SENT``), and a failed attempt is not tried again
-(:data:`CANCELLED_PAGE`).
+(:data:`CANCELLED_PAGE`) and gets no ERROR receipt (``engine.runner.record_delivery``).
 
 Delivery is at least once and never lost: a claim is a lease (:data:`CLAIM_SECONDS`), and a row
 whose worker died before recording the outcome is taken again once the lease has run out. In
 the normal case nothing is sent twice: only the holder of a live claim sends, and it records
-the outcome within :data:`RECORD_EVERY` of the transport's answer. (A crash inside that
-window is the one case in which a message is sent again, after restart.)
+the outcome within :data:`RECORD_EVERY` of the transport's answer, trying again for
+:data:`RECORD_PATIENCE` when the database refuses it. (A crash inside that window, or a
+database away for longer than that, is the one case in which a message is sent again: after
+restart, or when its claim runs out. tests/durability/test_kill9.py kills servers to hold
+this.)
+
+A send may outlast a claim (a provider that answers slowly, each step within the transport's
+timeout): while it is under way the worker's lease keeper renews the claim of the message in
+hand (:class:`InHand`, :func:`renew_claim`, every :data:`RENEW_EVERY`), for at most
+:data:`MAX_SEND_SECONDS`, so that nobody takes it for abandoned and sends it again.
 
 A worker that died does not make its claims wait out the lease: the workers give back the
 rows of holders that are gone (``engine.presence``: worker ids, presence locks,
@@ -109,6 +117,61 @@ RECORD_EVERY = 0.05
 """Outcomes are recorded together, in one transaction, at most this many seconds apart (and
 at the end of each batch): a commit costs more than handing a message to most transports."""
 
+RECORD_PATIENCE = 10.0
+"""How long a worker keeps trying to record outcomes the database refused (a lost connection,
+a database restarting, a lock held too long), with a growing pause between tries, before it
+gives up and leaves the rows to their claims. Messages that went out are sent again only if
+their outcome cannot be recorded before the claim runs out; well inside it (the worker starts
+no send past half of its claim)."""
+
+RENEW_EVERY = CLAIM_SECONDS / 4
+"""How often a worker's lease keeper renews the claim of the message it is sending. A send
+starts at most half a claim after the claim was taken, so its claim has a quarter left at
+the first renewal."""
+
+MAX_SEND_SECONDS = 600.0
+"""How long the claim of one message is kept alive while its send is under way; past that
+the send is taken for hung, and the claim left to run out (the message is then taken again:
+a send that does end after all makes it go out twice)."""
+
+
+class InHand:
+    """The message a worker is handing to its provider now (its row id, and since when), read
+    by the worker's lease keeper on another thread."""
+
+    __slots__ = ("current",)
+
+    def __init__(self) -> None:
+        self.current: tuple[int, float] | None = None
+
+    def take(self, row_id: int) -> None:
+        self.current = (row_id, time.monotonic())
+
+    def drop(self) -> None:
+        self.current = None
+
+
+_RENEW = Prepared(outbox.update().where(
+    outbox.c.id == sa.bindparam("mid"),
+    # Still this worker's: nobody took it (a taker writes its own id) or gave it back.
+    outbox.c.claimed_by == sa.bindparam("worker"),
+    outbox.c.status == "PENDING",
+).values(claimed_until=sa.bindparam("until")))
+
+
+def renew_claim(runtime: Runtime, worker_id: str, in_hand: InHand) -> bool:
+    """Renew the claim on the message in hand for another :data:`CLAIM_SECONDS`, unless its
+    send has been under way for more than :data:`MAX_SEND_SECONDS`; whether it was renewed."""
+    current = in_hand.current
+    if current is None:
+        return False
+    row_id, since = current
+    if time.monotonic() - since > MAX_SEND_SECONDS:
+        return False
+    with runtime.store.transaction() as conn:
+        until = lease_time(runtime, conn) + CLAIM_SECONDS
+        return bool(_RENEW.execute(conn, {"mid": row_id, "worker": worker_id, "until": until}))
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -165,7 +228,8 @@ def deliver_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id
                 rng: random.Random | None = None,
                 hooks: list[DeliveredHook] | None = None,
                 stopping: threading.Event | None = None, peek: bool = True,
-                observe: Callable[[str, str], None] | None = None) -> int:
+                observe: Callable[[str, str], None] | None = None,
+                in_hand: InHand | None = None) -> int:
     """Claim up to ``limit`` due messages, send each, record the outcomes.
 
     Returns how many messages were claimed; 0 when nothing was due. Never raises for a
@@ -174,6 +238,7 @@ def deliver_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id
     :data:`on_delivered` for this call; ``observe(channel_type, outcome)`` hears of every
     attempt once it is recorded (metrics); when ``stopping`` is set, or the batch runs past half
     of its claim, the messages not yet sent are given back for the next round or worker.
+    ``in_hand`` is told which message is being sent, for a lease keeper (:func:`renew_claim`).
     """
     rng = rng or random.Random()
     run_hooks = on_delivered if hooks is None else hooks
@@ -189,15 +254,44 @@ def deliver_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id
                 log.info("gave %d claimed messages back (%s)", len(rows) - index,
                          "the batch ran long" if late else "stopping")
                 break
-            done.append(_deliver_one(runtime, transports, row, policy, rng))
+            if in_hand is not None:
+                in_hand.take(row.id)
+            try:
+                done.append(_deliver_one(runtime, transports, row, policy, rng))
+            finally:
+                if in_hand is not None:
+                    in_hand.drop()
             if time.monotonic() - recorded_at >= RECORD_EVERY:
-                _record(runtime, worker_id, done, run_hooks, observe)
-                done = []
+                attempted, done = done, []
+                _record_persistently(runtime, worker_id, attempted, run_hooks, observe)
                 recorded_at = time.monotonic()
     finally:
         if done:
-            _record(runtime, worker_id, done, run_hooks, observe)
+            _record_persistently(runtime, worker_id, done, run_hooks, observe)
     return len(rows)
+
+
+def _record_persistently(runtime: Runtime, worker_id: str, attempts: list[_Attempted],
+                         hooks: list[DeliveredHook],
+                         observe: Callable[[str, str], None] | None) -> None:
+    """:func:`_record`, tried again for up to :data:`RECORD_PATIENCE` seconds when the
+    database refuses it. The messages were handed over already: an outcome left unrecorded
+    would have them sent a second time once their claims run out. (A failed try leaves
+    nothing behind: it was one transaction, rolled back. A try whose COMMIT landed though its
+    answer was lost finds the rows settled on the next, and records only the attempts.)"""
+    deadline = time.monotonic() + RECORD_PATIENCE
+    pause = 0.05
+    while True:
+        try:
+            _record(runtime, worker_id, attempts, hooks, observe)
+            return
+        except sa.exc.SQLAlchemyError:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("could not record the outcomes of %d messages; trying again in "
+                        "%.2f s", len(attempts), pause, exc_info=True)
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
 
 
 def deliver_all_due(runtime: Runtime, transports: Mapping[str, Transport], worker_id: str,
@@ -515,7 +609,9 @@ class DeliveryWorker(BackgroundLoop):
     On start it resumes whatever is pending in the database, including rows a crashed process
     had claimed (:func:`release_abandoned_claims`), and it looks again for claims of workers
     that are gone every :data:`LIVENESS_SECONDS`. It holds its :class:`Presence` lock (a lock
-    file beside a SQLite database, an advisory lock on PostgreSQL) from start to stop.
+    file beside a SQLite database, an advisory lock on PostgreSQL) from start to stop, and a
+    lease keeper thread renews the claim of the message it is sending every ``renew_every``
+    seconds (:func:`renew_claim`).
     """
 
     thread_name = "delivery-worker"
@@ -524,7 +620,8 @@ class DeliveryWorker(BackgroundLoop):
                  worker_id: str | None = None, poll_interval: float = 1.0,
                  batch: int = DEFAULT_BATCH, policy: RetryPolicy = DEFAULT_POLICY,
                  gather: float = 0.02, liveness_interval: float = LIVENESS_SECONDS,
-                 observe: Callable[[str, str], None] | None = None) -> None:
+                 observe: Callable[[str, str], None] | None = None,
+                 renew_every: float = RENEW_EVERY) -> None:
         super().__init__(runtime, poll_interval=poll_interval, batch=batch, gather=gather)
         self.observe = observe
         self.transports = dict(transports)
@@ -534,6 +631,10 @@ class DeliveryWorker(BackgroundLoop):
         self.presence = Presence(runtime, self.worker_id)
         self.liveness_interval = liveness_interval
         self._liveness_at = 0.0
+        self.in_hand = InHand()
+        self.renew_every = renew_every
+        self._keeper: threading.Thread | None = None
+        self._keeper_stopping = threading.Event()
 
     def start(self) -> None:
         # Announced before the first claim: until then, another worker could take our claims
@@ -541,10 +642,29 @@ class DeliveryWorker(BackgroundLoop):
         self.presence.announce()
         self._look_for_the_gone()
         super().start()
+        if self._keeper is None:
+            self._keeper_stopping.clear()
+            self._keeper = threading.Thread(target=self._keep_claims, daemon=True,
+                                            name="delivery-lease-keeper")
+            self._keeper.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         super().stop(timeout)
+        # After the rounds: a send still under way keeps its claim until then.
+        self._keeper_stopping.set()
+        if self._keeper is not None:
+            self._keeper.join(timeout)
+            self._keeper = None
         self.presence.close()
+
+    def _keep_claims(self) -> None:
+        while not self._keeper_stopping.wait(self.renew_every):
+            if self.in_hand.current is None:
+                continue
+            try:
+                renew_claim(self.runtime, self.worker_id, self.in_hand)
+            except Exception:   # the claim then runs out as it would have
+                log.exception("could not renew the claim of the message being sent")
 
     def _look_for_the_gone(self) -> None:
         self._liveness_at = time.monotonic()
@@ -559,15 +679,20 @@ class DeliveryWorker(BackgroundLoop):
             self._look_for_the_gone()
         return deliver_due(self.runtime, self.transports, self.worker_id, limit=self.batch,
                            policy=self.policy, rng=self._rng, stopping=self._stopping,
-                           peek=not self.expecting_work, observe=self.observe)
+                           peek=not self.expecting_work, observe=self.observe,
+                           in_hand=self.in_hand)
 
 
 __all__ = [
     "CANCELLED_PAGE",
     "DEFAULT_POLICY",
     "EXPIRED_CODE",
+    "MAX_SEND_SECONDS",
+    "RECORD_PATIENCE",
+    "RENEW_EVERY",
     "DeliveredHook",
     "DeliveryWorker",
+    "InHand",
     "Outcome",
     "RetryPolicy",
     "deliver_all_due",
@@ -575,4 +700,5 @@ __all__ = [
     "expired",
     "on_delivered",
     "outgoing_message",
+    "renew_claim",
 ]

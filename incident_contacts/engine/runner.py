@@ -11,7 +11,9 @@ later with a backoff.
 
 :func:`record_delivery` is the delivery worker's hook (``engine.delivery.on_delivered``):
 in the transaction that records a page message's outcome it adds the SENT or ERROR receipt
-and, for a failure, the timer of the page's retry.
+and, for a failure, the timer of the page's retry. A page cancelled while a worker held its
+message (acknowledged, or its engagement stopped: ``service.pages.cancel_pending``) and whose
+attempt then failed gets no ERROR receipt: it was withdrawn, not lost to a provider.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from incident_contacts.service import arns
 from incident_contacts.service.engagements import locked, record_event
 from incident_contacts.service.pages import add_receipt
 from incident_contacts.store.prepared import Prepared
+from incident_contacts.store.schema.delivery import outbox
 from incident_contacts.store.schema.engagements import (
     engagement_tracks,
     engagements,
@@ -151,6 +154,7 @@ _STOPPED = Prepared(sa.select(
     .where(engagement_tracks.c.id == sa.bindparam("track_pk")).scalar_subquery()
     .label("track_stopped_at"),
 ).where(engagements.c.id == sa.bindparam("engagement_pk")))
+_EXPIRY = Prepared(sa.select(outbox.c.expires_at).where(outbox.c.id == sa.bindparam("mid")))
 _MARK_SENT = Prepared(pages.update().where(pages.c.id == sa.bindparam("page")).values(
     sent_time=sa.func.coalesce(pages.c.sent_time, sa.bindparam("at")),
     provider_message_id=sa.bindparam("provider"),
@@ -160,7 +164,16 @@ _MARK_SENT = Prepared(pages.update().where(pages.c.id == sa.bindparam("page")).v
 def record_delivery(conn: Connection, row: Row[Any], outcome: delivery.Outcome) -> None:
     """SENT: a SENT receipt with the provider's message id, and the page's SentTime. FAILED:
     an ERROR receipt with the reason, and a retry after the target's RetryIntervalInMinutes
-    when the planner says so."""
+    when the planner says so; nothing for a page cancelled before its message went out.
+
+    A page message carries an expiry only once it is cancelled (``service.pages.cancel_pending``
+    gives one to a message a worker holds; one nobody holds is failed there and then, with no
+    receipt). Its failure is then no delivery failure: the page was withdrawn, and its READ or
+    STOP receipt says why. An ERROR receipt after it would report a provider's failure nobody
+    waits on any more (ERROR is a delivery failure, aws-ssm-contacts.md §6.3), and a page
+    cancelled while a worker held it would read differently from one cancelled a moment
+    earlier. The expiry is read from the row as it is now, settled in this transaction (the
+    hook's ``row`` is the message as it was claimed, before the cancel)."""
     if row.purpose != "PAGE" or not row.page_arn:
         return
     arn = arns.parse(row.page_arn)
@@ -176,6 +189,8 @@ def record_delivery(conn: Connection, row: Row[Any], outcome: delivery.Outcome) 
         _MARK_SENT.execute(conn, {"page": page.id, "at": outcome.at,
                                   "provider": None if provider_id is None
                                   else provider_id[:256]})
+        return
+    if row.expires_at is not None or _EXPIRY.scalar(conn, {"mid": row.id}) is not None:
         return
     add_receipt(conn, None, page, "ERROR", channel_arn=row.channel_arn, at=outcome.at,
                 info=outcome.error or "delivery failed", message_id=row.message_id)
