@@ -113,6 +113,10 @@ MAX_FORM = 16 * 1024
 LARGE_FORM = 4 * 1024 * 1024    # a contact policy: 395,000 characters, percent-encoded
 OUTBOX_ROWS = 200
 RECORDED_PREFIX = "dev-"        # the provider message ids of RecordingTransport
+# Their whole form, ``dev-`` and a uuid's 32 hex digits: a real provider may name its own
+# messages ``dev-...`` too (a webhook receiver answers with any id it likes), and a message it
+# sent is not "recorded, not sent".
+RECORDED_ID = re.compile(re.escape(RECORDED_PREFIX) + "[0-9a-f]{32}")
 LISTED = 100                    # items a list page shows
 PAGES_SHOWN = 25                # pages of an engagement shown at once (each costs API calls)
 TRAIL = 50                      # earlier pages a list remembers for its "Previous page" link
@@ -620,7 +624,8 @@ class Console:
         named = dict.fromkeys(page["ContactArn"] for page, receipts, _ in shown
                               if not isinstance(receipts, str)
                               and any(r.get("ContactChannelArn") for r in receipts))
-        named.update(dict.fromkeys(_channel_owners(events)))
+        # Only the lines shown name channels: a long log (retries add many) costs no more.
+        named.update(dict.fromkeys(_channel_owners(events[-engine_log.SHOWN:])))
         channels: dict[str, str] = {}
         for contact in named:
             found = await self.section(caller, "ListContactChannels", ContactId=contact,
@@ -663,8 +668,8 @@ class Console:
         rows = await self._run(self._messages, caller, older)
         for row in rows:
             # Sent by the development outbox's transport: recorded, delivered to no one.
-            row["recorded"] = str(row.pop("provider_message_id") or "").startswith(
-                RECORDED_PREFIX)
+            row["recorded"] = RECORDED_ID.fullmatch(
+                str(row.pop("provider_message_id") or "")) is not None
         return self.render(request, "delivery.html", caller=caller,
                            inspection=self.runtime.settings.inspection_enabled,
                            messages=rows[:OUTBOX_ROWS], limit=OUTBOX_ROWS, older=older,

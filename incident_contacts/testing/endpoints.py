@@ -11,7 +11,9 @@ The host forms are read from botocore's data, not written here: the URL template
 service's endpoint rules (standard, FIPS, dual-stack, FIPS and dual-stack) with each
 partition's DNS suffixes filled in (``amazonaws.com``, ``api.aws``, ``amazonaws.com.cn``, the
 ISO partitions' ...), and any region name. A partition or form that a later botocore adds is
-answered without a change here.
+answered without a change here. Any other host in those DNS domains (a VPC endpoint's, a host
+written with the root's trailing dot) is AWS's too and is answered: left alone it would reach
+AWS itself.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def is_aws_endpoint(url: str) -> bool:
     known = _verdicts.get(url)
     if known is None:
         parts = urlsplit(url)
-        known = parts.scheme in _SCHEMES and host_pattern().fullmatch(parts.hostname or "") \
-            is not None
+        host = parts.hostname or ""
+        if host.endswith("."):           # the root's dot: the same host in DNS
+            host = host[:-1]
+        known = parts.scheme in _SCHEMES and _aws_host().fullmatch(host) is not None
         with _lock:
             if len(_verdicts) >= _KEPT:   # URLs of many servers (a port each): start over
                 _verdicts.clear()
@@ -68,6 +72,21 @@ def host_pattern() -> re.Pattern[str]:
         raise RuntimeError("botocore's endpoint rules for ssm-contacts name no host the "
                            "in-process mock can recognise")
     return re.compile("(?:" + "|".join(forms) + ")")
+
+
+@functools.cache
+def _aws_host() -> re.Pattern[str]:
+    """The hosts the mock answers: those of :func:`host_pattern`, and any other host in a
+    partition's own DNS domains (``*.amazonaws.com``, ``*.api.aws``, ...), such as a VPC
+    endpoint's (``vpce-....ssm-contacts.<region>.vpce.amazonaws.com``). Those are AWS's:
+    left alone, a request would reach AWS itself (with whatever keys the environment
+    holds), where moto's ``mock_aws`` answers any ``amazonaws.com`` host it does not know
+    with a 404 rather than let it go."""
+    values = _partition_values(create_loader().load_data("partitions"))
+    suffixes = sorted({value for name, found in values.items()
+                       if name.lower().endswith("dnssuffix") for value in found})
+    domains = "|".join(re.escape(suffix) for suffix in suffixes)
+    return re.compile(f"(?:{host_pattern().pattern})|(?:[^/]*\\.)?(?:{domains})")
 
 
 def _partition_values(partitions: Mapping[str, Any]) -> dict[str, set[str]]:

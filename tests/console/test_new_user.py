@@ -6,16 +6,20 @@ from a page's path, and buttons a screen reader could not tell apart."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from html.parser import HTMLParser
 
+import sqlalchemy as sa
+
 from incident_contacts.console import engine_log, routes
 from incident_contacts.console.routes import PageRow
-from incident_contacts.delivery.base import CHANNEL_TYPES, OutgoingMessage
+from incident_contacts.delivery.base import CHANNEL_TYPES, DeliveryResult, OutgoingMessage
 from incident_contacts.delivery.recording import MemoryTransport, RecordingTransport
 from incident_contacts.engine import runner
 from incident_contacts.engine.delivery import deliver_all_due
 from incident_contacts.engine.runner import run_all_due
+from incident_contacts.store.schema.engagements import engagement_events, engagements
 from tests.console.test_console import START, api, messages, seed
 from tests.console.test_editing import contact_page, flash, post
 from tests.console.test_incident_flow import active_person, beside, page_and_deliver
@@ -79,6 +83,55 @@ def test_an_engagement_says_why_nobody_was_paged(app, client):
                    back=f"/console/engagement?arn={direct}")
     assert flash(stopped.text) == "done: The engagement is stopped."
     assert happened(stopped.text)[-1].endswith(" UTC: The engagement was stopped (false alarm).")
+
+
+def test_the_log_shows_a_stop_reason_as_text(app, client):
+    """A stop reason is anyone's words: on the page it is text, never markup."""
+    ama, _mail = seed(app)
+    started = api(app, "StartEngagement", ContactId=ama, Sender="monitor", Subject="DB down",
+                  Content="db-1")["EngagementArn"]
+    api(app, "StopEngagement", EngagementId=started,
+        Reason='<img src=x onerror="alert(1)">')
+    page_and_deliver(app)
+    page = engagement_page(client, started)
+    assert "<img" not in page
+    assert "&lt;img src=x onerror=" in page
+    assert happened(page)[-1].endswith(
+        'The engagement was stopped (<img src=x onerror="alert(1)">).')
+
+
+def test_only_the_log_lines_shown_cost_calls_for_channel_names(app, client, monkeypatch):
+    """Each contact whose channel a shown line names costs a ListContactChannels: lines
+    left out (a long log, retries add many) cost none."""
+    ama, _mail = seed(app)
+    started = api(app, "StartEngagement", ContactId=ama, Sender="monitor", Subject="DB down",
+                  Content="db-1")["EngagementArn"]
+    page_and_deliver(app)
+    prefix = started.split(":engagement/")[0]
+    with app.runtime.store.transaction() as conn:
+        pk = conn.execute(sa.select(engagements.c.id).where(
+            engagements.c.engagement_id == started.rsplit("/", 1)[1])).scalar_one()
+        conn.execute(engagement_events.insert(), [
+            {"engagement_pk": pk, "at": START + n, "kind": "CHANNEL_SKIPPED",
+             "detail": json.dumps({"Stage": 0, "Reason": "DELETED", "ContactChannelArn":
+                                   f"{prefix}:contact-channel/gone-{n}/c{n}"})}
+            for n in range(engine_log.SHOWN + 30)])
+    asked: list[str] = []
+    section = routes.Console.section
+
+    async def counted(self, caller, operation, **params):
+        if operation == "ListContactChannels":
+            asked.append(params["ContactId"])
+        return await section(self, caller, operation, **params)
+
+    monkeypatch.setattr(routes.Console, "section", counted)
+    lines = happened(engagement_page(client, started))
+    assert len(lines) == engine_log.SHOWN
+    assert lines[-1].endswith(f"The channel gone-{engine_log.SHOWN + 29}/c"
+                              f"{engine_log.SHOWN + 29} was skipped (stage 1): it no longer "
+                              "exists.")
+    assert len(asked) == len(set(asked)) <= engine_log.SHOWN
+    assert not any(arn.endswith("/gone-0") for arn in asked)
 
 
 def test_the_log_shown_is_bounded_and_worded_for_every_kind():
@@ -197,7 +250,40 @@ def test_the_recording_transport_ids_are_the_ones_delivery_recognises():
     result = RecordingTransport().send(OutgoingMessage(
         message_id="m", channel_type="EMAIL", address="a@example.com", subject="s",
         body="b", purpose="ACTIVATION"))
-    assert result.provider_message_id.startswith(routes.RECORDED_PREFIX)
+    assert routes.RECORDED_ID.fullmatch(result.provider_message_id)
+
+
+class _NamingProvider(MemoryTransport):
+    """A real provider whose own ids begin ``dev-`` (a webhook receiver in a development
+    environment, a Twilio-compatible gateway): what it sent went out."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__()
+        self.ids = ids
+
+    def send(self, message: OutgoingMessage) -> DeliveryResult:
+        super().send(message)
+        return DeliveryResult(provider_message_id=self.ids.pop(0))
+
+
+def test_a_provider_naming_its_messages_dev_is_not_taken_for_the_development_outbox(
+        app, client):
+    contact, mail = seed(app)
+    phone = api(app, "CreateContactChannel", ContactId=contact, Name="phone", Type="SMS",
+                DeliveryAddress={"SimpleAddress": "+15005550199"},
+                DeferActivation=True)["ContactChannelArn"]
+    for channel in (mail, phone):
+        api(app, "SendActivationCode", ContactChannelId=channel)
+    runner.install()
+    run_all_due(app.runtime)
+    provider = _NamingProvider(["dev-4711", "dev-" + "0" * 31 + "g"])
+    deliver_all_due(app.runtime, dict.fromkeys(CHANNEL_TYPES, provider), "test")
+    assert not provider.ids
+    page = client.get("/console/delivery").text
+    rows = re.findall(r"<tr class=[^>]*>(.*?)</tr>", page, re.DOTALL)
+    assert len(rows) == 2
+    assert all("<td>SENT</td>" in row for row in rows), rows
+    assert "recorded, not sent" not in page and 'id="recorded"' not in page
 
 
 # -- a page's path keeps its stage ----------------------------------------------------------

@@ -62,7 +62,7 @@ def test_every_aws_endpoint_is_answered(ssm_contacts: SsmContactsMock, partition
     try:
         client = boto3.client("ssm-contacts", region_name=region, config=Config(
             use_fips_endpoint=fips, use_dualstack_endpoint=dual_stack,
-            retries={"max_attempts": 1}))
+            retries={"total_max_attempts": 1}))
     except EndpointVariantError:
         # botocore's own endpoint table refuses this form for the partition (dual-stack in
         # the ISO ones, today): no client reaches it, but should one, it is AWS's host.
@@ -84,13 +84,15 @@ def test_every_aws_endpoint_is_answered(ssm_contacts: SsmContactsMock, partition
     "http://localhost.localstack.cloud:4566",
     "https://ssm-contacts.example.com",
     "https://ssm-contacts.us-east-1.amazonaws.com.example.com",
-    "https://vpce-0a1b2c3d-4e5f6a7b.ssm-contacts.us-east-1.vpce.amazonaws.com",
     "https://ssm-contacts.us-east-1.amazonaws.com.cn.internal",
+    "http://[::1]:4566",
+    "https://ssm-contacts.us-east-1.amazonaws.com.evil/",
+    "https://ssm-contacts.us-east-1.notamazonaws.com",
 ])
 def test_an_endpoint_of_ones_own_is_left_alone(ssm_contacts: SsmContactsMock,
                                                endpoint_url: str) -> None:
     client = boto3.client("ssm-contacts", region_name="us-east-1", endpoint_url=endpoint_url,
-                          config=Config(retries={"max_attempts": 1}))
+                          config=Config(retries={"total_max_attempts": 1}))
     seen = _answered_elsewhere(client)
     assert client.create_contact(Alias="elsewhere", **PERSONAL)["ContactArn"] == ELSEWHERE_ARN
     assert len(seen) == 1
@@ -103,6 +105,12 @@ def test_an_endpoint_of_ones_own_is_left_alone(ssm_contacts: SsmContactsMock,
     "http://ssm-contacts.eu-west-1.amazonaws.com/",
     "https://SSM-Contacts.EU-West-1.AmazonAWS.com",
     "https://ssm-contacts.eu-west-1.amazonaws.com:443",
+    # Still AWS's own hosts: left alone, these would reach AWS itself.
+    "https://ssm-contacts.eu-west-1.amazonaws.com.",
+    "https://SSM-Contacts.EU-West-1.AmazonAWS.com.:443/",
+    "https://vpce-0a1b2c3d-4e5f6a7b.ssm-contacts.eu-west-1.vpce.amazonaws.com",
+    "https://vpce-0a1b2c3d-4e5f6a7b-eu-west-1a.ssm-contacts.eu-west-1.vpce.amazonaws.com",
+    "https://ssm-contacts.eu-west-1.api.aws",
 ])
 def test_aws_endpoint_given_as_endpoint_url_is_answered(ssm_contacts: SsmContactsMock,
                                                         endpoint_url: str) -> None:
