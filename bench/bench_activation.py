@@ -61,7 +61,7 @@ def client_for(server: Server) -> Any:
     return boto3.client(
         "ssm-contacts", region_name="us-east-1", endpoint_url=server.url,
         aws_access_key_id=ACCOUNT, aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
 
 

@@ -84,7 +84,7 @@ def start_mode(mode: str, workdir: Path, cache: bool = True) -> Server:
 def make_channel(service: Server, key: str, secret: str) -> str:
     client = boto3.client("ssm-contacts", region_name=REGION, endpoint_url=service.url,
                           aws_access_key_id=key, aws_secret_access_key=secret,
-                          config=Config(retries={"max_attempts": 1}))
+                          config=Config(retries={"total_max_attempts": 1}))
     contact = client.create_contact(Alias="bench-" + uuid.uuid4().hex[:8], Type="PERSONAL",
                                     Plan={"Stages": []})["ContactArn"]
     arn: str = client.create_contact_channel(

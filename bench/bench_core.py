@@ -54,7 +54,7 @@ UNCACHED = "GetContactChannel, uncached"
 def _client(service: str, server: Server) -> Any:
     return boto3.client(service, region_name="us-east-1", endpoint_url=server.url,
                         aws_access_key_id=ACCOUNT, aws_secret_access_key="secret",
-                        config=Config(retries={"max_attempts": 1}))
+                        config=Config(retries={"total_max_attempts": 1}))
 
 
 def prepare_ours(server: Server) -> tuple[list[Request], list[Request]]:

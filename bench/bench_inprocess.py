@@ -31,7 +31,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
-CONFIG = Config(retries={"max_attempts": 1})
+CONFIG = Config(retries={"total_max_attempts": 1})
 
 
 class _Body(io.BytesIO):

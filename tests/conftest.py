@@ -24,7 +24,7 @@ from tests.support import postgres
 from tests.support.server import ServerProcess, start_server
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def new_account() -> str:

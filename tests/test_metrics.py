@@ -89,7 +89,7 @@ def server(tmp_path):
 def test_calls_and_deliveries_are_counted(server):
     client = boto3.client("ssm-contacts", region_name="us-east-1", endpoint_url=server.url,
                           aws_access_key_id=ACCOUNT, aws_secret_access_key="x",
-                          config=Config(retries={"max_attempts": 1}))
+                          config=Config(retries={"total_max_attempts": 1}))
     contact = client.create_contact(Alias="kofi", Type="PERSONAL",
                                     Plan={"Stages": []})["ContactArn"]
     client.create_contact_channel(ContactId=contact, Name="phone", Type="SMS",

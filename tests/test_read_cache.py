@@ -254,7 +254,7 @@ def test_two_servers_on_one_file_see_each_others_writes(tmp_path):
     first = start_server(tmp_path, database=database)
     second = start_server(tmp_path, database=database)
     try:
-        config = Config(retries={"max_attempts": 1})
+        config = Config(retries={"total_max_attempts": 1})
         clients = [boto3.client("ssm-contacts", endpoint_url=server.url, region_name="us-east-1",
                                 aws_access_key_id=ACCOUNT, aws_secret_access_key="x",
                                 config=config) for server in (first, second)]

@@ -92,7 +92,7 @@ def test_the_units_command_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -
     try:
         client = boto3.client("ssm-contacts", region_name="us-east-1", endpoint_url=server.url,
                               aws_access_key_id="111122223333", aws_secret_access_key="x",
-                              config=Config(retries={"max_attempts": 1}))
+                              config=Config(retries={"total_max_attempts": 1}))
         arn = client.create_contact(Alias="unit", Type="PERSONAL",
                                     Plan={"Stages": []})["ContactArn"]
         assert client.get_contact(ContactId=arn)["Alias"] == "unit"

@@ -46,7 +46,7 @@ def _client(server: ServerProcess, verify: Path, key: str = ACCOUNT,
             secret: str = "secret") -> Any:
     return boto3.client("ssm-contacts", region_name="us-east-1", endpoint_url=server.url,
                         aws_access_key_id=key, aws_secret_access_key=secret,
-                        verify=str(verify), config=Config(retries={"max_attempts": 1}))
+                        verify=str(verify), config=Config(retries={"total_max_attempts": 1}))
 
 
 def _secure_only_credentials(folder: Path) -> Path:
@@ -120,7 +120,7 @@ def test_plain_http_does_not_satisfy_a_secure_transport_policy(tmp_path):
     try:
         client = boto3.client("ssm-contacts", region_name="us-east-1", endpoint_url=server.url,
                               aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
-                              config=Config(retries={"max_attempts": 1}))
+                              config=Config(retries={"total_max_attempts": 1}))
         with pytest.raises(ClientError) as caught:
             client.list_contacts()
         assert caught.value.response["Error"]["Code"] == "AccessDeniedException"

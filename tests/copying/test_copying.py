@@ -21,7 +21,7 @@ from incident_contacts.copying import NOT_COPIED, copy_contacts
 from tests.conftest import new_account
 from tests.support.server import ServerProcess
 
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 DAILY = {"NumberOfOnCalls": 1, "RecurrenceMultiplier": 1,
          "DailySettings": [{"HourOfDay": 9, "MinuteOfHour": 0}]}
 

@@ -66,7 +66,7 @@ def wide(backend: Backend, account: str) -> Any:
     return boto3.client("ssm-contacts", region_name="us-east-1",
                         endpoint_url=backend.endpoint_url, aws_access_key_id=account,
                         aws_secret_access_key="secret",
-                        config=Config(retries={"max_attempts": 1}, max_pool_connections=16))
+                        config=Config(retries={"total_max_attempts": 1}, max_pool_connections=16))
 
 
 def start_all(clients: list[Any], contacts: list[str], total: int) -> list[str]:

@@ -110,7 +110,7 @@ class Database:
 def _client(server: ServerProcess, account: str) -> Any:
     return boto3.client("ssm-contacts", region_name="us-east-1", endpoint_url=server.url,
                         aws_access_key_id=account, aws_secret_access_key="secret",
-                        config=Config(retries={"max_attempts": 1}, max_pool_connections=16,
+                        config=Config(retries={"total_max_attempts": 1}, max_pool_connections=16,
                                       connect_timeout=2, read_timeout=20))
 
 

@@ -62,7 +62,7 @@ from tests.auth.helpers import STORE, T0_EPOCH, sign
 from tests.protocol.test_fuzz import _valid
 
 REGION = "us-east-1"
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 ERROR_STATUS = {
     "AccessDeniedException": 403, "ConflictException": 409, "IncompleteSignatureException": 400,
     "ResourceNotFoundException": 404, "ServiceQuotaExceededException": 402,

@@ -20,7 +20,7 @@ from botocore.credentials import Credentials
 
 from tests.support.server import ServerProcess, start_server
 
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 REGION = "us-east-1"
 
 A = "111122223333"

@@ -186,7 +186,7 @@ def test_concurrent_writes_to_a_server_are_each_answered_and_kept(tmp_path):
         client = boto3.client(
             "ssm-contacts", region_name="us-east-1", endpoint_url=server.url,
             aws_access_key_id=ACCOUNT, aws_secret_access_key="secret",
-            config=Config(retries={"max_attempts": 1}, max_pool_connections=16))
+            config=Config(retries={"total_max_attempts": 1}, max_pool_connections=16))
 
         def create(n: int) -> tuple[str, str]:
             alias = f"c{n:03d}"

@@ -53,7 +53,7 @@ from tests.support.server import ServerProcess, start_server
 
 OLD = "6d9a27cc848f214cfcb4df3e29a482f99a5e1c39"
 REPO = Path(incident_contacts.__file__).resolve().parent.parent
-NO_RETRIES = BotoConfig(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRIES = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"})
 OLD_NAME = "Alice Ä"
 """A display name, which the old release stored in plain."""
 # Personal data the old release is given, which must be nowhere in plain in the database once

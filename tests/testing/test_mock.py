@@ -145,14 +145,14 @@ def test_settings_given_keep_throttling_off(monkeypatch: pytest.MonkeyPatch) -> 
     # The mock's clock stands still: a bucket emptied at the default rate would never refill.
     with mock_ssm_contacts(settings=Settings(default_account="123456789012")):
         client = boto3.client("ssm-contacts", region_name="us-east-1",
-                              config=Config(retries={"max_attempts": 1}))
+                              config=Config(retries={"total_max_attempts": 1}))
         for _ in range(Settings.throttle_burst + 20):
             client.list_contacts()
         assert _contact().split(":")[4] == "123456789012"
     # A rate of one's own throttles, and moving the clock refills.
     with mock_ssm_contacts(settings=Settings(throttle_rate=1, throttle_burst=2)) as mock:
         client = boto3.client("ssm-contacts", region_name="us-east-1",
-                              config=Config(retries={"max_attempts": 1}))
+                              config=Config(retries={"total_max_attempts": 1}))
         client.list_contacts()
         client.list_contacts()
         with pytest.raises(ClientError) as info:

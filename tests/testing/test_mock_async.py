@@ -34,7 +34,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-NO_RETRIES = AioConfig(retries={"max_attempts": 1})
+NO_RETRIES = AioConfig(retries={"total_max_attempts": 1})
 PERSONAL: dict[str, Any] = {"Type": "PERSONAL", "Plan": {"Stages": []}}
 
 
@@ -172,7 +172,7 @@ async def test_quota_and_throttling_errors_carry_their_members() -> None:
             assert throttled.value.response["RetryAfterSeconds"] >= 1
             assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
             sync = boto3.client("ssm-contacts", region_name="us-east-1",
-                                config=Config(retries={"max_attempts": 1}))
+                                config=Config(retries={"total_max_attempts": 1}))
             with pytest.raises(ClientError) as sync_throttled:
                 sync.list_contacts()     # the same account's bucket, empty as well
             assert _members(throttled.value) == _members(sync_throttled.value)
