@@ -227,7 +227,10 @@ def list_page_receipts(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
 
 def list_page_resolutions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """The path from the engaged contact down to the person paged (decisions §5); one list,
-    never paged (the model has no MaxResults for it)."""
+    never paged (the model has no MaxResults for it). So no token is ever minted for it, and
+    any ``NextToken`` is refused as other listings refuse a token not theirs."""
+    if params.get("NextToken") is not None:
+        raise pagination.invalid_token()
     page = find_page(ctx, params["PageId"])
     path = ctx.conn.execute(
         sa.select(engagement_tracks.c.path).where(engagement_tracks.c.id == page.track_pk)

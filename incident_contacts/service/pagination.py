@@ -47,7 +47,12 @@ def decode(secret: bytes, scope: str, token: str | None) -> list[Any] | None:
                 return key
     except (binascii.Error, ValueError, UnicodeDecodeError):
         pass
-    raise ValidationException.field("NextToken", "The pagination token is not valid.")
+    raise invalid_token()
+
+
+def invalid_token() -> ValidationException:
+    """The refusal of a token that is not the listing's own."""
+    return ValidationException.field("NextToken", "The pagination token is not valid.")
 
 
 def by_id(ctx: Any, query: Any, id_column: Any, scope: str,
@@ -65,4 +70,4 @@ def by_id(ctx: Any, query: Any, id_column: Any, scope: str,
     return rows[:limit], encode(secret, scope, [rows[limit - 1].id])
 
 
-__all__ = ["DEFAULT_PAGE_SIZE", "by_id", "decode", "encode", "page_size"]
+__all__ = ["DEFAULT_PAGE_SIZE", "by_id", "decode", "encode", "invalid_token", "page_size"]
