@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -9,13 +10,16 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from incident_contacts import __version__, secret_files
 from incident_contacts.config import Settings, from_environ
+
+if TYPE_CHECKING:
+    from incident_contacts.auth.credentials import CredentialStore
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _LOG_FORMAT = click.option(
@@ -91,22 +95,22 @@ def _name_unsent(transports: Mapping[str, Any]) -> None:
                     "development outbox, not sent", ", ".join(unsent))
 
 
-def _check_auth(settings: Settings) -> None:
+def _check_auth(settings: Settings) -> CredentialStore | None:
     """Refuse --auth sigv4 without a readable, valid credentials file before anything is
     made on disk (a database, its key), and say so when a credentials file is given while
-    authentication is off: it would verify nothing."""
+    authentication is off: it would verify nothing. The keys read are the ones the server
+    uses: the file is read once, from the descriptor whose owner and mode were checked."""
     from incident_contacts.api import security
 
     security.check_settings(settings)
     if settings.auth == "sigv4":
-        security.load_credentials(settings)
-        assert settings.credentials_file is not None
-        secret_files.check(settings.credentials_file, "the credentials file")
-    elif settings.credentials_file:
+        return security.load_credentials(settings, checked=True)
+    if settings.credentials_file:
         logging.getLogger("incident_contacts").warning(
             "a credentials file is given (%s) but authentication is off: requests are not "
             "verified; add --auth sigv4 (INCIDENT_CONTACTS_AUTH=sigv4) to enforce it",
             settings.credentials_file)
+    return None
 
 
 def _shown_url(database: str) -> str:
@@ -150,8 +154,9 @@ def main() -> None:
               help="SQLAlchemy URL: sqlite:///file.db (default: incident-contacts.db here) or "
                    "postgresql://user@host/db [env INCIDENT_CONTACTS_DATABASE].")
 @click.option("--inspection/--no-inspection", default=None,
-              help="The development endpoints (sent messages, clock). Default: on with "
-                   "--auth off, off with --auth sigv4.")
+              help="The development endpoints (sent messages, clock) [env "
+                   "INCIDENT_CONTACTS_INSPECTION; default on with --auth off, off with "
+                   "--auth sigv4].")
 @click.option("--auth", type=click.Choice(["off", "sigv4"]), default=None,
               help="off: requests are not verified, the account is the 12-digit access key id "
                    "(development); sigv4: every request must be signed with a key of the "
@@ -197,10 +202,10 @@ def serve(host: str | None, port: int | None, database: str | None,
                                 else _keys((forwarded_allow_ips,)))
         _check_tls(settings.tls_cert, settings.tls_key)
         listening = _listen(settings.host, settings.port)
-        _check_auth(settings)
-        _check_data_key_file(settings)
+        credentials = _check_auth(settings)
+        settings = _check_data_key_file(settings)
         transports = build_transports(delivery_settings(settings))
-        app = build_application(settings, transports=transports)
+        app = build_application(settings, transports=transports, credentials=credentials)
         _name_unsent(transports)
     except (KeyConfigurationError, ValueError, SchemaTooNewError) as exc:
         _fail(str(exc))
@@ -209,9 +214,10 @@ def serve(host: str | None, port: int | None, database: str | None,
     _name_proxies(settings)
     scheme = "https" if settings.tls_cert else "http"
     bound_port = listening.getsockname()[1]
-    _announce(log_format, f"incident-contacts {__version__} on {scheme}://"
-              f"{_url_host(settings.host)}:{bound_port} (database "
-              f"{_shown_url(settings.database)}, auth {settings.auth})")
+    base = f"{scheme}://{_url_host(settings.host)}:{bound_port}"
+    console = f", console {base}/console/" if settings.console else ""
+    _announce(log_format, f"incident-contacts {__version__} on {base} (database "
+              f"{_shown_url(settings.database)}, auth {settings.auth}{console})")
     # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the handler it
     # found; this one turns that into a normal exit, which is what service managers expect.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
@@ -247,22 +253,45 @@ def _check_tls(cert: str | None, key: str | None) -> None:
     secret_files.check(key, "the TLS private key")
 
 
-def _check_data_key_file(settings: Settings) -> None:
+def _check_data_key_file(settings: Settings) -> Settings:
     """The data key file, given or generated beside a SQLite database, is a secret file too
-    (the one generated is made 0600; a copy restored with looser modes is refused)."""
+    (the one generated is made 0600; a copy restored with looser modes is refused). It is
+    read once, from the descriptor whose owner and mode were checked, and the settings
+    returned carry its key (so no file swapped in after the check is read)."""
     from incident_contacts.store.db import normalise_url, sqlite_path
 
     if settings.data_key:
-        return
-    if settings.data_key_file:
-        secret_files.check(settings.data_key_file, "the data key file")
-        return
+        return settings
+    path = settings.data_key_file
+    if not path:
+        try:
+            database = sqlite_path(normalise_url(settings.database))
+        except Exception:   # not a URL of ours: opening it says why
+            return settings
+        if database is None:
+            return settings
+        path = str(database) + ".key"
+        if not os.path.lexists(path):
+            return settings     # generated (0600) when the runtime is built
+    return dataclasses.replace(settings, data_key=_read_data_key(path), data_key_file=None)
+
+
+def _read_data_key(path: str) -> str:
+    """The key in a data key file, read from the descriptor whose owner and mode were
+    checked; ``ValueError`` naming the file (never its contents) otherwise."""
+    from incident_contacts import crypto
+
     try:
-        database = sqlite_path(normalise_url(settings.database))
-    except Exception:   # not a URL of ours: opening it says why
-        return
-    if database is not None:
-        secret_files.check(str(database) + ".key", "the data key file")
+        text = secret_files.read(path, "the data key file").decode("utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the data key file {path}: {exc}") from exc
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: a data key must be 32 bytes in standard base64") from None
+    try:
+        crypto.parse_key(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return text
 
 
 def _name_proxies(settings: Settings) -> None:
@@ -302,8 +331,7 @@ def worker(database: str | None, log_level: str, log_format: str) -> None:
 
     _configure_logging(log_level, log_format)
     try:
-        settings = from_environ(database=database)
-        _check_data_key_file(settings)
+        settings = _check_data_key_file(from_environ(database=database))
         transports = build_transports(delivery_settings(settings))
         runtime = build_runtime(settings)
         _name_unsent(transports)
@@ -335,10 +363,11 @@ def _keys(values: tuple[str, ...]) -> list[str]:
               help="The database to re-encrypt [env INCIDENT_CONTACTS_DATABASE].")
 @click.option("--old-key", "old_keys", multiple=True, metavar="KEY",
               help="A key records may be sealed under now (base64); repeat it, or separate "
-                   "keys with commas [env INCIDENT_CONTACTS_OLD_DATA_KEYS].")
+                   "keys with commas [env INCIDENT_CONTACTS_OLD_DATA_KEYS, which other users "
+                   "cannot read from the process list].")
 @click.option("--new-key", default=None, metavar="KEY",
               help="The key to seal every record under (32 random bytes, base64) "
-                   "[env INCIDENT_CONTACTS_DATA_KEY].")
+                   "[env INCIDENT_CONTACTS_DATA_KEY or INCIDENT_CONTACTS_DATA_KEY_FILE].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True,
               help="Rows per transaction.")
 def rotate_key(database: str | None, old_keys: tuple[str, ...], new_key: str | None,
@@ -359,8 +388,11 @@ def rotate_key(database: str | None, old_keys: tuple[str, ...], new_key: str | N
     try:
         settings = from_environ(database=database)
         new_text = new_key or settings.data_key
+        if not new_text and settings.data_key_file:
+            new_text = _read_data_key(settings.data_key_file)
         if not new_text:
-            raise ValueError("--new-key is required (or INCIDENT_CONTACTS_DATA_KEY)")
+            raise ValueError("--new-key is required (or INCIDENT_CONTACTS_DATA_KEY, or "
+                             "INCIDENT_CONTACTS_DATA_KEY_FILE)")
         old_texts = _keys(old_keys) or list(settings.old_data_keys)
         if not old_texts:
             raise ValueError("--old-key is required (or INCIDENT_CONTACTS_OLD_DATA_KEYS)")
@@ -387,6 +419,11 @@ def rotate_key(database: str | None, old_keys: tuple[str, ...], new_key: str | N
             pass
     except (SQLAlchemyError, ImportError) as exc:
         _fail(_database_error(exc))
+    if new_key or old_keys:
+        logging.getLogger("incident_contacts").warning(
+            "data keys given on the command line can be read by every local user from the "
+            "process list (and stay in shell history): give them in INCIDENT_CONTACTS_DATA_KEY "
+            "or INCIDENT_CONTACTS_DATA_KEY_FILE and INCIDENT_CONTACTS_OLD_DATA_KEYS instead")
     try:
         report = rotate(store, keyring, batch_size=batch_size,
                         progress=lambda table, n: click.echo(f"{table}: {n} rows", err=True))

@@ -83,6 +83,12 @@ def _second(moment: datetime) -> int:
     return int(moment.timestamp() // 1)
 
 
+def _start(rotation: dict[str, Any]) -> dict[str, Any]:
+    """The source rotation's ``StartTime`` as a request member: none when it has none (AWS
+    leaves it out for a rotation created without one, which started when it was created)."""
+    return {"StartTime": rotation["StartTime"]} if rotation.get("StartTime") else {}
+
+
 def _placeholder(arn: str) -> bool:
     return arn.startswith("(")
 
@@ -315,7 +321,7 @@ class _Copy:
                 self.report.add("rotation", name, "would create")
             else:
                 params: dict[str, Any] = {
-                    "Name": name, "ContactIds": members, "StartTime": rotation["StartTime"],
+                    "Name": name, "ContactIds": members, **_start(rotation),
                     "TimeZoneId": rotation["TimeZoneId"], "Recurrence": rotation["Recurrence"]}
                 if tags:
                     params["Tags"] = tags
@@ -337,11 +343,12 @@ class _Copy:
             ("Recurrence", same_recurrence(existing.get("Recurrence", {}),
                                            rotation["Recurrence"]))) if not same]
         writes: list[Callable[[], object]] = []
-        if differs:
+        # A start on the target where the source has none cannot be taken away: the update
+        # leaves StartTime out, so it alone is reported and left as it is.
+        if [member for member in differs if member != "StartTime" or _start(rotation)]:
             writes.append(lambda: self.write(
-                "update_rotation", RotationId=arn, ContactIds=members,
-                StartTime=rotation["StartTime"], TimeZoneId=rotation["TimeZoneId"],
-                Recurrence=rotation["Recurrence"]))
+                "update_rotation", RotationId=arn, ContactIds=members, **_start(rotation),
+                TimeZoneId=rotation["TimeZoneId"], Recurrence=rotation["Recurrence"]))
         missing = missing_tags(tags, self.tags(self.target, arn))
         if missing:
             differs.append("Tags")
@@ -542,6 +549,7 @@ class _Copy:
                         planned.add(contact["ContactArn"])
                         report.notes.extend(f"{contact['Alias']}: {note}" for note in notes)
         return planned
+
 
 def source_home(contacts: list[dict[str, Any]], rotations: list[dict[str, Any]],
                 account: str | None) -> tuple[str, str, str] | None:

@@ -11,6 +11,7 @@ from incident_contacts.api import security
 from incident_contacts.api.app import Application
 from incident_contacts.api.dispatch import Dispatcher
 from incident_contacts.api.readcache import ReadCache
+from incident_contacts.auth.credentials import CredentialStore
 from incident_contacts.clock import Clock, SystemClock
 from incident_contacts.config import Settings
 from incident_contacts.delivery import DeliverySettings, Transport, build_transports
@@ -32,10 +33,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     return runtime
 
 
-def build_dispatcher(runtime: Runtime, metrics: Metrics | None = None) -> Dispatcher:
+def build_dispatcher(runtime: Runtime, metrics: Metrics | None = None,
+                     credentials: CredentialStore | None = None) -> Dispatcher:
     """The pipeline with the authenticator and guards (throttling, authorization) that the
-    settings ask for (``api.security``), counting calls into ``metrics`` when given."""
-    parts = security.pipeline(runtime)
+    settings ask for (``api.security``), counting calls into ``metrics`` when given;
+    ``credentials`` already read, else read from the settings' credentials file."""
+    parts = security.pipeline(runtime, credentials)
     entries = runtime.settings.read_cache
     return Dispatcher(runtime, authenticator=parts.authenticator, guards=parts.guards,
                       metrics=metrics, read_cache=ReadCache(entries) if entries > 0 else None)
@@ -49,11 +52,13 @@ def delivery_settings(settings: Settings) -> DeliverySettings:
 
 
 def build_application(settings: Settings, clock: Clock | None = None, *,
-                      transports: Mapping[str, Transport] | None = None) -> Application:
+                      transports: Mapping[str, Transport] | None = None,
+                      credentials: CredentialStore | None = None) -> Application:
     """The whole service as an ASGI app; background workers run with its lifespan.
 
     ``transports`` (channel type -> transport) replaces the ones the settings describe, e.g.
-    a MemoryTransport in tests. The delivery worker and the engagement engine run when
+    a MemoryTransport in tests; ``credentials`` the keys the command line read (checked) from
+    the credentials file. The delivery worker and the engagement engine run when
     ``settings.workers`` is true (``INCIDENT_CONTACTS_WORKERS``; ``incident-contacts worker``
     runs them in a process of their own).
     """
@@ -63,7 +68,8 @@ def build_application(settings: Settings, clock: Clock | None = None, *,
     runtime = build_runtime(settings, clock)
     metrics = Metrics(runtime) if settings.metrics else None
     background = build_workers(runtime, transports, metrics) if settings.workers else []
-    return Application(runtime, build_dispatcher(runtime, metrics), background, metrics=metrics)
+    return Application(runtime, build_dispatcher(runtime, metrics, credentials), background,
+                       metrics=metrics)
 
 
 def build_workers(runtime: Runtime, transports: Mapping[str, Transport],

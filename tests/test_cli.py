@@ -104,6 +104,8 @@ def test_port_0_takes_a_free_port_which_the_start_up_line_names(tmp_path):
         url = line.split(" on ", 1)[1].split(" ", 1)[0]
         port = int(url.rsplit(":", 1)[1])
         assert port != 0 and url == f"http://127.0.0.1:{port}"
+        # The console's address too, for whoever reads the line to open it.
+        assert line.rstrip().endswith(f", console http://127.0.0.1:{port}/console/)"), line
         deadline = time.monotonic() + 30
         while True:
             try:

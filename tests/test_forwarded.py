@@ -58,7 +58,7 @@ def _allowed(server: ServerProcess, key: tuple[str, str], headers: dict[str, str
     """Whether ListContacts, signed by ``key`` and sent with ``headers`` added, is allowed."""
     client = boto3.client("ssm-contacts", region_name="us-east-1", endpoint_url=server.url,
                           aws_access_key_id=key[0], aws_secret_access_key=key[1],
-                          config=Config(retries={"max_attempts": 1}))
+                          config=Config(retries={"total_max_attempts": 1}))
 
     def add(request: Any, **_: Any) -> None:
         for name, value in headers.items():
@@ -264,3 +264,59 @@ def test_parse_networks():
         ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]
     with pytest.raises(ValueError, match="not an IP address"):
         parse_networks(["example.com"])
+
+
+# --- review of the first version (each failed before its fix) --------------------------------
+
+def test_every_peer_trusted_takes_the_address_the_peer_appended():
+    """With ``*`` only the proxy can reach the port; what its client wrote in its own
+    X-Forwarded-For sits left of the address the proxy appends and proves nothing (the
+    first version took the leftmost entry, as uvicorn does with ``*``)."""
+    assert _seen(["*"], ("192.0.2.50", 1),
+                 [("X-Forwarded-For", f"198.51.100.7, 10.0.0.1, {CLIENT}")]) == \
+        ((CLIENT, 0), "http")
+    assert _seen(["*"], ("192.0.2.50", 1),
+                 [("X-Forwarded-For", "198.51.100.7"), ("X-Forwarded-For", CLIENT)]) == \
+        ((CLIENT, 0), "http")
+    assert _seen(["*"], ("192.0.2.50", 1), [("X-Forwarded-For", f"{CLIENT}, junk")]) == \
+        (("192.0.2.50", 1), "http")
+
+
+@pytest.mark.parametrize(("entry", "client"), [
+    ("fe80::1%eth0", ("fe80::1", 0)),               # a zone is the proxy's, not the client's
+    ("[fe80::1%25eth0]:443", ("fe80::1", 0)),
+    ("[2001:db8::7]junk", PEER),
+    ("[2001:db8::7]:", PEER),
+    ("[2001:db8::7]:44x", PEER),
+    ("203.0.113.9:http", PEER),
+    ("203.0.113.9:", PEER),
+    ("0x7f.1", PEER),
+    ("127.000.000.001", PEER),
+    ("::ffff:203.0.113.9", (CLIENT, 0)),
+])
+def test_entries_are_addresses_exactly(entry, client):
+    assert _seen(["127.0.0.1"], PEER, [("X-Forwarded-For", entry)]) == (client, "http")
+
+
+def test_a_chain_longer_than_any_real_one_keeps_the_peer_and_is_not_cached():
+    """Hops are read from the right, at most 20 of them: a header of thousands of trusted
+    addresses is not parsed whole, and chains longer than a real one are not kept in the
+    cache (4,096 chains of a megabyte each would be 4 GiB)."""
+    middleware = ForwardedHeaders(lambda *_: None, ["10.0.0.0/8", "127.0.0.1"])
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, _receive: Any, _send: Any) -> None:
+        seen.update(client=scope["client"])
+
+    middleware.app = app
+    trusted_hops = ", ".join(f"10.0.{n // 250}.{n % 250 + 1}" for n in range(5_000))
+    for chain, client in ((trusted_hops, PEER),
+                          (f"{CLIENT}, " + ", ".join(["10.0.0.1"] * 19), (CLIENT, 0)),
+                          (f"{CLIENT}, " + ", ".join(["10.0.0.1"] * 20), PEER),
+                          (f"{CLIENT}, " + ", ".join(["10.0.0.1"] * 1_000), PEER)):
+        scope = {"type": "http", "client": PEER, "scheme": "http",
+                 "headers": [(b"x-forwarded-for", chain.encode())]}
+        asyncio.run(middleware(scope, None, None))  # type: ignore[arg-type]
+        assert seen["client"] == client, chain[:80]
+    # Only the two chains of a real length are kept.
+    assert middleware.client_of.cache_info().currsize == 2

@@ -228,3 +228,149 @@ def test_a_generated_data_key_opened_up_later_is_refused(tmp_path, command):
     key.chmod(0o644)
     result = _serve(tmp_path, command=command)
     _refused(result, key, f"chmod 600 {key}")
+
+
+# --- the file checked is the file used (review of the first version) -----------------------
+
+def _serve_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, swap, *args: str):
+    """The application ``serve`` would run, with ``swap()`` called after the start-up checks
+    (where the transports are built) and uvicorn not started."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from incident_contacts import cli, delivery
+
+    built = delivery.build_transports
+    made: list[object] = []
+
+    def transports_then_swap(settings: object) -> object:
+        swap()
+        return built(settings)  # type: ignore[arg-type]
+
+    def run(self: uvicorn.Server, sockets: list[object]) -> None:
+        made.append(self.config.app)
+        self.started = True
+        for sock in sockets:
+            sock.close()  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(delivery, "build_transports", transports_then_swap)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    monkeypatch.setattr(cli.signal, "signal", lambda *_: None)
+    monkeypatch.delenv("INCIDENT_CONTACTS_DATA_KEY", raising=False)
+    result = CliRunner().invoke(cli.main, [
+        "serve", "--port", "0", "--database", f"sqlite:///{tmp_path / 'contacts.db'}", *args])
+    assert result.exit_code == 0, result.output
+    (app,) = made
+    return app
+
+
+def _swapped_in(tmp_path: Path, path: Path, text: str):
+    """Replaces ``path`` (in a folder others could write to) with a file of other modes,
+    as an attacker would between the check and the read."""
+    def swap() -> None:
+        other = tmp_path / "swapped-in"
+        other.write_text(text)
+        other.chmod(0o644)
+        os.replace(other, path)
+    return swap
+
+
+def test_the_credentials_checked_are_the_ones_the_server_uses(monkeypatch, tmp_path):
+    credentials = tmp_path / "credentials.toml"
+    entry = ('[[credentials]]\naccess_key_id = "{}"\nsecret_access_key = "s"\n'
+             'account_id = "111122223333"\nuser = "{}"\n')
+    credentials.write_text(entry.format("AKIAGOODKEY000000001", "alice"))
+    credentials.chmod(0o600)
+    app = _serve_in_process(
+        monkeypatch, tmp_path,
+        _swapped_in(tmp_path, credentials, entry.format("AKIAEVILKEY000000001", "mallory")),
+        "--auth", "sigv4", "--credentials", str(credentials))
+    try:
+        store = app.dispatcher.authenticate.credentials
+        assert store.get("AKIAGOODKEY000000001") is not None
+        assert store.get("AKIAEVILKEY000000001") is None
+    finally:
+        app.runtime.close()
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_the_data_key_checked_is_the_one_the_server_seals_with(monkeypatch, tmp_path, given):
+    from incident_contacts import crypto
+
+    good, evil = crypto.new_key(), crypto.new_key()
+    key = tmp_path / ("data.key" if given else "contacts.db.key")
+    key.write_text(crypto.encode_key(good) + "\n")
+    key.chmod(0o600)
+    if given:
+        monkeypatch.setenv("INCIDENT_CONTACTS_DATA_KEY_FILE", str(key))
+    else:
+        monkeypatch.delenv("INCIDENT_CONTACTS_DATA_KEY_FILE", raising=False)
+    app = _serve_in_process(monkeypatch, tmp_path,
+                            _swapped_in(tmp_path, key, crypto.encode_key(evil) + "\n"))
+    try:
+        assert app.runtime.keyring.primary_id == crypto.KeyRing(good, []).primary_id
+    finally:
+        app.runtime.close()
+
+
+def test_a_data_key_file_that_is_not_a_key_is_one_line(tmp_path):
+    key = tmp_path / "data.key"
+    key.write_bytes(b"\xff\xfe not base64\n")
+    key.chmod(0o600)
+    result = _serve(tmp_path, env={"INCIDENT_CONTACTS_DATA_KEY_FILE": str(key)})
+    _refused(result, key, "a data key must be 32 bytes in standard base64")
+    missing = tmp_path / "missing.key"
+    result = _serve(tmp_path, env={"INCIDENT_CONTACTS_DATA_KEY_FILE": str(missing)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"cannot read the data key file {missing}" in result.stderr
+
+
+# --- ACLs (review of the first version) ----------------------------------------------------
+
+def _acl(*named: tuple[int, int], mask: int = 0o4) -> bytes:
+    """Linux's xattr form of an ACL: owner rw, named users (uid, permissions), mask."""
+    import struct
+
+    nobody = 0xFFFFFFFF
+    entries = [(0x01, 0o6, nobody), *((0x02, perm, uid) for uid, perm in named),
+               (0x04, 0, nobody), (0x10, mask, nobody), (0x20, 0, nobody)]
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+def test_roots_file_with_an_acl_entry_for_the_service_user_alone_is_taken():
+    """systemd's LoadCredential= on a file system with ACLs: root's, 0440, the service user
+    named."""
+    assert problem(_stat(0o440, ROOT), "/run/credentials/ic.service/key", "the TLS private key",
+                   euid=SERVICE, egid=SERVICE, groups=(), acl=_acl((SERVICE, 0o4))) is None
+
+
+@pytest.mark.parametrize("named", [((OTHER, 0o4),), ((SERVICE, 0o4), (OTHER, 0o6))])
+def test_roots_file_an_acl_lets_another_user_read_is_refused(named):
+    said = problem(_stat(0o640, ROOT, SSL_CERT), "/etc/ic/key.pem", "the TLS private key",
+                   euid=SERVICE, egid=SERVICE, groups=(SSL_CERT,), acl=_acl(*named))
+    assert said == (f"the TLS private key /etc/ic/key.pem can be read by {OTHER} through an "
+                    f"ACL entry; a file holding a secret must not be: setfacl -x u:{OTHER} "
+                    "/etc/ic/key.pem")
+
+
+def test_an_acl_entry_the_mask_leaves_nothing_is_harmless():
+    assert problem(_stat(0o600, ROOT), "/etc/ic/key.pem", "the TLS private key",
+                   euid=SERVICE, egid=SERVICE, groups=(), acl=_acl((OTHER, 0o4), mask=0)) is None
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="a file of the server's user with an ACL entry has "
+                                        "group bits and is refused by its mode already")
+def test_a_credentials_file_an_acl_opens_to_another_user_stops_sigv4(tmp_path):
+    credentials = tmp_path / "credentials.toml"
+    credentials.write_text('[[credentials]]\naccess_key_id = "AKIAEXAMPLE00000001"\n'
+                           'secret_access_key = "s"\naccount_id = "111122223333"\n'
+                           'user = "alice"\n')
+    credentials.chmod(0o600)
+    try:
+        os.setxattr(credentials, "system.posix_acl_access", _acl((OTHER, 0o4)))
+    except OSError:
+        pytest.skip("no POSIX ACLs on this file system")
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o640
+    result = _serve(tmp_path, "--auth", "sigv4", "--credentials", str(credentials))
+    _refused(result, credentials, f"setfacl -x u:{OTHER} {credentials}")
+    assert not list(tmp_path.glob("contacts.db*"))

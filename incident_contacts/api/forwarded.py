@@ -11,8 +11,14 @@ sign-in limits per address, the URL a Twilio signature covers.
 
 ``X-Forwarded-For`` is read from the right, as proxies append to it: the first address that
 is not a trusted proxy is the client's (every address left of it came from the client and
-proves nothing); when all are trusted, the leftmost. A value that is not an address where
-one is needed leaves the request with its peer's address. ``X-Forwarded-Proto`` counts only
+proves nothing); when all are trusted, the leftmost. With ``*`` (every peer trusted) no
+entry can be told from one a client wrote, so the client is the rightmost entry, the one
+the peer appended: a chain of proxies is named by their addresses or networks instead. At
+most :data:`MOST_HOPS` entries are read from the right; a value that is not an address
+where one is needed, or a chain of trusted proxies longer than that, leaves the request
+with its peer's address. Entries are exact: an address, ``v4:port``, ``[v6]`` or
+``[v6]:port`` (a port of digits); an IPv6 zone (``%eth0``) is the proxy's and is dropped.
+``X-Forwarded-Proto`` counts only
 as one value, ``http`` or ``https``; a list (proxies that append disagree on its order) is
 ignored, and the request keeps the scheme it came with.
 """
@@ -30,6 +36,11 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ANY = "*"
+MOST_HOPS = 20
+"""Entries of ``X-Forwarded-For`` read from the right: no real chain of proxies is longer, and
+a header of thousands of entries is not parsed whole."""
+_CACHED_CHAIN = 256
+"""Longer chains are worked out each time, not kept: the cache holds 4,096 chains."""
 
 
 def parse_networks(entries: Iterable[str]) -> tuple[Network, ...] | None:
@@ -52,18 +63,28 @@ def parse_networks(entries: Iterable[str]) -> tuple[Network, ...] | None:
 
 def _address(text: str) -> Address | None:
     """An address as ``X-Forwarded-For`` or a peer gives it: bare, ``v4:port``,
-    ``[v6]`` or ``[v6]:port``; an IPv4 address mapped into IPv6 as the IPv4 one."""
+    ``[v6]`` or ``[v6]:port`` (a port of ASCII digits; anything else after it is not an
+    address); an IPv4 address mapped into IPv6 as the IPv4 one; without an IPv6 zone."""
     text = text.strip()
+    port: str | None = None
     if text.startswith("["):
-        text = text[1:text.find("]")] if "]" in text else ""
+        text, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            return None
+        port = rest[1:] if rest else None
     elif text.count(":") == 1:
-        text = text.partition(":")[0]
+        text, _, port = text.partition(":")
+    if port is not None and not (port.isascii() and port.isdigit()):
+        return None
     try:
         found = ipaddress.ip_address(text)
     except ValueError:
         return None
-    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
-        return found.ipv4_mapped
+    if isinstance(found, ipaddress.IPv6Address):
+        if found.ipv4_mapped is not None:
+            return found.ipv4_mapped
+        if found.scope_id is not None:
+            return ipaddress.IPv6Address(found.packed)   # the zone is the proxy's own
     return found
 
 
@@ -105,20 +126,27 @@ class ForwardedHeaders:
                 scope["scheme"] = proto if scope["type"] == "http" else \
                     proto.replace("http", "ws")
         if chain:
-            client = self.client_of(b",".join(chain).decode("latin-1"))
+            joined = b",".join(chain).decode("latin-1")
+            client = (self.client_of(joined) if len(joined) <= _CACHED_CHAIN
+                      else self._client_of(joined))
             if client is not None:
                 scope["client"] = (client, 0)
 
     def _client_of(self, chain: str) -> str | None:
-        hops = chain.split(",")
-        for hop in reversed(hops):
+        # At most MOST_HOPS + 1 parts: a longer chain's leftmost part is the rest, unread.
+        hops = chain.rsplit(",", MOST_HOPS)
+        if self.networks is None:
+            last = _address(hops[-1])
+            return None if last is None else str(last)
+        for hop in reversed(hops[-MOST_HOPS:]):
             address = _address(hop)
             if address is None:
                 return None
             if not self.trusts(str(address)):
                 return str(address)
-        first = _address(hops[0])
-        return None if first is None else str(first)
+        if len(hops) > MOST_HOPS:
+            return None
+        return str(_address(hops[0]))
 
 
 def wrap(app: Any, trusted: Iterable[str]) -> Any:

@@ -39,6 +39,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from incident_contacts import secret_files
 from incident_contacts.api.dispatch import Authenticator, Check, Guard
 from incident_contacts.auth.conditions import facts
 from incident_contacts.auth.credentials import CredentialStore, Principal
@@ -257,14 +258,23 @@ def check_settings(settings: Settings) -> None:
         )
 
 
-def load_credentials(settings: Settings) -> CredentialStore:
-    assert settings.credentials_file is not None
+def load_credentials(settings: Settings, *, checked: bool = False) -> CredentialStore:
+    """The credentials file's keys. ``checked`` (the command line): its owner and mode are
+    checked on the descriptor it is read from (``secret_files.read``), a ``ValueError`` when
+    other users could read or change it."""
+    path = settings.credentials_file
+    assert path is not None
     try:
-        return CredentialStore.from_file(settings.credentials_file)
+        if not checked:
+            return CredentialStore.from_file(path)
+        raw = secret_files.read(path, "the credentials file")
     except OSError as exc:
-        raise ValueError(
-            f"cannot read the credentials file {settings.credentials_file}: {exc.strerror}"
-        ) from exc
+        raise ValueError(f"cannot read the credentials file {path}: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8: {exc}") from None
+    return CredentialStore.from_toml(text, source=path)
 
 
 @dataclass(frozen=True)
@@ -273,13 +283,15 @@ class Pipeline:
     guards: list[Guard]
 
 
-def pipeline(runtime: Runtime) -> Pipeline:
-    """The authenticator and guards the settings ask for."""
+def pipeline(runtime: Runtime, credentials: CredentialStore | None = None) -> Pipeline:
+    """The authenticator and guards the settings ask for; ``credentials`` already read (the
+    command line reads the file once, checked), else read from the settings' file."""
     settings = runtime.settings
     check_settings(settings)
     authenticator: Authenticator | None = None
     if settings.auth == "sigv4":
-        credentials = load_credentials(settings)
+        if credentials is None:
+            credentials = load_credentials(settings)
         authenticator = SigV4Authenticator(credentials, WallClock())
         log.info("authentication: SigV4, %d access keys", len(credentials))
     guards: list[Guard] = []

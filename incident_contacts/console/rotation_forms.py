@@ -16,6 +16,8 @@ They become ``RecurrenceSettings`` in the order written, so a rotation's form as
 has. An update form also carries the start and time zone it showed (``start-shown``,
 ``zone-shown``): while neither is changed, UpdateRotation leaves ``StartTime`` out, and the
 rotation keeps its start to the fraction of a second, which the form's field may not show.
+The form of a rotation given no start (GetRotation leaves ``StartTime`` out; it started when
+it was created) shows the start empty, and sends ``StartTime`` only once one is filled in.
 """
 
 from __future__ import annotations
@@ -155,22 +157,30 @@ def _recurrence(form: Mapping[str, str]) -> dict[str, Any]:
 
 def settings_of(form: Mapping[str, str], caller: Caller) -> dict[str, Any]:
     """What a rotation form asks for: ``ContactIds``, ``TimeZoneId``, ``StartTime`` and
-    ``Recurrence``, as CreateRotation and UpdateRotation name them."""
+    ``Recurrence``, as CreateRotation and UpdateRotation name them. ``StartTime`` is left out
+    when the form of a rotation given no start (its ``start-shown`` empty) leaves it empty."""
     name, zone = _zone(form)
-    return {"ContactIds": members_of(form, caller), "TimeZoneId": name,
-            "StartTime": _moment(form, "start", "The start", zone),
-            "Recurrence": _recurrence(form)}
+    settings: dict[str, Any] = {"ContactIds": members_of(form, caller), "TimeZoneId": name}
+    if form.get("start", "").strip() or form.get("start-shown") != "":
+        settings["StartTime"] = _moment(form, "start", "The start", zone)
+    settings["Recurrence"] = _recurrence(form)
+    return settings
 
 
 def preview_params(form: Mapping[str, str], caller: Caller, now: float,
                    days: int) -> dict[str, Any]:
     """ListPreviewRotationShifts for what a rotation form asks: ``days`` of shifts from now,
-    or from the start when that is later. Overrides are not part of a preview."""
+    or from the start when that is later. Overrides are not part of a preview. Without a
+    start the shifts are counted from now (a rotation given none counts them from when it was
+    created, which the API does not tell)."""
     settings = settings_of(form, caller)
-    start = max(now, settings["StartTime"])
-    return {"Members": settings["ContactIds"], "TimeZoneId": settings["TimeZoneId"],
-            "Recurrence": settings["Recurrence"], "RotationStartTime": settings["StartTime"],
-            "StartTime": start, "EndTime": start + days * 86400, "MaxResults": PREVIEW_SHIFTS}
+    start = max(now, settings.get("StartTime", now))
+    params = {"Members": settings["ContactIds"], "TimeZoneId": settings["TimeZoneId"],
+              "Recurrence": settings["Recurrence"], "StartTime": start,
+              "EndTime": start + days * 86400, "MaxResults": PREVIEW_SHIFTS}
+    if "StartTime" in settings:
+        params["RotationStartTime"] = settings["StartTime"]
+    return params
 
 
 # -- the actions ------------------------------------------------------------------------------
@@ -185,11 +195,11 @@ def create_rotation(form: Mapping[str, str], caller: Caller) -> Action:
 
 def update_rotation(form: Mapping[str, str], caller: Caller) -> Action:
     """UpdateRotation with every setting of the form; ``StartTime`` only when the start or the
-    zone differs from what the form showed."""
+    zone differs from what the form showed (and never while the start is left empty)."""
     settings = settings_of(form, caller)
     if (form.get("start", "").strip() == form.get("start-shown")
             and settings["TimeZoneId"] == form.get("zone-shown")):
-        del settings["StartTime"]
+        settings.pop("StartTime", None)
     return Action("UpdateRotation", {"RotationId": form.get("arn", ""), **settings},
                   "The rotation is saved.")
 
@@ -225,7 +235,8 @@ def rotation_fields(rotation: Mapping[str, Any], caller: Caller) -> dict[str, st
     """The fields of a rotation's form, filled from GetRotation's answer; sent back as they
     are, they ask for the rotation as it is (see the module's docstring)."""
     zone = rotation["TimeZoneId"]
-    start = shown_time(rotation["StartTime"], zone)
+    given = rotation.get("StartTime")   # none: it started when it was created
+    start = "" if given is None else shown_time(given, zone)
     recurrence = rotation["Recurrence"]
     fields = {**NEW_ROTATION, "name": rotation["Name"], "zone": zone, "start": start,
               "zone-shown": zone, "start-shown": start,

@@ -42,7 +42,9 @@ async def rotation(console: Console, request: Request, caller: Caller) -> Respon
     arn = request.query_params.get("arn", "")
     found = await console.call(caller, "GetRotation", RotationId=arn)
     now = console.runtime.clock.now()
-    since = max(now, found["StartTime"])
+    # A rotation given no start started when it was created, which is past.
+    started = found.get("StartTime", now)
+    since = max(now, started)
     shifts = await console.section(caller, "ListRotationShifts", RotationId=arn,
                                    StartTime=since, EndTime=since + SHIFT_DAYS * 86400,
                                    MaxResults=LISTED)
@@ -59,7 +61,7 @@ async def rotation(console: Console, request: Request, caller: Caller) -> Respon
     listed = _items(shifts, "RotationShifts")
     # Who is on call at this moment (none between the hours on call); unknown before the
     # rotation starts or when its shifts may not be read.
-    on_call_now = None if isinstance(listed, str) or found["StartTime"] > now else sorted(
+    on_call_now = None if isinstance(listed, str) or started > now else sorted(
         {forms.short(arn) for shift in listed if shift["StartTime"] <= now < shift["EndTime"]
          for arn in shift.get("ContactIds") or ()})
     return console.render(request, "rotation.html", caller=caller, rotation=found,

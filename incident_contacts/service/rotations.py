@@ -52,7 +52,10 @@ def create_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     """Members must be PERSONAL contacts of the caller's account and region (AWS documents
     that escalation plans and schedules are rejected): another type, or a contact of another
     account or region, is a ValidationException; one that does not exist is a
-    ResourceNotFoundException with ResourceType CONTACT. ``StartTime`` defaults to now."""
+    ResourceNotFoundException with ResourceType CONTACT. Without ``StartTime`` the shifts
+    count from now, and GetRotation and ListRotations leave ``StartTime`` out (as AWS does:
+    Terraform's ``start_time`` is optional and not computed, so a start it never set would
+    change every plan after apply)."""
     time_zone, recurrence = _check_settings(params)
     start = _start_time(ctx, params.get("StartTime"))
     member_pks = _member_pks(ctx, params["ContactIds"])
@@ -66,6 +69,7 @@ def create_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
             region=ctx.region,
             name=params["Name"],
             start_time=start,
+            start_given=params.get("StartTime") is not None,
             time_zone=time_zone,
             recurrence=recurrence,
             created_at=ctx.now(),
@@ -84,7 +88,8 @@ def get_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def update_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     """``Recurrence`` is required and replaces the old one; ``ContactIds``, ``StartTime`` and
-    ``TimeZoneId`` change only when given. The name cannot change (the model has no member
+    ``TimeZoneId`` change only when given (a rotation given a ``StartTime`` reports it from
+    then on; one left without keeps reporting none). The name cannot change (the model has no member
     for it). Overrides stay as they are, even when they name a contact no longer a member.
 
     Only the columns given are written: a call that leaves ``TimeZoneId`` out never writes
@@ -96,6 +101,7 @@ def update_rotation(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         values["time_zone"] = time_zone
     if params.get("StartTime") is not None:
         values["start_time"] = _start_time(ctx, params["StartTime"])
+        values["start_given"] = True
     if params.get("ContactIds") is not None:
         member_pks = _member_pks(ctx, params["ContactIds"])
         ctx.conn.execute(rotation_members.delete().where(rotation_members.c.rotation_pk == row.id))
@@ -219,9 +225,15 @@ def parse_recurrence(given: dict[str, Any], prefix: str = "Recurrence") -> Recur
     """``RecurrenceSettings`` parsed, an empty Daily/Weekly/MonthlySettings list counting as
     not given. Terraform's ``aws_ssmcontacts_rotation`` sends all three, the ones without
     blocks as ``[]`` (its list blocks are never null), and AWS accepts that (spec §6.9), so
-    "exactly one of them" means exactly one non-empty one. The lists are stored as sent."""
+    "exactly one of them" means exactly one non-empty one. The lists are stored as sent.
+    When no list holds a hand-off, the refusal names the first empty one ("must contain at
+    least one hand-off time"), not "exactly one must be specified"."""
     kept = {name: value for name, value in given.items()
             if not (name in HAND_OFF_LISTS and value == [])}
+    if not any(kept.get(name) is not None for name in HAND_OFF_LISTS):
+        empty = [name for name in HAND_OFF_LISTS if given.get(name) == []]
+        if empty:
+            kept[empty[0]] = []
     return Recurrence.from_wire(kept, prefix)
 
 
@@ -329,7 +341,7 @@ def _describe(row: Row[Any], members: list[str]) -> dict[str, Any]:
         "RotationArn": rotation_arn(row.region, row.account, row.rotation_id),
         "Name": row.name,
         "ContactIds": members,
-        "StartTime": row.start_time,
+        "StartTime": row.start_time if row.start_given else None,
         "TimeZoneId": row.time_zone,
         "Recurrence": orjson.loads(row.recurrence),
     }

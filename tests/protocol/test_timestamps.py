@@ -35,7 +35,12 @@ def test_instants_the_server_takes_from_its_clock_go_out_to_the_millisecond(
         "StartTime": described["StartTime"],
         "StopTime": described["StopTime"],
         "listed StartTime": listed["StartTime"],
-        "rotation StartTime": client.get_rotation(RotationId=rotation)["StartTime"],
+        # (GetRotation leaves StartTime out for a rotation given none; its first shift
+        # starts when it was created)
+        "first shift StartTime": client.list_rotation_shifts(
+            RotationId=rotation, StartTime=datetime(2000, 1, 1, tzinfo=UTC),
+            EndTime=datetime(8999, 1, 1, tzinfo=UTC), MaxResults=1,
+        )["RotationShifts"][0]["StartTime"],
         "override CreateTime": client.get_rotation_override(
             RotationId=rotation, RotationOverrideId=override)["CreateTime"],
     }

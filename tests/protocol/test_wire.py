@@ -62,7 +62,8 @@ from tests.protocol.helpers import (
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
-RAW_CONFIG = Config(parameter_validation=False, retries={"total_max_attempts": 1, "mode": "standard"})
+RAW_CONFIG = Config(parameter_validation=False,
+                    retries={"total_max_attempts": 1, "mode": "standard"})
 CHECKED_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 

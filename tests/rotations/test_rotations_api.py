@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import DAILY, at, error, people, rotation, when
+from .helpers import DAILY, at, error, people, rotation, shift_tuples, when
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
@@ -50,13 +51,62 @@ def test_get_rotation_gives_back_what_was_sent_in_order(backend: Any, kind: str)
             assert got["Recurrence"][name] == RECURRENCES[kind][name]  # list order kept
 
 
-def test_start_time_defaults_to_creation_time(backend: Any) -> None:
+def _first_shifts(client: Any, arn: str, count: int = 3) -> list[tuple[Any, ...]]:
+    """The rotation's first shifts, from however long ago it started."""
+    return shift_tuples(client.list_rotation_shifts(
+        RotationId=arn, StartTime=when(2000, 1, 1), EndTime=when(8999, 1, 1),
+        MaxResults=count)["RotationShifts"])
+
+
+def _listed(client: Any, arn: str) -> dict[str, Any]:
+    (found,) = [r for r in client.list_rotations()["Rotations"] if r["RotationArn"] == arn]
+    return dict(found)
+
+
+def test_a_rotation_created_without_start_time_reports_none_and_starts_when_created(
+        backend: Any) -> None:
+    """As AWS: GetRotation and ListRotations leave StartTime out (Terraform's start_time is
+    optional, not computed). The shifts still count from the creation time: the same as
+    those of a rotation given that time as its start."""
     client = backend.client()
+    akua, mia = people(client, "akua", "mia")
     before = time.time()
-    arn = rotation(client, people(client, "akua"))
-    started = client.get_rotation(RotationId=arn)["StartTime"].timestamp()
+    arn = rotation(client, [akua, mia])
+    assert "StartTime" not in client.get_rotation(RotationId=arn)
+    assert "StartTime" not in _listed(client, arn)
+    shifts = _first_shifts(client, arn)
+    started = shifts[0][0]
     # The server's clock may have been moved forward by other tests; never backward.
     assert started >= before - 5
+    # (a client sends the start to the whole second: the first shift starts there)
+    given = rotation(client, [akua, mia], Name="given",
+                     StartTime=datetime.fromtimestamp(started, UTC))
+    assert _first_shifts(client, given) == [(start // 1, *rest) for start, *rest in shifts[:1]
+                                            ] + shifts[1:]
+    assert _listed(client, given)["StartTime"].timestamp() == started // 1
+
+
+def test_update_rotation_keeps_or_sets_the_start_as_given(backend: Any) -> None:
+    client = backend.client()
+    akua, mia = people(client, "akua", "mia")
+    arn = rotation(client, [akua, mia])
+    shifts = _first_shifts(client, arn)
+    # Without StartTime: still none reported, still counted from the creation time.
+    client.update_rotation(RotationId=arn, Recurrence=DAILY, ContactIds=[mia, akua],
+                           TimeZoneId="Europe/Berlin")
+    got = client.get_rotation(RotationId=arn)
+    assert "StartTime" not in got and "StartTime" not in _listed(client, arn)
+    assert (got["ContactIds"], got["TimeZoneId"]) == ([mia, akua], "Europe/Berlin")
+    assert [s[0] for s in _first_shifts(client, arn)][:1] == [shifts[0][0]]
+    # With StartTime: reported as given from then on, and the shifts count from it.
+    client.update_rotation(RotationId=arn, Recurrence=DAILY, StartTime=when(2025, 2, 3, 4))
+    assert client.get_rotation(RotationId=arn)["StartTime"] == when(2025, 2, 3, 4)
+    assert _listed(client, arn)["StartTime"] == when(2025, 2, 3, 4)
+    assert _first_shifts(client, arn)[0][0] == when(2025, 2, 3, 4).timestamp()
+    # Without it again: the start given stays.
+    client.update_rotation(RotationId=arn, Recurrence=RECURRENCES["weekly"])
+    assert client.get_rotation(RotationId=arn)["StartTime"] == when(2025, 2, 3, 4)
+    assert _listed(client, arn)["StartTime"] == when(2025, 2, 3, 4)
 
 
 def test_members_must_be_personal_contacts(backend: Any) -> None:
@@ -214,7 +264,8 @@ def test_list_rotations_with_prefix_and_pages(backend: Any) -> None:
     listed = client.list_rotations()["Rotations"]
     assert [r["RotationArn"] for r in listed] == made
     assert listed[0]["ContactIds"] == members and listed[0]["Recurrence"] == DAILY
-    assert listed[0]["TimeZoneId"] == "UTC" and "StartTime" in listed[0]
+    # made without StartTime: none listed (as GetRotation)
+    assert listed[0]["TimeZoneId"] == "UTC" and "StartTime" not in listed[0]
     prefixed = client.list_rotations(RotationNamePrefix="Primary")["Rotations"]
     assert [r["Name"] for r in prefixed] == ["Primary a", "Primary c", "Primary.d"]
     seen: list[str] = []

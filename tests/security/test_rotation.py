@@ -192,3 +192,60 @@ def test_rotate_key_refuses_a_missing_database(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no database at" in done.stderr
     assert not (tmp_path / "absent.db").exists()
+
+
+def _sealed_under(tmp_path: Path, key: str) -> Path:
+    """A SQLite database whose server secrets are sealed under ``key``."""
+    from incident_contacts.config import Settings
+    from incident_contacts.server import build_runtime
+
+    database = tmp_path / "contacts.db"
+    build_runtime(Settings(database=f"sqlite:///{database}", data_key=key)).close()
+    assert set(key_ids(database)) == {kid(key)}
+    return database
+
+
+def _rotate_with_env(database: Path, env: dict[str, str],
+                     *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("INCIDENT_CONTACTS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "incident_contacts", "rotate-key", "--database",
+         f"sqlite:///{database}", *args],
+        capture_output=True, text=True, timeout=120, check=False, env={**kept, **env})
+
+
+def test_rotate_key_takes_the_new_key_from_the_data_key_file(tmp_path: Path) -> None:
+    """A deployment keeping its key in a file (systemd's LoadCredential=) rotates without
+    writing a key on a command line, where every local user could read it (the first
+    version wanted --new-key or INCIDENT_CONTACTS_DATA_KEY)."""
+    old, new = new_data_key(), new_data_key()
+    database = _sealed_under(tmp_path, old)
+    key_file = tmp_path / "data.key"
+    key_file.write_text(new + "\n")
+    key_file.chmod(0o600)
+    done = _rotate_with_env(database, {"INCIDENT_CONTACTS_DATA_KEY_FILE": str(key_file),
+                                       "INCIDENT_CONTACTS_OLD_DATA_KEYS": old})
+    assert done.returncode == 0, done.stderr
+    assert set(key_ids(database)) == {kid(new)}
+    assert "process list" not in done.stderr
+
+    key_file.chmod(0o644)
+    refused = _rotate_with_env(database, {"INCIDENT_CONTACTS_DATA_KEY_FILE": str(key_file),
+                                          "INCIDENT_CONTACTS_OLD_DATA_KEYS": new})
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == (
+        f"incident-contacts: the data key file {key_file} can be read or changed by other "
+        f"users (mode 0644); a file holding a secret must not be: chmod 600 {key_file}")
+    assert new not in refused.stderr
+
+
+def test_rotate_key_warns_that_keys_on_the_command_line_are_seen(tmp_path: Path) -> None:
+    old, new = new_data_key(), new_data_key()
+    database = _sealed_under(tmp_path, old)
+    done = _rotate_with_env(database, {}, "--old-key", old, "--new-key", new)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "process list" in line]
+    assert len(warned) == 1 and "WARNING" in warned[0], done.stderr
+    assert old not in warned[0] and new not in warned[0]

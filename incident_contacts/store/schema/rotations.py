@@ -18,6 +18,12 @@ rotations = sa.Table(
     # in the same order, which Terraform compares positionally (spec §6.9).
     sa.Column("recurrence", sa.Text, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
+    # Whether the caller gave a StartTime (CreateRotation, or UpdateRotation since). Without
+    # one ``start_time`` holds the creation time, which the shifts count from, and GetRotation
+    # and ListRotations leave StartTime out, as AWS does (Terraform's start_time is optional,
+    # not computed). The server default stands for rows written before migration 0014, and
+    # by releases before it still running: those always reported their start.
+    sa.Column("start_given", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Index("ix_rotations_account", "account", "region", "id"),
 )
 
