@@ -91,8 +91,9 @@ def _name_unsent(transports: Mapping[str, Any]) -> None:
         log.info("delivery: no provider is configured; every message is recorded in the "
                  "development outbox, not sent")
     elif unsent:
-        log.warning("delivery: %s have no provider: their messages are recorded in the "
-                    "development outbox, not sent", ", ".join(unsent))
+        log.warning("delivery: %s %s no provider: their messages are recorded in the "
+                    "development outbox, not sent", ", ".join(unsent),
+                    "has" if len(unsent) == 1 else "have")
 
 
 def _check_auth(settings: Settings) -> CredentialStore | None:

@@ -22,6 +22,14 @@ from incident_contacts.store.db import Store
 from tests.support.server import free_port, start_server
 
 
+@pytest.fixture(autouse=True)
+def _any_free_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers these tests start take a free port unless a test names one: a server left
+    running on the default port (as the README's set-up leaves one) must not turn a refusal
+    under test into "port in use"."""
+    monkeypatch.setenv("INCIDENT_CONTACTS_PORT", "0")
+
+
 def test_version():
     out = subprocess.run([sys.executable, "-m", "incident_contacts", "--version"],
                          capture_output=True, text=True, check=True).stdout
@@ -305,7 +313,7 @@ def test_backup_is_owner_only_from_the_start_and_fails_cleanly(tmp_path):
     ([], {"INCIDENT_CONTACTS_DATA_KEY": "A" * 43 + "=", "INCIDENT_CONTACTS_DATA_KEY_FILE": "k"},
      "INCIDENT_CONTACTS_DATA_KEY and INCIDENT_CONTACTS_DATA_KEY_FILE are both set"),
     (["--auth", "sigv4"], {}, "--auth sigv4 needs a credentials file"),
-    ([], {"INCIDENT_CONTACTS_HOST": "nosuchhost.invalid"},
+    ([], {"INCIDENT_CONTACTS_HOST": "nosuchhost.invalid", "INCIDENT_CONTACTS_PORT": "4575"},
      "cannot listen on 'nosuchhost.invalid' port 4575 (--host, --port)"),
     (["--auth", "sigv4", "--credentials", "missing.toml"], {},
      "cannot read the credentials file missing.toml"),
@@ -379,7 +387,8 @@ def test_channel_types_without_a_provider_are_named_at_start(tmp_path):
         assert httpx.get(f"{server.url}/_aws/ssm-contacts/health").status_code == 200
     finally:
         server.stop()
-    warned = [line for line in server.log().splitlines() if "have no provider" in line]
+    warned = [line for line in server.log().splitlines()
+              if "have no provider" in line or "has no provider" in line]
     assert len(warned) == 1 and "WARNING" in warned[0], server.log()
     assert "SMS, VOICE" in warned[0] and "EMAIL" not in warned[0]
     assert "not sent" in warned[0]

@@ -382,6 +382,9 @@ class Application:
         """What the engine did besides paging (skipped channels, nobody on call, stops):
         ``?EngagementArn=<arn>`` answers ``{"events": [...]}``, oldest first."""
         arn = request.query_params.get("EngagementArn", "")
+        if not arn:
+            return _json({"message": "EngagementArn is required: "
+                                     "?EngagementArn=<an engagement's ARN>"}, 400)
         parsed = arns.parse(arn)
         path = "/".join(parsed.parts) if parsed is not None and parsed.kind == "engagement" \
             else "*/*"

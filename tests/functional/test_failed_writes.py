@@ -1081,6 +1081,9 @@ def test_inspection_of_an_arn_holding_a_nul(backend: Any) -> None:
     answer = httpx.get(f"{backend.server.url}/_aws/ssm-contacts/engagements/events",
                        params={"EngagementArn": engagement}, timeout=10)
     assert answer.status_code == 404, answer.text
+    # No engagement named at all is a mistake in the request, not an engagement not found.
+    answer = httpx.get(f"{backend.server.url}/_aws/ssm-contacts/engagements/events", timeout=10)
+    assert answer.status_code == 400 and "EngagementArn is required" in answer.text, answer.text
 
 
 @pytest.mark.parametrize("region", ["a" * 33, "a" * 64])

@@ -181,6 +181,7 @@ def test_sigv4_refuses_to_start_without_usable_credentials(
         tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "bad.toml").write_text(
         '[[credentials]]\naccess_key_id = "AKIA1"\nsecret_access_key = "s"\nuser = "u"\n')
+    (tmp_path / "bad.toml").chmod(0o600)     # only its contents are wrong
     done = subprocess.run(
         [sys.executable, "-m", "incident_contacts", "serve", "--port", str(free_port()),
          "--database", f"sqlite:///{tmp_path / 'x.db'}", *args],
