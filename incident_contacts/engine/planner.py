@@ -18,9 +18,14 @@ its [INF] recommendations, decisions §5):
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from incident_contacts.service import arns
 
@@ -74,6 +79,38 @@ def parse_stages(plan: Mapping[str, Any]) -> list[Stage]:
         stages.append(Stage(int(raw.get("DurationInMinutes") or 0), tuple(channels),
                             tuple(contacts)))
     return stages
+
+
+PARSED_PLANS = 16
+"""Parsed plans kept by :func:`stages_of`: a plan of 100 stages of 100 targets is ~1 MiB of
+JSON, which each stage of its engagement would otherwise read again (a fan-out of one
+StartEngagement into stages x plan size of work)."""
+
+
+def stages_of(text: str | bytes) -> tuple[Stage, ...]:
+    """The stages of a stored plan given as its JSON text, parsed once while kept (the last
+    :data:`PARSED_PLANS` texts, named by a digest of the text, never by a row id)."""
+    data = text.encode() if isinstance(text, str) else text
+    return _stages_of_digest(hashlib.blake2b(data, digest_size=32).digest(), data)
+
+
+def _stages_of_digest(digest: bytes, data: bytes) -> tuple[Stage, ...]:
+    kept = _PARSED.get(digest)
+    if kept is None:
+        kept = tuple(parse_stages(orjson.loads(data)))
+        with _PARSED_LOCK:
+            _PARSED[digest] = kept
+            while len(_PARSED) > PARSED_PLANS:
+                _PARSED.popitem(last=False)
+    else:
+        with _PARSED_LOCK:
+            if digest in _PARSED:
+                _PARSED.move_to_end(digest)
+    return kept
+
+
+_PARSED: OrderedDict[bytes, tuple[Stage, ...]] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
 
 
 def stage_start(start: float, stages: Sequence[Stage], index: int) -> float:
@@ -269,4 +306,5 @@ __all__ = [
     "resolution",
     "retry_due",
     "stage_start",
+    "stages_of",
 ]

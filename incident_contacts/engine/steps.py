@@ -10,6 +10,7 @@ still there and the state as it was before.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -132,7 +133,7 @@ def engage(step: Step, due: float) -> None:
 def escalate(step: Step, index: int, due: float) -> None:
     """Stage ``index`` of an escalation plan: engage its contacts, schedule the next stage."""
     engagement = step.engagement
-    stages = planner.parse_stages(orjson.loads(engagement.plan))
+    stages = planner.stages_of(engagement.plan)
     halted = engagement.stop_time is not None or engagement.escalation_stopped_at is not None
     decision = planner.plan_escalation_stage(stages, index, due, halted=halted)
     # A person reached twice in one stage (named, and on call in a schedule the stage also
@@ -229,7 +230,7 @@ def start_track(step: Step, *, person_alias: str, target_alias: str, stage: int,
     return int(track.id)
 
 
-def _channel_states(step: Step, stages: list[planner.Stage],
+def _channel_states(step: Step, stages: Sequence[planner.Stage],
                     index: int) -> tuple[dict[str, planner.ChannelState | None], dict[str, Any]]:
     ids = [t.channel_id for t in stages[index].channels if t.channel_id]
     # A stage names a few channels: one keyed lookup each.
@@ -249,7 +250,7 @@ def _channel_states(step: Step, stages: list[planner.Stage],
 def track_stage(step: Step, track: Any, index: int, due: float) -> None:
     """Stage ``index`` of a person's plan: page its activated channels, record the others,
     schedule the next stage."""
-    stages = planner.parse_stages(orjson.loads(track.plan))
+    stages = planner.stages_of(track.plan)
     halted = step.engagement.stop_time is not None or track.stopped_at is not None
     if halted or index >= len(stages):
         return

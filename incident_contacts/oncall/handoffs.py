@@ -20,6 +20,7 @@ periods are counted by division and only the few hand-offs near the instant are 
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import math
 from collections.abc import Callable, Iterator
@@ -83,6 +84,7 @@ class _Months:
     def __init__(self, anchor: date, recurrence: Recurrence) -> None:
         self._month = anchor.year * 12 + anchor.month - 1
         self._hand_offs = recurrence.hand_offs
+        self._by_length: dict[int, tuple[Event, ...]] = {}  # the same tuple for a length
 
     def locate(self, day: date) -> tuple[int, int]:
         return day.year * 12 + day.month - 1 - self._month, day.day - 1
@@ -94,7 +96,11 @@ class _Months:
     def events(self, period: int) -> tuple[Event, ...]:
         first = self.first_day(period)
         last = calendar.monthrange(first.year, first.month)[1]
-        return tuple(sorted((min(day, last) - 1, minute) for day, minute in self._hand_offs))
+        events = self._by_length.get(last)
+        if events is None:
+            events = tuple(sorted((min(day, last) - 1, minute) for day, minute in self._hand_offs))
+            self._by_length[last] = events
+        return events
 
 
 _PERIODS: dict[str, Callable[[date, Recurrence], _Periods]] = {
@@ -115,6 +121,11 @@ class Schedule:
         self._periods: _Periods = _PERIODS[recurrence.period](
             local_date(rotation_start, tz), recurrence
         )
+        # Per events tuple (by identity: a period kind returns the same tuple each time):
+        # the sorted day offsets, and the minutes of each offset. Up to 44,640 hand-offs
+        # (31 x 1,440) are indexed once rather than scanned on every date.
+        self._instants: dict[tuple[date, int], float] = {}
+        self._indexes: dict[int, tuple[tuple[Event, ...], list[int], dict[int, list[int]]]] = {}
         self._before_start = self._count_upto(rotation_start)
 
     # -- shift indices -------------------------------------------------------------------
@@ -129,21 +140,22 @@ class Schedule:
         """The latest hand-off at or before ``instant``, if any (it may precede the start)."""
         day: date | None = self._prev_date(local_date(instant, self.tz) + DAY)
         while day is not None:
-            for minute in reversed(self._minutes_on(day)):
-                at = wall_instant(day, minute, self.tz)
-                if at <= instant:
-                    return at
+            minutes = self._minutes_on(day)
+            taken = self._upto(day, minutes, instant)
+            if taken:
+                return self._at(day, minutes[taken - 1])
             day = self._prev_date(day - DAY)
         return None
 
     def hand_offs_after(self, instant: float) -> Iterator[float]:
         """Hand-off instants after ``instant``, in order, one per scheduled hand-off."""
-        day = self._next_date(local_date(instant, self.tz) - DAY)
+        # Hand-offs on dates after the local date's morrow are all later.
+        morrow = local_date(instant, self.tz) + DAY
+        day = self._next_date(morrow - 2 * DAY)
         while True:
-            for minute in self._minutes_on(day):
-                at = wall_instant(day, minute, self.tz)
-                if at > instant:
-                    yield at
+            minutes = self._minutes_on(day)
+            for minute in minutes[self._upto(day, minutes, instant) if day <= morrow else 0:]:
+                yield self._at(day, minute)
             day = self._next_date(day + DAY)
 
     def _count_upto(self, instant: float) -> int:
@@ -154,11 +166,31 @@ class Schedule:
         count = self._count_before(day)
         for offset in range(3):
             current = day + timedelta(days=offset)
-            for minute in self._minutes_on(current):
-                if wall_instant(current, minute, self.tz) > instant:
-                    return count
-                count += 1
+            minutes = self._minutes_on(current)
+            taken = self._upto(current, minutes, instant)
+            count += taken
+            if taken < len(minutes):
+                return count
         return count
+
+    def _upto(self, day: date, minutes: list[int], instant: float) -> int:
+        """How many of a day's hand-off ``minutes`` (sorted) fall at or before ``instant``.
+        Wall time to instant never decreases, so a bisection converts a handful of them,
+        however many hand-offs the day has (up to 1,440)."""
+        if not minutes or self._at(day, minutes[0]) > instant:
+            return 0
+        if self._at(day, minutes[-1]) <= instant:
+            return len(minutes)
+        return bisect.bisect_right(minutes, instant, key=lambda minute: self._at(day, minute))
+
+    def _at(self, day: date, minute: int) -> float:
+        """``wall_instant`` in the rotation's zone, remembered for this schedule's life (one
+        computation): finding a shift converts the same few hand-offs several times."""
+        key = (day, minute)
+        at = self._instants.get(key)
+        if at is None:
+            at = self._instants[key] = wall_instant(day, minute, self.tz)
+        return at
 
     # -- calendar arithmetic on local dates ----------------------------------------------
 
@@ -172,14 +204,25 @@ class Schedule:
             return 0
         count = -(-period // self._m) * self._per_period
         if self._active(period):
-            count += sum(1 for at, _ in self._periods.events(period) if at < offset)
+            count += bisect.bisect_left(self._index(period)[0], offset)
         return count
 
     def _minutes_on(self, day: date) -> list[int]:
         period, offset = self._periods.locate(day)
         if not self._active(period):
             return []
-        return [minute for at, minute in self._periods.events(period) if at == offset]
+        return self._index(period)[1].get(offset, [])
+
+    def _index(self, period: int) -> tuple[list[int], dict[int, list[int]]]:
+        events = self._periods.events(period)
+        kept = self._indexes.get(id(events))
+        if kept is None:
+            by_offset: dict[int, list[int]] = {}
+            for at, minute in events:
+                by_offset.setdefault(at, []).append(minute)
+            kept = (events, [at for at, _ in events], by_offset)
+            self._indexes[id(events)] = kept
+        return kept[1], kept[2]
 
     def _next_date(self, day: date) -> date:
         """The first date on or after ``day`` with a hand-off."""
@@ -224,24 +267,41 @@ class Schedule:
                     return True
         return False
 
-    def covered_runs(self, low: float, high: float) -> list[tuple[float, float]]:
-        """The maximal covered stretches meeting [low, high), with their full extent.
+    def covered_runs(self, low: float, high: float) -> Iterator[tuple[float, float]]:
+        """The maximal covered stretches meeting [low, high), with their full extent, in order.
 
         Windows that touch (one ends at midnight, the next day's starts there) form one run.
+        Runs are made as they are asked for: the cost is that of the runs taken, plus the few
+        days before ``low`` that the first run may reach back into, not that of the window.
         """
         if self.recurrence.coverage is None:
-            return [(-math.inf, math.inf)]
-        runs: list[tuple[float, float]] = []
-        day = local_date(low, self.tz) - _COVERAGE_MARGIN
+            yield -math.inf, math.inf
+            return
+        # Go back from low's eve while the run crossing a midnight reaches further back: a
+        # run is shorter than 8 days (a fully covered week has no coverage), so the margin
+        # only stops a walk that could not happen.
+        day = local_date(low, self.tz) - DAY
+        first_day = day - _COVERAGE_MARGIN
+        while day > first_day:
+            before, today = list(self._windows(day - DAY)), list(self._windows(day))
+            if not (before and today and today[0][0] <= before[-1][1]):
+                break
+            day -= DAY
         last = local_date(high, self.tz) + _COVERAGE_MARGIN
+        run: tuple[float, float] | None = None
         while day <= last:
             for start, end in self._windows(day):
-                if runs and start <= runs[-1][1]:
-                    runs[-1] = (runs[-1][0], max(runs[-1][1], end))
-                else:
-                    runs.append((start, end))
+                if run is not None and start <= run[1]:
+                    run = (run[0], max(run[1], end))
+                    continue
+                if run is not None and run[1] > low:
+                    yield run
+                if start >= high:
+                    return
+                run = (start, end)
             day += DAY
-        return [(start, end) for start, end in runs if end > low and start < high]
+        if run is not None and run[1] > low and run[0] < high:
+            yield run
 
     def _windows(self, day: date) -> Iterator[tuple[float, float]]:
         coverage = self.recurrence.coverage

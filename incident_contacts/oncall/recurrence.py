@@ -10,6 +10,8 @@ The cost of a call depends on the window, not on how long ago the rotation start
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,9 +69,11 @@ def shifts(
     rotation_start: float,
     window_start: float,
     window_end: float,
-    overrides: Sequence[Override] = (),
+    overrides: Sequence[Override] | OverrideLayer = (),
+    limit: int | None = None,
 ) -> list[Shift]:
-    """The shifts that meet [window_start, window_end), in chronological order.
+    """The shifts that meet [window_start, window_end), in chronological order; with
+    ``limit``, only the first ``limit`` of them.
 
     * The first shift starts at ``rotation_start`` and ends at the first hand-off after it;
       each later shift runs from one hand-off to the next. Nothing is on call before the start.
@@ -91,18 +95,24 @@ def shifts(
 
     Raises ValidationException for an unsupported zone (field ``TimeZoneId``) or a rotation
     start before 1900 or after 9000. ``members`` must not be empty.
+
+    The cost is that of the shifts returned, not of the window: hand-offs in uncovered time
+    are skipped by arithmetic (:meth:`Schedule.index_at`), and ``overrides`` are laid out
+    once (:class:`OverrideLayer`; pass one to share it between calls) so that each shift
+    finds the few that cut it by bisection.
     """
     schedule = _schedule(members, recurrence, time_zone, rotation_start)
     low, high = max(window_start, rotation_start), min(window_end, MAX_INSTANT)
-    if low >= high:
+    if low >= high or (limit is not None and limit < 1):
         return []
-    regular = _clip(_regular(schedule, low, high), schedule.covered_runs(low, high), low, high)
-    active = [override for override in overrides if override.start < override.end]
+    layer = overrides if isinstance(overrides, OverrideLayer) else OverrideLayer(overrides)
     result: list[Shift] = []
-    for start, end, index in regular:
-        for shift in _apply(start, end, _staff(members, recurrence, index), active):
+    for start, end, index in _covered_regular(schedule, low, high):
+        for shift in layer.apply(start, end, _staff(members, recurrence, index)):
             if shift.start < high and shift.end > low:
                 result.append(shift)
+                if limit is not None and len(result) >= limit:
+                    return result
     return result
 
 
@@ -184,58 +194,84 @@ def _regular(schedule: Schedule, low: float, high: float) -> Iterator[tuple[floa
             return
 
 
-def _clip(
-    regular: Iterator[tuple[float, float, int]],
-    runs: list[tuple[float, float]],
-    low: float,
-    high: float,
-) -> Iterator[tuple[float, float, int]]:
-    """Each shift cut to the covered runs (both sorted), keeping pieces that meet the window."""
-    first = 0
-    for start, end, index in regular:
-        while first < len(runs) and runs[first][1] <= start:
-            first += 1
-        for number in range(first, len(runs)):
-            run_start, run_end = runs[number]
-            if run_start >= end:
-                break
+def _covered_regular(schedule: Schedule, low: float, high: float
+                     ) -> Iterator[tuple[float, float, int]]:
+    """Each uncut shift meeting [low, high) cut to the covered runs, one piece per run it
+    meets (pieces that meet the window only), in order. Within each run only the shifts
+    meeting it are visited, so uncovered time costs nothing however many hand-offs it has."""
+    for run_start, run_end in schedule.covered_runs(low, high):
+        first, last = max(low, run_start), min(high, run_end)
+        if first >= last:
+            continue
+        for start, end, index in _regular(schedule, first, last):
             piece = max(start, run_start), min(end, run_end)
             if piece[0] < piece[1] and piece[0] < high and piece[1] > low:
                 yield piece[0], piece[1], index
 
 
-def _apply(
-    start: float, end: float, contacts: tuple[str, ...], overrides: Sequence[Override]
-) -> list[Shift]:
-    """A regular stretch split by the overrides that overlap it (the last listed wins)."""
-    overlapping = [o for o in overrides if o.start < end and o.end > start]
-    if not overlapping:
-        return [Shift(start, end, contacts)]
-    cuts = {start, end}
-    cuts.update(o.start for o in overlapping if o.start > start)
-    cuts.update(o.end for o in overlapping if o.end < end)
-    parts: list[tuple[float, float, int]] = []  # owner -1: regular
-    for begin, finish in pairwise(sorted(cuts)):
-        owner = -1
-        for number, override in enumerate(overlapping):
-            if override.start <= begin and override.end >= finish:
-                owner = number
-        if parts and parts[-1][2] == owner:
-            parts[-1] = (parts[-1][0], finish, owner)
-        else:
-            parts.append((begin, finish, owner))
-    return [
-        Shift(begin, finish, contacts)
-        if owner < 0
-        else Shift(begin, finish, overlapping[owner].contact_ids, "OVERRIDDEN", contacts)
-        for begin, finish, owner in parts
-    ]
+class OverrideLayer:
+    """Overrides flattened once into disjoint stretches, each owned by the override that
+    wins there (the last listed among those covering it); adjacent stretches of the same
+    override are one. Overrides that do not end after they start are ignored.
+
+    Laying out n overrides costs O(n log n); :meth:`apply` then costs O(log n) plus the
+    stretches meeting the shift, instead of O(n) (or O(n^2) when many overlap it).
+    """
+
+    __slots__ = ("_ends", "_overrides", "_owners", "_starts")
+
+    def __init__(self, overrides: Sequence[Override]) -> None:
+        self._overrides = [o for o in overrides if o.start < o.end]
+        points = sorted({o.start for o in self._overrides} | {o.end for o in self._overrides})
+        by_start = sorted(range(len(self._overrides)), key=lambda n: self._overrides[n].start)
+        starts: list[float] = []
+        ends: list[float] = []
+        owners: list[int] = []
+        covering: list[int] = []  # a max-heap (negated numbers) of overrides begun
+        following = 0
+        for begin, finish in pairwise(points):
+            while following < len(by_start) and \
+                    self._overrides[by_start[following]].start <= begin:
+                heapq.heappush(covering, -by_start[following])
+                following += 1
+            while covering and self._overrides[-covering[0]].end <= begin:
+                heapq.heappop(covering)
+            if not covering:
+                continue
+            owner = -covering[0]
+            if owners and owners[-1] == owner and ends[-1] == begin:
+                ends[-1] = finish
+            else:
+                starts.append(begin)
+                ends.append(finish)
+                owners.append(owner)
+        self._starts, self._ends, self._owners = starts, ends, owners
+
+    def apply(self, start: float, end: float, contacts: tuple[str, ...]) -> list[Shift]:
+        """A regular stretch split by the overrides that overlap it."""
+        number = bisect.bisect_right(self._ends, start)
+        if number == len(self._starts) or self._starts[number] >= end:
+            return [Shift(start, end, contacts)]
+        result: list[Shift] = []
+        at = start
+        while number < len(self._starts) and self._starts[number] < end:
+            begin, finish = max(start, self._starts[number]), min(end, self._ends[number])
+            if at < begin:
+                result.append(Shift(at, begin, contacts))
+            override = self._overrides[self._owners[number]]
+            result.append(Shift(begin, finish, override.contact_ids, "OVERRIDDEN", contacts))
+            at = finish
+            number += 1
+        if at < end:
+            result.append(Shift(at, end, contacts))
+        return result
 
 
 __all__ = [
     "MAX_INSTANT",
     "MIN_INSTANT",
     "Override",
+    "OverrideLayer",
     "Recurrence",
     "Shift",
     "ShiftType",

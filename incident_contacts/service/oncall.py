@@ -8,7 +8,6 @@ before the rotation starts.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +29,7 @@ def on_call_contacts(conn: Connection, rotation_arn: str, instant: float) -> lis
     members = rotations.member_arns(conn, [row.id])[row.id]
     if not members:
         return []
-    active = overrides.overrides_between(conn, row.id, instant, math.nextafter(instant, math.inf))
+    active = overrides.override_at(conn, row.id, instant)
     return list(on_call_at(members, rotations.recurrence_of(row), row.time_zone,
                            row.start_time, instant, active))
 

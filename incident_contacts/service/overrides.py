@@ -120,6 +120,20 @@ def overrides_between(conn: Connection, rotation_pk: int, low: float,
     return [Override(r.start_time, r.end_time, tuple(members[r.id])) for r in rows]
 
 
+def override_at(conn: Connection, rotation_pk: int, instant: float) -> list[Override]:
+    """The override in effect at ``instant``, the latest created of those covering it, as a
+    list of at most one: all that :func:`~incident_contacts.oncall.recurrence.on_call_at`
+    uses of :func:`overrides_between`, without loading every other covering override."""
+    o = rotation_overrides.c
+    rows = conn.execute(
+        sa.select(o.id, o.start_time, o.end_time)
+        .where(o.rotation_pk == rotation_pk, o.end_time > instant, o.start_time <= instant)
+        .order_by(o.id.desc()).limit(1)
+    ).all()
+    members = _contact_arns(conn, [r.id for r in rows])
+    return [Override(r.start_time, r.end_time, tuple(members[r.id])) for r in rows]
+
+
 def _find(ctx: RequestContext, rotation_pk: int, override_id: str) -> Row[Any]:
     row = ctx.conn.execute(
         sa.select(rotation_overrides).where(
@@ -181,5 +195,6 @@ __all__ = [
     "delete_rotation_override",
     "get_rotation_override",
     "list_rotation_overrides",
+    "override_at",
     "overrides_between",
 ]

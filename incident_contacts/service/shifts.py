@@ -7,8 +7,10 @@ start and end (the first may begin before ``StartTime``); ``StartTime`` defaults
 the start of the next shift, which no earlier shift overlaps, so the next page computes from
 there, and the first page's now, which later pages keep for an absent ``StartTime`` (and a
 preview's ``RotationStartTime``). Shifts are computed in growing stretches until the page is
-full, so the cost of a page depends on its length, not on the window's or on how long ago the
-rotation started. Each stretch loads the stored overrides that overlap the whole shifts
+full, and each stretch stops at the shifts the page still needs, so the cost of a page depends
+on its length, not on the window's, on how long ago the rotation started, on how many
+hand-offs fall in uncovered time, or (beyond laying them out once) on how many overrides
+there are. Each stretch loads the stored overrides that overlap the whole shifts
 reaching into it (:func:`~incident_contacts.oncall.recurrence.override_span`): an override
 just outside a stretch still cuts a shift that crosses its edge.
 """
@@ -23,6 +25,7 @@ import orjson
 from incident_contacts.errors import ValidationException
 from incident_contacts.oncall.recurrence import (
     Override,
+    OverrideLayer,
     Shift,
     override_span,
     shifts,
@@ -32,7 +35,8 @@ from incident_contacts.service import overrides, pagination, rotations
 from incident_contacts.service.context import RequestContext
 
 _FIRST_STRETCH = 8 * 86400.0
-Compute = Callable[[float, float], list[Shift]]
+Compute = Callable[[float, float, int], list[Shift]]
+"""(stretch start, stretch end, at most how many shifts) -> the first shifts of the stretch."""
 
 
 def list_rotation_shifts(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -45,13 +49,13 @@ def list_rotation_shifts(ctx: RequestContext, params: dict[str, Any]) -> dict[st
     members = rotations.member_arns(ctx.conn, [rotation.id])[rotation.id]
     recurrence = rotations.recurrence_of(rotation)
 
-    def compute(start: float, end: float) -> list[Shift]:
+    def compute(start: float, end: float, limit: int) -> list[Shift]:
         span = override_span(recurrence, rotation.time_zone, rotation.start_time, start, end)
         if span is None:
             return []
         active = overrides.overrides_between(ctx.conn, rotation.id, *span)
         return shifts(members, recurrence, rotation.time_zone, rotation.start_time, start, end,
-                      active)
+                      active, limit)
 
     return listing.page(max(low, rotation.start_time), high, compute)
 
@@ -75,11 +79,12 @@ def list_preview_rotation_shifts(ctx: RequestContext,
                                              "RotationStartTime")
     low, high = listing.window()
     members: list[str] = params["Members"]
-    active = [_preview_override(i, o, members) for i, o in enumerate(params.get("Overrides", []))]
+    active = OverrideLayer([_preview_override(i, o, members)
+                            for i, o in enumerate(params.get("Overrides", []))])
 
-    def compute(start: float, end: float) -> list[Shift]:
+    def compute(start: float, end: float, limit: int) -> list[Shift]:
         return shifts(members, recurrence, params["TimeZoneId"], rotation_start, start, end,
-                      active)
+                      active, limit)
 
     return listing.page(max(low, rotation_start), high, compute)
 
@@ -113,7 +118,8 @@ class _Listing:
         stretch = _FIRST_STRETCH
         while low < high and len(found) <= limit:
             upper = min(high, low + stretch)
-            for shift in compute(low, upper):
+            # One more than the page needs, and one for a shift the last stretch gave already.
+            for shift in compute(low, upper, limit + 2 - len(found)):
                 # The shift running across the stretch boundary comes back in the next one.
                 if not found or shift.start >= found[-1].end:
                     found.append(shift)
