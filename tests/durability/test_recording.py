@@ -6,7 +6,6 @@ the claims decide and nothing is lost."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,30 +18,11 @@ from incident_contacts.engine import delivery
 from incident_contacts.engine.leases import CLAIM_SECONDS
 from incident_contacts.runtime import Runtime
 from tests.engine.test_delivery import (
-    START,
     attempt_rows,
     enqueue,
-    make_runtime,
     message_row,
     transports_of,
 )
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def runtime(clock: ManualClock) -> Iterator[Runtime]:
-    runtime = make_runtime(clock=clock)
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def memory() -> MemoryTransport:
-    return MemoryTransport()
 
 
 def _refusing(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:

@@ -41,11 +41,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
 from incident_contacts.engine.presence import LIVENESS_SECONDS
-from incident_contacts.store.db import normalise_url
 from incident_contacts.store.schema.delivery import outbox
 from incident_contacts.store.schema.engagements import engagement_tracks, engagements, pages
 from tests.conftest import Backend
 from tests.delivery.conftest import LOOPBACK
+from tests.durability.torture import Database
 from tests.engagements.helpers import wait_until
 from tests.support.server import ServerProcess, free_port, start_server
 
@@ -83,28 +83,6 @@ class SlowMailbox:
         with self.lock:
             return Counter(header.strip("<>").split("@")[0].split(".")[-1]
                            for header, _to in self.received)
-
-
-class Database:
-    def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(normalise_url(url))
-
-    def rows(self, query: Any) -> list[Any]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).all())
-
-    def scalar(self, query: Any) -> Any:
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar()
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def claims_of(self, pid: int) -> set[str]:
-        """Messages PENDING under a claim of a worker of process ``pid``."""
-        rows = self.rows(sa.select(outbox.c.message_id, outbox.c.claimed_by).where(
-            outbox.c.status == "PENDING", outbox.c.claimed_by.is_not(None)))
-        return {message for message, holder in rows if holder.split(":")[1] == str(pid)}
 
 
 def _client(server: ServerProcess, account: str) -> Any:
