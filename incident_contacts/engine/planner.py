@@ -95,17 +95,18 @@ def stages_of(text: str | bytes) -> tuple[Stage, ...]:
 
 
 def _stages_of_digest(digest: bytes, data: bytes) -> tuple[Stage, ...]:
-    kept = _PARSED.get(digest)
-    if kept is None:
-        kept = tuple(parse_stages(orjson.loads(data)))
-        with _PARSED_LOCK:
-            _PARSED[digest] = kept
-            while len(_PARSED) > PARSED_PLANS:
-                _PARSED.popitem(last=False)
-    else:
-        with _PARSED_LOCK:
-            if digest in _PARSED:
-                _PARSED.move_to_end(digest)
+    # Every look at the shared table holds its lock (parsing, the slow part, does not): safe
+    # on an interpreter without the GIL too.
+    with _PARSED_LOCK:
+        kept = _PARSED.get(digest)
+        if kept is not None:
+            _PARSED.move_to_end(digest)
+            return kept
+    kept = tuple(parse_stages(orjson.loads(data)))
+    with _PARSED_LOCK:
+        _PARSED[digest] = kept
+        while len(_PARSED) > PARSED_PLANS:
+            _PARSED.popitem(last=False)
     return kept
 
 
