@@ -1,19 +1,5 @@
-"""The console's pages and actions.
-
-Signing in
-    With ``--auth off`` (development) the console asks for an account id, as the development
-    mode takes the account from the access key id. With ``--auth sigv4`` it asks for an access
-    key id and its secret from the credentials file, compared in constant time. The session
-    is kept on the server (``console_sessions``): the cookie, signed with a server secret
-    (Starlette's ``SessionMiddleware``), limited to ``/console``, ``SameSite=Strict``, carries
-    a random token whose keyed hash names the record. Signing out deletes the record, so a
-    copied cookie stops working; a record lasts eight hours from signing in. With access
-    keys the cookie also holds a keyed hash of the secret, never the secret: a key removed
-    from or changed in the credentials file ends its sessions at the next request.
-    Failed sign-ins are limited per user name and client address, per address and per
-    name, in the database, so that every server process counts the same failures
-    (``console.sign_ins``); one that succeeds uses up nothing, and people who share an
-    address are not kept waiting by each other's mistakes.
+"""The console's pages and actions. Signing in is :mod:`.sessions`, where forms go back to
+:mod:`.addresses`, what every page shares :mod:`.view`, rotations :mod:`.rotation_pages`.
 
 Reading and acting
     Every page calls API operations through ``Dispatcher.call`` as the signed-in principal,
@@ -21,13 +7,17 @@ Reading and acting
     operation the principal may not call shows the API's AccessDeniedException. Each form
     that changes something, and the sign-in form, carries a per-session token (compared in
     constant time), on top of the ``SameSite`` cookie. A page is acknowledged with the
-    accept code it carried (AcceptPage with ENFORCE), as from the phone. Contacts, their
+    accept code it carried (AcceptPage with ENFORCE), as from the phone, while its
+    engagement is open: once stopped, its pages offer no form and a form sent anyway is
+    refused (the API would record the READ, to no effect). Contacts, their
     channels and plans, rotations and overrides are created, changed and deleted the same
     way (``console.forms``), as are tags and contact policies; a rotation form can show the
     shifts it would give before it is saved (ListPreviewRotationShifts). The delivery page,
     which has no API operation, is shown to principals who may read every channel of the
     account (``GetContactChannel`` on ``contact-channel/*``); it never shows activation or
-    accept codes, nor message bodies.
+    accept codes, nor message bodies. It names each channel ("alias: name") with one
+    ListContactChannels per contact of the messages shown, for at most ``NAMED_CONTACTS``
+    contacts; other channels, and those the principal may not list, show their ARN's end.
 
 Forms that fail
     A form the console cannot turn into a request, or that the API refuses, changes nothing
@@ -35,14 +25,6 @@ Forms that fail
     the input as typed and the error beside the form (and at the top). A form sent after the
     session ended leads, once signed in again, back to the page it came from; without a
     session only the form's first ``PEEK`` bytes are read, to find that page.
-
-Going back
-    A form carries the address of its page (``back``: :func:`_here`, with its resource,
-    filters and list position, at most ``BACK_LIMIT`` characters), so after it is sent, or
-    shown again, the page is where it was: the same page of an engagement's pages, the same
-    filtered page of a list. Where a form or the sign-in page leads is only ever a page of
-    :data:`PAGE_PATHS` (:func:`_local`), never another site nor a form's action; a ``back``
-    that is not one leads to the page of the form's resource, else the overview.
 
 Lists
     Lists page forward with the API's tokens; each link carries the tokens of the pages
@@ -59,22 +41,14 @@ Content-Security-Policy).
 
 from __future__ import annotations
 
-import datetime
 import functools
-import hmac
-import json
 import logging
 import re
-import secrets
-import zoneinfo
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode
+from typing import Any
+from urllib.parse import urlencode
 
-import anyio
-import jinja2
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -84,16 +58,22 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from incident_contacts import crypto
-from incident_contacts.api.bodies import UNREAD, read_at_most
 from incident_contacts.api.dispatch import Dispatcher
-from incident_contacts.api.security import PrincipalCaller
-from incident_contacts.auth.credentials import CredentialStore, Principal
+from incident_contacts.auth.credentials import CredentialStore
 from incident_contacts.auth.principals import identity_allows
 from incident_contacts.console import engine_log, forms, rotation_pages
+from incident_contacts.console.addresses import BACK_LIMIT as BACK_LIMIT
+from incident_contacts.console.addresses import MAX_FORM as MAX_FORM
+from incident_contacts.console.addresses import PAGE_PATHS as PAGE_PATHS
+from incident_contacts.console.addresses import PEEK as PEEK
+from incident_contacts.console.addresses import _here, _local, _peek, _resource_page
 from incident_contacts.console.fields import FAILED, Failed, failed_form, in_words
-from incident_contacts.console.rotation_forms import NEW_ROTATION, rotation_page
-from incident_contacts.console.sign_ins import SignInLimits, SignInRefused
+from incident_contacts.console.page_rows import PageRow as PageRow
+from incident_contacts.console.page_rows import _channel_owners
+from incident_contacts.console.rotation_forms import NEW_ROTATION
+from incident_contacts.console.sessions import SESSION_SECONDS, Sessions
+from incident_contacts.console.view import _HEADERS, HERE
+from incident_contacts.console.view import _short as _short
 from incident_contacts.errors import (
     DataEncryptionException,
     ServiceError,
@@ -102,16 +82,12 @@ from incident_contacts.errors import (
 from incident_contacts.runtime import Runtime
 from incident_contacts.service import arns, engagements
 from incident_contacts.service.context import Caller
-from incident_contacts.store.schema.console import console_sessions
 from incident_contacts.store.schema.delivery import outbox
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-HERE = Path(__file__).parent
-SESSION_SECONDS = 8 * 3600
-MAX_FORM = 16 * 1024
 LARGE_FORM = 4 * 1024 * 1024    # a contact policy: 395,000 characters, percent-encoded
 OUTBOX_ROWS = 200
+NAMED_CONTACTS = 50             # contacts whose channels the delivery page names (a call each)
 RECORDED_PREFIX = "dev-"        # the provider message ids of RecordingTransport
 # Their whole form, ``dev-`` and a uuid's 32 hex digits: a real provider may name its own
 # messages ``dev-...`` too (a webhook receiver answers with any id it likes), and a message it
@@ -121,80 +97,9 @@ LISTED = 100                    # items a list page shows
 PAGES_SHOWN = 25                # pages of an engagement shown at once (each costs API calls)
 TRAIL = 50                      # earlier pages a list remembers for its "Previous page" link
 OPTIONS = 500                   # contacts or rotations a form offers to choose from
-BACK_LIMIT = 4096               # characters of a form's "back" address (its list position)
-PEEK = 16 * 1024                # bytes of a form read without a session, to find its "back"
-_ACCOUNT_ID = frozenset("0123456789")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+STOPPED = ("This engagement has stopped: its pages are no longer acknowledged, as an "
+           "acknowledgement would change nothing.")
 _ROW_ID = re.compile(r"[0-9]{1,18}")
-PAGE_PATHS = frozenset({"/console/", "/console/contacts", "/console/contact",
-                        "/console/engagements", "/console/engagement", "/console/rotations",
-                        "/console/rotation", "/console/delivery"})
-"""The console's pages (GET): the only places a form or a sign-in goes back to."""
-PLACE = ("arn", "prefix", "incident", "name", "next", "prev", "before")
-"""Query fields that say what a page shows: its resource, filters and list position."""
-_QUERY = re.compile(r"[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*")
-
-_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
-
-def _when(value: Any) -> str:
-    """Epoch seconds as a UTC time; nothing for a member that is absent."""
-    if not isinstance(value, int | float):
-        return ""
-    moment = datetime.datetime.fromtimestamp(value, datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _zoned(value: Any, zone: str) -> str:
-    """Epoch seconds as a time in ``zone`` (a rotation's); nothing for an absent member."""
-    if not isinstance(value, int | float):
-        return ""
-    try:
-        where = zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return _when(value)
-    return datetime.datetime.fromtimestamp(value, where).strftime("%a %Y-%m-%d %H:%M %Z")
-
-
-@jinja2.pass_context
-def _kept(context: Any, action: str, name: str, default: Any = "",
-          arn: str | None = None, key: str | None = None) -> Any:
-    """A field's value as the failed form sent it, when that form is this one; else
-    ``default`` (what the page shows when nothing failed)."""
-    failed = context.get("failed")
-    if isinstance(failed, Failed) and failed.is_for(action, arn, key):
-        return failed.form.get(name, "")
-    return default
-
-
-@jinja2.pass_context
-def _failed_for(context: Any, action: str, arn: str | None = None,
-                key: str | None = None) -> str:
-    """The message of the failed form when it is this one, else nothing."""
-    failed = context.get("failed")
-    if isinstance(failed, Failed) and failed.is_for(action, arn, key):
-        return failed.message
-    return ""
-
-
-def _pretty(policy: Any) -> str:
-    """A policy document indented to be read; as it is when it is not JSON."""
-    try:
-        return json.dumps(json.loads(policy), indent=2)
-    except (TypeError, ValueError):
-        return str(policy)
-
-
-def _short(arn: Any) -> str:
-    """The part of an ARN a person recognises; nothing for a member that is absent."""
-    return forms.short(arn) if isinstance(arn, str) and arn else ""
 
 
 @dataclass(frozen=True)
@@ -235,249 +140,8 @@ def _pager(request: Request, path: str, token: str | None,
     return Pager(following, previous, first, None if cut else len(trail) + 1)
 
 
-class PageRow:
-    """A page as the engagement's page shows it: the channel it went to (from its SENT or
-    ERROR receipt), what became of it in words, its receipts and the contacts it came
-    through (ListPageResolutions: the engaged contact down to the person)."""
-
-    def __init__(self, page: dict[str, Any], receipts: list[dict[str, Any]] | str,
-                 path: list[dict[str, Any]], channels: dict[str, str]) -> None:
-        self.page = page
-        self.receipts = receipts            # the API's refusal, when it is a string
-        self.path = [_short(step.get("ContactArn")) for step in path]
-        # The stage of the engaged plan that led here: on the step it reached (a person, or
-        # an on-call schedule with the person after it).
-        stage = next((step["StageIndex"] for step in path
-                      if isinstance(step.get("StageIndex"), int)), None)
-        self.stage = stage + 1 if stage is not None else None
-        listed = receipts if isinstance(receipts, list) else []
-        channel = next((r["ContactChannelArn"] for r in listed if r.get("ContactChannelArn")),
-                       None)
-        self.channel = (channels.get(channel) or _short(channel)) if channel else ""
-        self.channels = channels
-        self.status = self._status(listed)
-
-    def _status(self, receipts: list[dict[str, Any]]) -> str:
-        kinds = [r["ReceiptType"] for r in receipts]
-        if self.page.get("ReadTime") is not None:
-            return "Read: acknowledged"
-        if isinstance(self.receipts, str):          # only the page's own times are known
-            return ("Delivered, not acknowledged" if self.page.get("DeliveryTime") is not None
-                    else "Not acknowledged")
-        errors = [at for at, kind in enumerate(kinds) if kind == "ERROR"]
-        if errors and "SENT" not in kinds[errors[-1]:]:
-            reason = receipts[errors[-1]].get("ReceiptInfo") or "the delivery failed"
-            return f"Not delivered: {reason}"
-        if "STOP" in kinds:
-            return "Stopped before it was acknowledged"
-        if self.page.get("DeliveryTime") is not None:
-            return "Delivered, not acknowledged"
-        if "SENT" in kinds:
-            return "Sent, not acknowledged"
-        return "Waiting to be sent"
-
-    def channel_of(self, receipt: dict[str, Any]) -> str:
-        arn = receipt.get("ContactChannelArn")
-        return (self.channels.get(arn) or _short(arn)) if arn else ""
-
-
-class Console:
-    def __init__(self, runtime: Runtime, dispatcher: Dispatcher,
-                 credentials: CredentialStore | None) -> None:
-        self.runtime = runtime
-        self.dispatcher = dispatcher
-        self.credentials = credentials
-        self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-            trim_blocks=True, lstrip_blocks=True,
-            undefined=jinja2.ChainableUndefined)  # absent members are absent, as on the wire
-        self.templates.filters["when"] = _when
-        self.templates.filters["short"] = _short
-        self.templates.filters["local"] = _zoned
-        self.templates.filters["pretty"] = _pretty
-        self.templates.globals["kept"] = _kept
-        self.templates.globals["failed_for"] = _failed_for
-        self.pages: dict[str, Callable[[Request, Caller], Awaitable[Response]]] = {}
-        self.sign_ins = SignInLimits(runtime)
-
-    # -- sessions ----------------------------------------------------------------------------
-
-    def _seal(self, principal: Principal) -> str:
-        return crypto.keyed_hash(self.runtime.secret("console"), "session",
-                                 principal.access_key_id, principal.secret_access_key)
-
-    async def caller(self, request: Request) -> Caller | None:
-        """Who the session speaks for, checked again on every request: its record on the
-        server (gone once signed out, or after ``SESSION_SECONDS``), and with access keys
-        the key, unchanged in the credentials file."""
-        session = request.session
-        token = session.get("token")
-        record = await self._run(self._session, token) if isinstance(token, str) else None
-        if record is None:
-            session.clear()
-            return None
-        if self.credentials is None:
-            return Caller(record.account, record.region)
-        principal = self.credentials.get(record.access_key_id or "")
-        if principal is None or not crypto.hashes_equal(self._seal(principal),
-                                                        str(session.get("seal", ""))):
-            await self._run(self._end_session, token)
-            session.clear()
-            return None
-        return PrincipalCaller(principal.account_id, record.region, principal.arn,
-                               principal=principal)
-
-    def _token_hash(self, token: str) -> str:
-        return crypto.keyed_hash(self.runtime.secret("console"), "session-token", token)
-
-    def _session(self, token: str) -> Any:
-        with self.runtime.store.transaction(write=False) as conn:
-            return conn.execute(sa.select(console_sessions).where(
-                console_sessions.c.token_hash == self._token_hash(token),
-                console_sessions.c.expires_at > self.runtime.clock.now())).first()
-
-    def _new_session(self, account: str, region: str, access_key_id: str | None) -> str:
-        """A session's record, and its token for the cookie; expired records go on the way."""
-        token = secrets.token_urlsafe(32)
-        now = self.runtime.clock.now()
-        with self.runtime.store.transaction() as conn:
-            conn.execute(console_sessions.delete().where(console_sessions.c.expires_at <= now))
-            conn.execute(console_sessions.insert().values(
-                token_hash=self._token_hash(token), account=account, region=region,
-                access_key_id=access_key_id, created_at=now, expires_at=now + SESSION_SECONDS))
-        return token
-
-    def _end_session(self, token: str) -> None:
-        with self.runtime.store.transaction() as conn:
-            conn.execute(console_sessions.delete().where(
-                console_sessions.c.token_hash == self._token_hash(token)))
-
-    def render(self, request: Request, template: str, status: int = 200,
-               **values: Any) -> HTMLResponse:
-        session = request.session
-        headers = {**_HEADERS, **values.pop("headers", {})}
-        body = self.templates.get_template(template).render(
-            caller=values.pop("caller", None), csrf=session.get("csrf", ""),
-            flash=session.pop("flash", None), auth=self.runtime.settings.auth,
-            failed=failed_form(request), here=_here(request), **values)
-        return HTMLResponse(body, status_code=status, headers=headers)
-
-    async def call(self, caller: Caller, operation: str, **params: Any) -> dict[str, Any]:
-        """An API operation as ``caller``; like API requests, on the event loop on SQLite and
-        in a thread on PostgreSQL."""
-        return await self._run(self.dispatcher.call, caller, operation, params)
-
-    async def section(self, caller: Caller, operation: str,
-                      **params: Any) -> dict[str, Any] | str:
-        """An operation for one part of a page: refused, its error is shown in that part
-        instead of failing the page."""
-        try:
-            return await self.call(caller, operation, **params)
-        except ServiceError as exc:
-            return in_words(exc.code, exc.message)
-
-    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
-        if self.runtime.store.sqlite:
-            return function(*args)
-        return await anyio.to_thread.run_sync(function, *args)
-
-    # -- signing in and out -----------------------------------------------------------------
-
-    async def login(self, request: Request) -> Response:
-        if request.method == "GET":
-            # The sign-in form carries a token too, so another site cannot sign a browser in
-            # to an account of its choosing.
-            request.session.setdefault("csrf", secrets.token_urlsafe(32))
-            return self.render(request, "login.html", region=self.runtime.settings.default_region,
-                               then=request.query_params.get("then", ""),
-                               unsent=bool(request.query_params.get("unsent")))
-        form = await self.checked_form(request)
-        if form is None:
-            return self.render(request, "error.html", status=403,
-                               code="InvalidFormToken",
-                               message="The sign-in form has expired or did not come from this "
-                                       "console. Open the sign-in page again.")
-        region = form.get("region", "").strip() or self.runtime.settings.default_region
-        # The client address is the connection's or, behind a proxy the server trusts
-        # (INCIDENT_CONTACTS_FORWARDED_ALLOW_IPS), the address the proxy forwarded. Every
-        # attempt is counted before its credentials are looked at, so attempts sent together
-        # cannot learn more answers than the limits hold; one that succeeds is given back
-        # below. The name is counted as typed, whether or not it exists.
-        address = request.client.host if request.client else "-"
-        name = form.get("account" if self.credentials is None else "key", "").strip()
-        try:
-            attempt = await self._run(self.sign_ins.take, address, name)
-        except SignInRefused as exc:
-            # Refused whatever the credentials: answering a right one here would tell an
-            # attacker past the limit which of their guesses is right.
-            return self.render(request, "login.html", status=429, region=region,
-                               then=form.get("then", ""),
-                               error=f"Too many failed attempts to sign in: try again in "
-                                     f"{exc.retry_after} second"
-                                     f"{'' if exc.retry_after == 1 else 's'}.",
-                               headers={"Retry-After": str(exc.retry_after)})
-        error = None
-        account = ""
-        principal: Principal | None = None
-        if not _REGION.fullmatch(region):
-            error = "That is not a region name."
-        elif self.credentials is None:
-            account = form.get("account", "").strip()
-            if len(account) != 12 or not set(account) <= _ACCOUNT_ID:
-                error = "An account id is 12 digits."
-        else:
-            principal = self.credentials.get(form.get("key", "").strip())
-            given = form.get("secret", "")
-            expected = principal.secret_access_key if principal is not None else "-"
-            if principal is None or not hmac.compare_digest(
-                    expected.encode("utf-8"), given.encode("utf-8", "replace")):
-                error = "The access key id or the secret access key is not valid."
-        if error is not None:
-            return self.render(request, "login.html", status=401, error=error, region=region,
-                               then=form.get("then", ""))
-        # Only failures count: responders behind one address (a NAT, a proxy) sign in one
-        # after another without waiting. A success gives back just the attempt it took and
-        # does not forget the failures before it, or one valid key would renew a guesser's.
-        await self._run(self.sign_ins.give_back, attempt)
-        if principal is None:
-            await self._start(request, account, region)
-        else:
-            await self._start(request, principal.account_id, region,
-                              principal.access_key_id, seal=self._seal(principal))
-        return RedirectResponse(_local(form.get("then", "")), status_code=303)
-
-    async def _start(self, request: Request, account: str, region: str,
-                     access_key_id: str | None = None, **values: str) -> None:
-        """A new session: its record, its token and a new form token in the cookie."""
-        token = await self._run(self._new_session, account, region, access_key_id)
-        request.session.clear()
-        request.session.update(values, token=token, csrf=secrets.token_urlsafe(32))
-
-    async def logout(self, request: Request) -> Response:
-        """Signing out ends the session on the server: a copy of the cookie stops working."""
-        if await self.checked_form(request) is not None:
-            token = request.session.get("token")
-            if isinstance(token, str):
-                await self._run(self._end_session, token)
-            request.session.clear()
-        return RedirectResponse("/console/login", status_code=303)
-
-    def expired(self, request: Request, caller: Caller) -> Response:
-        return self.render(request, "error.html", status=403, caller=caller,
-                           code="InvalidFormToken",
-                           message="The form has expired or did not come from this "
-                                   "console. Reload the page and try again.")
-
-    async def checked_form(self, request: Request,
-                            limit: int = MAX_FORM) -> dict[str, str] | None:
-        """The form of a POST that carries this session's token, else None."""
-        form = await _form(request, limit)
-        expected = str(request.session.get("csrf", ""))
-        given = form.get("csrf", "")
-        if not expected or not hmac.compare_digest(expected.encode(),
-                                                   given.encode("utf-8", "replace")):
-            return None
-        return form
+class Console(Sessions):
+    """The pages (other than signing in) and the forms' actions."""
 
     # -- pages --------------------------------------------------------------------------------
 
@@ -666,15 +330,38 @@ class Console:
         before = request.query_params.get("before", "")
         older = int(before) if _ROW_ID.fullmatch(before) else None
         rows = await self._run(self._messages, caller, older)
+        names = await self._channel_names(caller, [row["channel_arn"]
+                                                   for row in rows[:OUTBOX_ROWS]])
         for row in rows:
             # Sent by the development outbox's transport: recorded, delivered to no one.
             row["recorded"] = RECORDED_ID.fullmatch(
                 str(row.pop("provider_message_id") or "")) is not None
+            row["channel"] = names.get(row["channel_arn"]) or _short(row["channel_arn"])
         return self.render(request, "delivery.html", caller=caller,
                            inspection=self.runtime.settings.inspection_enabled,
                            messages=rows[:OUTBOX_ROWS], limit=OUTBOX_ROWS, older=older,
                            oldest=rows[OUTBOX_ROWS - 1]["id"] if len(rows) > OUTBOX_ROWS
                            else None)
+
+    async def _channel_names(self, caller: Caller, channels: list[str]) -> dict[str, str]:
+        """Channel ARNs to "alias: name", for the channels of the first ``NAMED_CONTACTS``
+        contacts they belong to: one ListContactChannels a contact, not one call a row. A
+        channel that is gone, or whose contact the principal may not list, is left out (the
+        page shows its ARN)."""
+        owners: dict[str, str] = {}
+        for channel in channels:
+            parsed = arns.parse(str(channel or ""))
+            if parsed is not None and parsed.kind == "contact-channel" and parsed.parts:
+                owners.setdefault(arns.contact_arn(parsed.region, parsed.account,
+                                                   parsed.parts[0]), parsed.parts[0])
+        names: dict[str, str] = {}
+        for contact, alias in list(owners.items())[:NAMED_CONTACTS]:
+            found = await self.section(caller, "ListContactChannels", ContactId=contact,
+                                       MaxResults=100)
+            if not isinstance(found, str):
+                names.update((ch["ContactChannelArn"], f"{alias}: {ch['Name']}")
+                             for ch in found["ContactChannels"])
+        return names
 
     def _may_read_every_channel(self, caller: Caller) -> bool:
         every = arns.build(caller.region, caller.account, "contact-channel", "*")
@@ -715,6 +402,8 @@ class Console:
         back = _local(form.get("back", ""), _resource_page(form.get("arn", "")))
         try:
             action = build(form, caller)
+            if name == "acknowledge":
+                await self._not_stopped(caller, form.get("arn", ""))
             answer = await self.call(caller, action.operation, **action.params)
         except forms.FormError as exc:
             return await self.again(request, caller, back, Failed(name, form, str(exc)))
@@ -725,6 +414,19 @@ class Console:
         if action.then is not None:
             back = _local(action.then(answer))
         return RedirectResponse(back, status_code=303)
+
+    async def _not_stopped(self, caller: Caller, page_arn: str) -> None:
+        """Refuse to acknowledge a page of a stopped engagement: the API would record the
+        READ, but it pages no one and stops nothing any more. When the page or its engagement
+        cannot be read, AcceptPage itself answers."""
+        try:
+            page = await self.call(caller, "DescribePage", PageId=page_arn)
+            engagement = await self.call(caller, "DescribeEngagement",
+                                         EngagementId=page["EngagementArn"])
+        except ServiceError:
+            return
+        if engagement.get("StopTime") is not None:
+            raise forms.FormError(STOPPED)
 
     async def again(self, request: Request, caller: Caller, back: str,
                     failed: Failed) -> Response:
@@ -803,84 +505,6 @@ def _signed_in(console: Console,
                                   code=exc.code, message=exc.message)
 
     return endpoint
-
-
-def _channel_owners(events: list[dict[str, Any]]) -> list[str]:
-    """The contacts whose channels the log names, so that it can name them."""
-    owners = []
-    for event in events:
-        parsed = arns.parse(str(event.get("ContactChannelArn") or ""))
-        if parsed is not None and parsed.kind == "contact-channel" and parsed.parts:
-            owners.append(arns.contact_arn(parsed.region, parsed.account, parsed.parts[0]))
-    return owners
-
-
-def _local(address: str, fallback: str = "/console/") -> str:
-    """``address`` when it is a page of this console (a path of :data:`PAGE_PATHS`, with a
-    query), else ``fallback``: where to go next is never another site, nor an address that
-    only answers POST (a form's action, 405 to a browser sent there). A query of anything but
-    URL characters is written again from its fields (what a page reads of it is the same)."""
-    path, mark, query = address.partition("?")
-    if path not in PAGE_PATHS:
-        return fallback
-    if not _QUERY.fullmatch(query):
-        query = urlencode(parse_qsl(query, keep_blank_values=True))
-    return path + (mark if query else "") + query
-
-
-def _here(request: Request) -> str:
-    """This page's address with what places it (:data:`PLACE`: its resource, filters, list
-    position), for its forms to come back to; the oldest "Previous page" tokens are left out
-    while it is longer than ``BACK_LIMIT``, so every form stays well within ``MAX_FORM``
-    (and within what is read of a form sent after the session ended)."""
-    fields = [(name, value) for name, value in request.query_params.multi_items()
-              if name in PLACE]
-    while True:
-        query = urlencode(fields)
-        address = request.url.path + ("?" + query if query else "")
-        if len(address) <= BACK_LIMIT:
-            return _local(address)
-        at = next((at for at, (name, _) in enumerate(fields) if name == "prev"), None)
-        if at is None:
-            return _local(request.url.path)
-        del fields[at]
-
-
-def _resource_page(arn: str) -> str:
-    """The page of the resource a form names (``arn``); the overview when it has none."""
-    parsed = arns.parse(arn) if arn else None
-    if parsed is None or not parsed.parts:
-        return "/console/"
-    if parsed.kind in ("contact", "contact-channel"):
-        return forms.contact_page(arns.contact_arn(parsed.region, parsed.account,
-                                                   parsed.parts[0]))
-    if parsed.kind == "engagement":
-        return forms.engagement_page(arn)
-    if parsed.kind == "rotation":
-        return rotation_page(arn)
-    return "/console/"
-
-
-async def _form(request: Request, limit: int = MAX_FORM) -> dict[str, str]:
-    """A urlencoded form (the only kind these pages send), at most ``limit`` bytes."""
-    body = await read_at_most(request, limit)
-    if body is None:
-        return {}
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-async def _peek(request: Request, limit: int = PEEK) -> dict[str, str]:
-    """The fields within the first ``limit`` bytes of a urlencoded form (a field cut short
-    is left out); the rest of the body is never read. For a form sent without a session,
-    whose ``back`` field comes before what may be large (a policy's text)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) >= limit:
-            del body[max(body.rfind(b"&", 0, limit), 0):]
-            request.scope[UNREAD] = True
-            break
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def build_console(runtime: Runtime, dispatcher: Dispatcher,
