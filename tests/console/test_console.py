@@ -80,6 +80,23 @@ def messages(app, channel: str) -> list[dict]:
         return outbox.list_messages(conn, app.runtime, channel_arn=channel)
 
 
+def paged(app) -> tuple[str, dict]:
+    """An engagement of a person with an active channel, and the message of its one page."""
+    contact, channel = seed(app)
+    api(app, "SendActivationCode", ContactChannelId=channel)
+    (sent,) = messages(app, channel)
+    api(app, "ActivateContactChannel", ContactChannelId=channel,
+        ActivationCode=sent["ActivationCode"])
+    api(app, "UpdateContact", ContactId=contact, Plan={"Stages": [{
+        "DurationInMinutes": 0,
+        "Targets": [{"ChannelTargetInfo": {"ContactChannelId": channel}}]}]})
+    engagement = api(app, "StartEngagement", ContactId=contact, Sender="monitor",
+                     Subject="Disk full", Content="db-1 is at 99%")["EngagementArn"]
+    run_all_due(app.runtime)
+    (message,) = [m for m in messages(app, channel) if m["Purpose"] == "PAGE"]
+    return engagement, message
+
+
 def test_pages_ask_to_sign_in_first(app):
     with TestClient(app) as client:
         answer = client.get("/console/contacts?prefix=a", follow_redirects=False)
@@ -180,18 +197,7 @@ def test_an_engagement_is_followed_and_stopped(app):
 
 
 def test_a_page_is_acknowledged_with_its_accept_code(app):
-    contact, channel = seed(app)
-    api(app, "SendActivationCode", ContactChannelId=channel)  # only active channels are paged
-    (sent,) = messages(app, channel)
-    api(app, "ActivateContactChannel", ContactChannelId=channel,
-        ActivationCode=sent["ActivationCode"])
-    api(app, "UpdateContact", ContactId=contact, Plan={"Stages": [{
-        "DurationInMinutes": 0,
-        "Targets": [{"ChannelTargetInfo": {"ContactChannelId": channel}}]}]})
-    engagement = api(app, "StartEngagement", ContactId=contact, Sender="monitor",
-                     Subject="Disk full", Content="db-1 is at 99%")["EngagementArn"]
-    run_all_due(app.runtime)
-    (message,) = [m for m in messages(app, channel) if m["Purpose"] == "PAGE"]
+    engagement, message = paged(app)
     back = f"/console/engagement?arn={engagement}"
     with TestClient(app) as client:
         sign_in(client, account=ACCOUNT, region=REGION)

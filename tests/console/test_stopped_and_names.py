@@ -5,25 +5,7 @@ from __future__ import annotations
 import re
 
 from incident_contacts.console import routes
-from incident_contacts.engine.runner import run_all_due
-from tests.console.test_console import api, csrf, messages, seed
-
-
-def paged(app) -> tuple[str, dict]:
-    """An engagement of a person with an active channel, and the message of its one page."""
-    contact, channel = seed(app)
-    api(app, "SendActivationCode", ContactChannelId=channel)
-    (sent,) = messages(app, channel)
-    api(app, "ActivateContactChannel", ContactChannelId=channel,
-        ActivationCode=sent["ActivationCode"])
-    api(app, "UpdateContact", ContactId=contact, Plan={"Stages": [{
-        "DurationInMinutes": 0,
-        "Targets": [{"ChannelTargetInfo": {"ContactChannelId": channel}}]}]})
-    engagement = api(app, "StartEngagement", ContactId=contact, Sender="monitor",
-                     Subject="Disk full", Content="db-1 is at 99%")["EngagementArn"]
-    run_all_due(app.runtime)
-    (message,) = [m for m in messages(app, channel) if m["Purpose"] == "PAGE"]
-    return engagement, message
+from tests.console.test_console import api, csrf, paged
 
 
 def test_a_stopped_engagement_offers_no_acknowledgement(app, client):
