@@ -18,15 +18,13 @@ its [INF] recommendations, decisions §5):
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from incident_contacts.parsed import ParsedTexts
 from incident_contacts.service import arns
 
 MAX_PAGE_RETRIES = 3
@@ -90,28 +88,11 @@ StartEngagement into stages x plan size of work)."""
 def stages_of(text: str | bytes) -> tuple[Stage, ...]:
     """The stages of a stored plan given as its JSON text, parsed once while kept (the last
     :data:`PARSED_PLANS` texts, named by a digest of the text, never by a row id)."""
-    data = text.encode() if isinstance(text, str) else text
-    return _stages_of_digest(hashlib.blake2b(data, digest_size=32).digest(), data)
+    return _PLANS.get(text)
 
 
-def _stages_of_digest(digest: bytes, data: bytes) -> tuple[Stage, ...]:
-    # Every look at the shared table holds its lock (parsing, the slow part, does not): safe
-    # on an interpreter without the GIL too.
-    with _PARSED_LOCK:
-        kept = _PARSED.get(digest)
-        if kept is not None:
-            _PARSED.move_to_end(digest)
-            return kept
-    kept = tuple(parse_stages(orjson.loads(data)))
-    with _PARSED_LOCK:
-        _PARSED[digest] = kept
-        while len(_PARSED) > PARSED_PLANS:
-            _PARSED.popitem(last=False)
-    return kept
-
-
-_PARSED: OrderedDict[bytes, tuple[Stage, ...]] = OrderedDict()
-_PARSED_LOCK = threading.Lock()
+_PLANS: ParsedTexts[tuple[Stage, ...]] = ParsedTexts(
+    lambda data: tuple(parse_stages(orjson.loads(data))), PARSED_PLANS)
 
 
 def stage_start(start: float, stages: Sequence[Stage], index: int) -> float:

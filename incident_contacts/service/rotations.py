@@ -14,9 +14,6 @@ and shifts build on.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,6 +29,7 @@ from incident_contacts.errors import (
 from incident_contacts.ids import new_id
 from incident_contacts.oncall.recurrence import MAX_INSTANT, MIN_INSTANT, Recurrence
 from incident_contacts.oncall.zones import validate_time_zone
+from incident_contacts.parsed import ParsedTexts
 from incident_contacts.service import arns, pagination, quotas, tags
 from incident_contacts.service.context import RequestContext
 from incident_contacts.service.lookup import at_home, parse_arn
@@ -220,36 +218,19 @@ def recurrence_of(row: Row[Any]) -> Recurrence:
     """The parsed recurrence of a stored rotation (it was checked when stored). Parsed
     once per text while kept (:data:`PARSED_RECURRENCE_ITEMS`): an engagement stage reaching
     many schedules would otherwise parse up to 2 MiB of hand-offs for each of them."""
-    global _parsed_size
-    text = row.recurrence
-    data = text.encode() if isinstance(text, str) else bytes(text)
-    digest = hashlib.blake2b(data, digest_size=32).digest()
-    with _PARSED_LOCK:
-        kept = _PARSED.get(digest)
-        if kept is not None:
-            _PARSED.move_to_end(digest)
-            return kept
-    parsed = parse_recurrence(orjson.loads(data))
-    with _PARSED_LOCK:
-        if digest not in _PARSED:
-            _PARSED[digest] = parsed
-            _parsed_size += _size(parsed)
-        while len(_PARSED) > 1 and _parsed_size > PARSED_RECURRENCE_ITEMS:
-            _parsed_size -= _size(_PARSED.popitem(last=False)[1])
-    return parsed
-
-
-PARSED_RECURRENCE_ITEMS = 200_000
-"""Hand-offs and coverage windows of the parsed recurrences kept (~20 MB), named by a digest
-of their stored text. A Recurrence is frozen, so callers share it safely."""
-_PARSED: OrderedDict[bytes, Recurrence] = OrderedDict()
-_PARSED_LOCK = threading.Lock()
-_parsed_size = 0
+    return _RECURRENCES.get(row.recurrence)
 
 
 def _size(recurrence: Recurrence) -> int:
     windows = sum(len(day) for day in recurrence.coverage or ())
     return 1 + len(recurrence.hand_offs) + windows
+
+
+PARSED_RECURRENCE_ITEMS = 200_000
+"""Hand-offs and coverage windows of the parsed recurrences kept (~20 MB), named by a digest
+of their stored text. A Recurrence is frozen, so callers share it safely."""
+_RECURRENCES: ParsedTexts[Recurrence] = ParsedTexts(
+    lambda data: parse_recurrence(orjson.loads(data)), PARSED_RECURRENCE_ITEMS, _size)
 
 
 HAND_OFF_LISTS = ("DailySettings", "WeeklySettings", "MonthlySettings")
